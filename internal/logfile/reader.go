@@ -269,4 +269,3 @@ func tailStart(files []*os.File, tail int) (int, int64, error) {
 	}
 	return 0, 0, nil
 }
-
