@@ -1,0 +1,99 @@
+// Command isulad is the container engine's daemon.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/isulad-go/isulad/internal/daemon"
+)
+
+func main() {
+	cfg := daemon.DefaultConfig()
+	var configFile string
+	var hosts []string
+	cmd := &cobra.Command{
+		Use:           "isulad",
+		Short:         "The isulad container engine daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       daemon.Version,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			flags := cfg
+			cfg = daemon.DefaultConfig()
+			if err := daemon.LoadConfigFile(&cfg, configFile, cmd.Flags().Changed("config-file")); err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("graph") {
+				cfg.Graph = flags.Graph
+			}
+			if f.Changed("state") {
+				cfg.State = flags.State
+			}
+			if f.Changed("host") {
+				cfg.Hosts = hosts
+			}
+			if f.Changed("default-runtime") {
+				cfg.DefaultRuntime = flags.DefaultRuntime
+			}
+			if f.Changed("log-level") {
+				cfg.LogLevel = flags.LogLevel
+			}
+			if f.Changed("cgroup-parent") {
+				cfg.CgroupParent = flags.CgroupParent
+			}
+			if err := cfg.Finish(); err != nil {
+				return err
+			}
+			return run(cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config-file", daemon.DefaultConfigFile, "daemon configuration file")
+	f.StringVarP(&cfg.Graph, "graph", "g", cfg.Graph, "root directory of persistent state")
+	f.StringVarP(&cfg.State, "state", "S", cfg.State, "root directory of runtime state")
+	f.StringArrayVarP(&hosts, "host", "H", nil, "API socket to listen on (unix://PATH), repeatable")
+	f.StringVar(&cfg.DefaultRuntime, "default-runtime", cfg.DefaultRuntime, "default OCI runtime (runc or crun)")
+	f.StringVarP(&cfg.LogLevel, "log-level", "l", cfg.LogLevel, "log level: debug, info, warn, error")
+	f.StringVar(&cfg.CgroupParent, "cgroup-parent", cfg.CgroupParent, "default cgroup parent of containers")
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "isulad: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(cfg daemon.Config) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel))); err != nil {
+		return fmt.Errorf("log level %q: want debug, info, warn or error", cfg.LogLevel)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("isulad must run as root")
+	}
+	lock, err := daemon.LockState(cfg.State)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	d, err := daemon.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv, err := daemon.NewServer(d)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("isulad is listening", "hosts", cfg.Hosts, "graph", cfg.Graph, "state", cfg.State, "version", daemon.Version)
+	return srv.Serve(ctx)
+}

@@ -1,0 +1,174 @@
+// Package container holds the container record, its state machine and the on-disk store.
+package container
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/isulad-go/isulad/api/types"
+)
+
+// Status is one state of the container state machine.
+type Status string
+
+const (
+	Created    Status = "created"
+	Running    Status = "running"
+	Paused     Status = "paused"
+	Restarting Status = "restarting"
+	Removing   Status = "removing"
+	Exited     Status = "exited"
+	Dead       Status = "dead"
+)
+
+// Container is one container's record. Fields below mu are protected by it; Op serialises
+// lifecycle operations (start, stop, remove...) on this container.
+type Container struct {
+	Op sync.Mutex `json:"-"`
+	mu sync.Mutex
+
+	ID          string           `json:"ID"`
+	Name        string           `json:"Name"`
+	Created     time.Time        `json:"Created"`
+	Config      types.Config     `json:"Config"`
+	HostConfig  types.HostConfig `json:"HostConfig"`
+	Rootfs      string           `json:"Rootfs"`
+	Runtime     string           `json:"Runtime"`
+	CgroupsPath string           `json:"CgroupsPath"`
+	SystemdInit bool             `json:"SystemdInit"`
+	StopSignal  string           `json:"StopSignal"`
+
+	State        types.State `json:"State"`
+	RestartCount int         `json:"RestartCount"`
+	// ManualStop is set when the user stopped or killed the container: no restart policy
+	// applies to the exit that follows. Cleared by a user start.
+	ManualStop bool `json:"ManualStop"`
+	// StartedOnce tells unless-stopped/always after a daemon restart whether to start.
+	StartedOnce bool `json:"StartedOnce"`
+
+	// run is the current run's bookkeeping (not stored).
+	run *Run
+}
+
+// Run tracks one start of a container: Exited is closed when the exit has been recorded,
+// Done when what follows it (auto-remove, restart decision) has finished.
+type Run struct {
+	Exited chan struct{}
+	Done   chan struct{}
+}
+
+// NewRun prepares the bookkeeping for a new start and returns it.
+func (c *Container) NewRun() *Run {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.run = &Run{Exited: make(chan struct{}), Done: make(chan struct{})}
+	return c.run
+}
+
+// CurrentRun returns the bookkeeping of the latest start, or nil.
+func (c *Container) CurrentRun() *Run {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.run
+}
+
+// Lock and Unlock guard the record's fields.
+func (c *Container) Lock()   { c.mu.Lock() }
+func (c *Container) Unlock() { c.mu.Unlock() }
+
+// Snapshot returns a copy of the state under the lock.
+func (c *Container) Snapshot() types.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.State
+}
+
+// Status returns the current status.
+func (c *Container) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Status(c.State.Status)
+}
+
+// transitions lists which status may follow which; anything else is a bug or a race that
+// the caller must report, not paper over.
+var transitions = map[Status][]Status{
+	Created:    {Running, Exited, Removing},
+	Running:    {Paused, Exited, Removing, Running},
+	Paused:     {Running, Exited, Removing},
+	Restarting: {Running, Exited, Removing},
+	Exited:     {Running, Restarting, Removing, Exited},
+	Removing:   {Removing, Exited, Dead},
+	Dead:       {Removing},
+}
+
+// ErrTransition is returned for an illegal state change.
+type ErrTransition struct {
+	ID       string
+	From, To Status
+}
+
+func (e *ErrTransition) Error() string {
+	return fmt.Sprintf("container %s: cannot go from %s to %s", ShortID(e.ID), e.From, e.To)
+}
+
+// SetStatusLocked changes the status, checking the transition. Callers hold the lock.
+func (c *Container) SetStatusLocked(to Status) error {
+	from := Status(c.State.Status)
+	ok := false
+	for _, s := range transitions[from] {
+		if s == to {
+			ok = true
+		}
+	}
+	if !ok {
+		return &ErrTransition{ID: c.ID, From: from, To: to}
+	}
+	c.State.Status = string(to)
+	c.State.Running = to == Running || to == Paused
+	c.State.Paused = to == Paused
+	c.State.Restarting = to == Restarting
+	c.State.Dead = to == Dead
+	return nil
+}
+
+// SetRunningLocked records a successful start.
+func (c *Container) SetRunningLocked(pid int, at time.Time) error {
+	if err := c.SetStatusLocked(Running); err != nil {
+		return err
+	}
+	c.State.Pid = pid
+	c.State.StartedAt = at
+	c.State.ExitCode = 0
+	c.State.Error = ""
+	c.State.OOMKilled = false
+	c.StartedOnce = true
+	return nil
+}
+
+// SetExitedLocked records an exit.
+func (c *Container) SetExitedLocked(code int, at time.Time, oom bool) error {
+	if err := c.SetStatusLocked(Exited); err != nil {
+		return err
+	}
+	c.State.Pid = 0
+	c.State.ExitCode = code
+	c.State.FinishedAt = at
+	c.State.OOMKilled = oom
+	return nil
+}
+
+// ShortID is the 12-character form of an ID.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// CommandLine is the container's command as ps shows it.
+func (c *Container) CommandLine() string {
+	return strings.Join(c.Config.Cmd, " ")
+}

@@ -1,0 +1,186 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/isulad-go/isulad/internal/atomicfile"
+	"github.com/isulad-go/isulad/internal/errdefs"
+)
+
+const recordFile = "container.json"
+
+// Store keeps every container in memory and on disk, one directory each under Root.
+// Names are registered here: reserving a name is atomic, so two concurrent creates of one
+// name resolve to exactly one winner.
+type Store struct {
+	Root string
+
+	mu     sync.RWMutex
+	byID   map[string]*Container
+	byName map[string]string // name -> id (reserved names included)
+}
+
+// NewStore opens the store rooted at dir (created if missing).
+func NewStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &Store{Root: dir, byID: map[string]*Container{}, byName: map[string]string{}}, nil
+}
+
+// Dir is the container's directory (its OCI bundle too).
+func (s *Store) Dir(id string) string { return filepath.Join(s.Root, id) }
+
+// Load reads every record. Directories without a readable record are orphans of a create
+// that was interrupted before the record was saved; they are returned for removal.
+func (s *Store) Load() (orphans []string, err error) {
+	ents, err := os.ReadDir(s.Root)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.Root, e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, recordFile))
+		var c Container
+		if err == nil {
+			err = json.Unmarshal(data, &c)
+		}
+		if err != nil || c.ID != e.Name() {
+			orphans = append(orphans, dir)
+			continue
+		}
+		s.byID[c.ID] = &c
+		s.byName[c.Name] = c.ID
+	}
+	return orphans, nil
+}
+
+// ReserveName claims name for id. It fails if the name is taken.
+func (s *Store) ReserveName(name, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.byName[name]; ok && other != id {
+		return fmt.Errorf("container name %q is already in use by container %s: %w", name, ShortID(other), errdefs.ErrAlreadyExists)
+	}
+	s.byName[name] = id
+	return nil
+}
+
+// ReleaseName frees a name reserved for id.
+func (s *Store) ReleaseName(name, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byName[name] == id {
+		delete(s.byName, name)
+	}
+}
+
+// Add makes a saved container visible.
+func (s *Store) Add(c *Container) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byID[c.ID] = c
+	s.byName[c.Name] = c.ID
+}
+
+// Save writes the record atomically.
+func (s *Store) Save(c *Container) error {
+	c.mu.Lock()
+	data, err := json.MarshalIndent(c, "", "  ")
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(s.Dir(c.ID), recordFile), data, 0o600)
+}
+
+// Delete forgets the container and removes its directory.
+func (s *Store) Delete(c *Container) error {
+	s.mu.Lock()
+	delete(s.byID, c.ID)
+	if s.byName[c.Name] == c.ID {
+		delete(s.byName, c.Name)
+	}
+	s.mu.Unlock()
+	return os.RemoveAll(s.Dir(c.ID))
+}
+
+// Rename changes a container's name atomically in the registry.
+func (s *Store) Rename(c *Container, newName string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.byName[newName]; ok {
+		return fmt.Errorf("container name %q is already in use by container %s: %w", newName, ShortID(other), errdefs.ErrAlreadyExists)
+	}
+	c.mu.Lock()
+	old := c.Name
+	c.Name = newName
+	c.mu.Unlock()
+	delete(s.byName, old)
+	s.byName[newName] = c.ID
+	return nil
+}
+
+// Get resolves a full ID, a name, or a unique ID prefix.
+func (s *Store) Get(ref string) (*Container, error) {
+	ref = strings.TrimPrefix(ref, "/")
+	if ref == "" {
+		return nil, fmt.Errorf("container name or ID must not be empty: %w", errdefs.ErrInvalidArgument)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if c, ok := s.byID[ref]; ok {
+		return c, nil
+	}
+	if id, ok := s.byName[ref]; ok {
+		if c, ok := s.byID[id]; ok {
+			return c, nil
+		}
+	}
+	var found *Container
+	for id, c := range s.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, fmt.Errorf("container ID prefix %q is ambiguous: %w", ref, errdefs.ErrInvalidArgument)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("no such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
+// List returns all containers, newest first.
+func (s *Store) List() []*Container {
+	s.mu.RLock()
+	out := make([]*Container, 0, len(s.byID))
+	for _, c := range s.byID {
+		out = append(out, c)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out
+}
+
+// Known reports whether id is a container of the store.
+func (s *Store) Known(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.byID[id]
+	return ok
+}
+
+// ErrNotSaved marks a record that could not be written.
+var ErrNotSaved = errors.New("container record not saved")

@@ -1,0 +1,136 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is the daemon's configuration: /etc/isulad/daemon.json, then flags.
+type Config struct {
+	Graph          string                   `json:"graph"`
+	State          string                   `json:"state"`
+	Hosts          []string                 `json:"hosts"`
+	DefaultRuntime string                   `json:"default-runtime"`
+	Runtimes       map[string]RuntimeConfig `json:"runtimes"`
+	LogLevel       string                   `json:"log-level"`
+	LogOpts        map[string]string        `json:"log-opts"`
+	CgroupParent   string                   `json:"cgroup-parent"`
+	ShimPath       string                   `json:"shim-path"`
+	EngineName     string                   `json:"engine-name"`
+}
+
+// RuntimeConfig names an OCI runtime binary.
+type RuntimeConfig struct {
+	Path string `json:"path"`
+}
+
+// DefaultConfigFile is where the daemon looks for its configuration.
+const DefaultConfigFile = "/etc/isulad/daemon.json"
+
+// DefaultConfig returns the built-in defaults.
+func DefaultConfig() Config {
+	return Config{
+		Graph:          "/var/lib/isulad",
+		State:          "/var/run/isulad",
+		Hosts:          []string{"unix:///var/run/isulad.sock"},
+		DefaultRuntime: "runc",
+		LogLevel:       "info",
+		CgroupParent:   "/isulad",
+		EngineName:     "isulad",
+	}
+}
+
+// LoadConfigFile merges the JSON file at path over c. A missing file is not an error
+// unless required.
+func LoadConfigFile(c *Config, path string, required bool) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !required {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %v", path, err)
+	}
+	return nil
+}
+
+// Finish fills derived values and checks the configuration.
+func (c *Config) Finish() error {
+	for _, p := range []*string{&c.Graph, &c.State} {
+		if !filepath.IsAbs(*p) {
+			return fmt.Errorf("directory %q must be an absolute path", *p)
+		}
+		*p = filepath.Clean(*p)
+	}
+	if c.Runtimes == nil {
+		c.Runtimes = map[string]RuntimeConfig{}
+	}
+	for _, name := range []string{"runc", "crun"} {
+		if _, ok := c.Runtimes[name]; !ok {
+			if p, err := exec.LookPath(name); err == nil {
+				c.Runtimes[name] = RuntimeConfig{Path: p}
+			}
+		}
+	}
+	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
+		return fmt.Errorf("default runtime %q is not installed or not configured", c.DefaultRuntime)
+	}
+	if c.ShimPath == "" {
+		self, _ := os.Executable()
+		cand := filepath.Join(filepath.Dir(self), "isulad-shim")
+		if _, err := os.Stat(cand); err == nil {
+			c.ShimPath = cand
+		} else if p, err := exec.LookPath("isulad-shim"); err == nil {
+			c.ShimPath = p
+		} else {
+			return fmt.Errorf("isulad-shim not found next to %s nor in PATH", self)
+		}
+	}
+	if c.CgroupParent == "" {
+		c.CgroupParent = "/isulad"
+	}
+	if c.EngineName == "" {
+		c.EngineName = "isulad"
+	}
+	if len(c.Hosts) == 0 {
+		c.Hosts = []string{"unix:///var/run/isulad.sock"}
+	}
+	return nil
+}
+
+// logLimits returns the json-file rotation settings, container options over daemon ones.
+func (c *Config) logLimits(opts map[string]string) (int64, int, error) {
+	get := func(k string) string {
+		if v, ok := opts[k]; ok {
+			return v
+		}
+		return c.LogOpts[k]
+	}
+	var size int64
+	files := 1
+	if v := get("max-size"); v != "" {
+		n, err := parseLogSize(v)
+		if err != nil {
+			return 0, 0, fmt.Errorf("log option max-size=%q: want a size like 10m: %w", v, errInvalid)
+		}
+		size = n
+	}
+	if v := get("max-file"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, 0, fmt.Errorf("log option max-file=%q: want a positive number: %w", v, errInvalid)
+		}
+		files = n
+	}
+	return size, files, nil
+}

@@ -1,0 +1,328 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/fault"
+	"github.com/isulad-go/isulad/internal/shim"
+	"github.com/isulad-go/isulad/internal/spec"
+)
+
+// Streams connects a client to a container's stdio while it starts.
+type Streams struct {
+	Stdin          io.Reader // nil: not forwarded
+	Stdout, Stderr io.Writer
+	Width, Height  uint16
+	// Attached is called once the streams are connected to the shim (before the start).
+	Attached func()
+	// Done receives the result of the attach (nil once the output ended).
+	Done chan error
+}
+
+// StartError is a start that failed in the runtime; Code is what `run` exits with
+// (125 engine, 126 cannot execute, 127 not found).
+type StartError struct {
+	Code int
+	Err  error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// startCode classifies a runtime start failure the way docker does.
+func startCode(msg string) int {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "executable file not found"), strings.Contains(m, "no such file or directory"):
+		return 127
+	case strings.Contains(m, "permission denied"), strings.Contains(m, "is a directory"), strings.Contains(m, "exec format error"):
+		return 126
+	}
+	return 125
+}
+
+// Start starts a created or exited container. With streams, the client is attached before
+// the container's first instruction runs.
+func (d *Daemon) Start(ctx context.Context, c *container.Container, st *Streams) error {
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	c.Lock()
+	c.ManualStop = false
+	c.Unlock()
+	return d.startLocked(ctx, c, st)
+}
+
+func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *Streams) (err error) {
+	switch c.Status() {
+	case container.Running:
+		if st != nil {
+			return fmt.Errorf("container %s is already running: %w", c.Name, errConflict)
+		}
+		return nil
+	case container.Paused:
+		return fmt.Errorf("container %s is paused: unpause it instead: %w", c.Name, errConflict)
+	case container.Removing, container.Dead:
+		return fmt.Errorf("container %s is being removed: %w", c.Name, errConflict)
+	}
+	// A shim left from the previous run (still draining its exit) must be gone first.
+	d.reapOldShim(ctx, c)
+
+	hc := c.HostConfig
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	if hc.SystemContainer {
+		if w, err := spec.WriteHostFiles(c.Rootfs, c.Config.Hostname); err != nil {
+			return fmt.Errorf("writing /etc/hostname, /etc/hosts, /etc/resolv.conf into the rootfs: %w", err)
+		} else if w != "" {
+			d.log.Warn(w, "id", c.ID)
+		}
+	}
+	if hc.EnvTargetFile != "" {
+		if err := spec.WriteEnvTargetFile(c.Rootfs, hc.EnvTargetFile, d.containerEnv(c)); err != nil {
+			return fmt.Errorf("--env-target-file %q: %w", hc.EnvTargetFile, err)
+		}
+	}
+	// Host channels are mounted before the runtime creates the container.
+	for _, ch := range hc.HostChannels {
+		mounted, _ := d.channels.Status(ch)
+		if err := d.channels.Mount(c.ID, ch); err != nil {
+			return err
+		}
+		if !mounted {
+			ch := ch
+			undo = append(undo, func() { d.channels.Unmount(c.ID, ch) })
+		}
+		if hc.UserRemap != "" {
+			if m, err := spec.ParseUserRemap(hc.UserRemap); err == nil {
+				if err := d.channels.Chown(c.ID, ch, int(m.UID), int(m.GID)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := fault.Point(fault.StartAfterMount); err != nil {
+		return err
+	}
+	rt, err := d.runtime(c.Runtime)
+	if err != nil {
+		return err
+	}
+	size, files, err := d.cfg.logLimits(hc.LogConfig.Config)
+	if err != nil {
+		return err
+	}
+	sd := d.stateDir(c.ID)
+	if err := os.MkdirAll(sd, 0o700); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(sd, "exit.json"))
+	client, err := shim.Launch(ctx, d.cfg.ShimPath, shim.Config{
+		ID: c.ID, Bundle: d.store.Dir(c.ID), Runtime: rt.Command, RuntimeRoot: rt.Root,
+		StateDir: sd, Socket: shim.SocketPath(d.cfg.State, c.ID),
+		LogPath: d.logPath(c), LogMaxSize: size, LogMaxFile: files,
+		Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the shim: %w", err)
+	}
+	undo = append(undo, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client.Shutdown(sctx)
+		client.Close()
+	})
+	if st != nil {
+		attached := make(chan struct{})
+		go func() {
+			err := client.AttachNotify(context.Background(), st.Stdin, st.Stdout, st.Stderr, func() { close(attached) })
+			if st.Done != nil {
+				st.Done <- err
+			}
+		}()
+		select {
+		case <-attached:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("attaching to the shim timed out")
+		}
+		if st.Width > 0 && st.Height > 0 {
+			client.Resize(ctx, st.Width, st.Height)
+		}
+	}
+	pid, err := client.Start(ctx)
+	if err != nil {
+		code := startCode(err.Error())
+		c.Lock()
+		c.State.ExitCode = code
+		c.State.Error = err.Error()
+		c.Unlock()
+		d.store.Save(c)
+		return &StartError{Code: code, Err: err}
+	}
+	if st != nil && st.Attached != nil {
+		st.Attached()
+	}
+	run := c.NewRun()
+	c.Lock()
+	err = c.SetRunningLocked(pid, time.Now().UTC())
+	c.Unlock()
+	if err != nil {
+		return err
+	}
+	d.setShim(c.ID, client)
+	if err := d.store.Save(c); err != nil {
+		d.log.Error("saving container record", "id", c.ID, "err", err)
+	}
+	d.log.Info("container started", "id", c.ID, "pid", pid)
+	undo = nil
+	d.bgGo(func() { d.monitor(c, client, run) })
+	return nil
+}
+
+// reapOldShim waits (briefly) for the shim of a previous run to go away.
+func (d *Daemon) reapOldShim(ctx context.Context, c *container.Container) {
+	if old := d.getShim(c.ID); old != nil {
+		old.Close()
+		d.setShim(c.ID, nil)
+	}
+	sock := shim.SocketPath(d.cfg.State, c.ID)
+	for i := 0; i < 100; i++ {
+		cl, err := shim.Connect(ctx, sock)
+		if err != nil {
+			break
+		}
+		cl.Shutdown(ctx)
+		cl.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.cleanupRuntime(c.ID)
+}
+
+func (d *Daemon) logPath(c *container.Container) string {
+	return filepath.Join(d.store.Dir(c.ID), c.ID+"-json.log")
+}
+
+// containerEnv is the environment the container's process gets (for --env-target-file).
+func (d *Daemon) containerEnv(c *container.Container) []string {
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=" + c.Config.Hostname}
+	if c.HostConfig.SystemContainer {
+		env = append(env, "container="+d.cfg.EngineName)
+	}
+	return append(env, c.Config.Env...)
+}
+
+// monitor waits for the container's exit through its shim.
+func (d *Daemon) monitor(c *container.Container, client *shim.Client, run *container.Run) {
+	es, err := client.Wait(context.Background())
+	if err != nil {
+		if !errors.Is(err, shim.ErrShimGone) {
+			// The connection was closed by us (daemon shutting down): nothing to do.
+			return
+		}
+		// The shim died: maybe after writing the exit status, else kill the container.
+		if e, _ := shim.ReadExitFile(d.stateDir(c.ID)); e != nil {
+			es = *e
+		} else {
+			d.log.Warn("shim died: killing the container", "id", c.ID)
+			d.killOrphan(c)
+			es = shim.ExitStatus{Code: 137, ExitedAt: time.Now()}
+		}
+	}
+	client.Close()
+	d.setShim(c.ID, nil)
+	d.handleExit(c, run, es)
+}
+
+// handleExit records an exit and then applies --rm or the restart policy.
+func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.ExitStatus) {
+	defer close(run.Done)
+	c.Lock()
+	if es.ExitedAt.IsZero() {
+		es.ExitedAt = time.Now()
+	}
+	err := c.SetExitedLocked(es.Code, es.ExitedAt.UTC(), es.OOMKilled)
+	manual := c.ManualStop
+	c.Unlock()
+	close(run.Exited)
+	if err != nil {
+		d.log.Warn("exit of a container in an unexpected state", "id", c.ID, "err", err)
+		return
+	}
+	d.store.Save(c)
+	d.log.Info("container exited", "id", c.ID, "code", es.Code)
+	if c.HostConfig.AutoRemove {
+		if fault.Point(fault.ExitBeforeAutoRemove) != nil {
+			return
+		}
+		if err := d.Remove(context.Background(), c, true); err != nil && !isErr(err, errNotFound) {
+			d.log.Error("auto-remove", "id", c.ID, "err", err)
+		}
+		return
+	}
+	if !manual && d.shouldRestart(c, es.Code) {
+		d.restartAfterExit(c, es.Code)
+	}
+}
+
+// shouldRestart applies the restart policy to an exit the user did not ask for.
+func (d *Daemon) shouldRestart(c *container.Container, code int) bool {
+	rp := c.HostConfig.RestartPolicy
+	switch rp.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return code != 0 && (rp.MaximumRetryCount == 0 || c.RestartCount < rp.MaximumRetryCount)
+	case "on-reboot":
+		return code == 129
+	}
+	return false
+}
+
+// restartAfterExit starts the container again, backing off a little on fast loops.
+func (d *Daemon) restartAfterExit(c *container.Container, code int) {
+	c.Lock()
+	c.RestartCount++
+	n := c.RestartCount
+	c.Unlock()
+	delay := 100 * time.Millisecond
+	if c.HostConfig.RestartPolicy.Name != "on-reboot" {
+		delay = time.Duration(min(n, 10)) * 100 * time.Millisecond
+	}
+	time.Sleep(delay)
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	c.Lock()
+	manual := c.ManualStop
+	c.Unlock()
+	if manual || c.Status() != container.Exited || !d.store.Known(c.ID) {
+		return
+	}
+	d.log.Info("restarting container per its restart policy", "id", c.ID, "policy", c.HostConfig.RestartPolicy.Name, "exit", code)
+	if err := d.startLocked(context.Background(), c, nil); err != nil {
+		d.log.Error("restart failed", "id", c.ID, "err", err)
+	}
+}
+
+// hostChannelStatus is the live view of a container's channels for inspect.
+func (d *Daemon) hostChannelStatus(c *container.Container) []types.HostChannelStatus {
+	out := []types.HostChannelStatus{}
+	for _, ch := range c.HostConfig.HostChannels {
+		m, used := d.channels.Status(ch)
+		out = append(out, types.HostChannelStatus{HostChannel: ch, Mounted: m, UsedBytes: used})
+	}
+	return out
+}

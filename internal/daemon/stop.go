@@ -1,0 +1,267 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	runc "github.com/containerd/go-runc"
+
+	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/opts"
+	"github.com/isulad-go/isulad/internal/shim"
+)
+
+// Stop sends the container's stop signal, waits up to timeout seconds (negative: the
+// default of 10), then kills it. The stop is the user's: no restart policy undoes it.
+func (d *Daemon) Stop(ctx context.Context, c *container.Container, timeout int) error {
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	return d.stopLocked(ctx, c, timeout)
+}
+
+func (d *Daemon) stopLocked(ctx context.Context, c *container.Container, timeout int) error {
+	c.Lock()
+	c.ManualStop = true
+	c.Unlock()
+	d.store.Save(c)
+	st := c.Status()
+	if st != container.Running && st != container.Paused {
+		return nil
+	}
+	if timeout < 0 {
+		timeout = 10
+		if c.Config.StopTimeout != nil {
+			timeout = *c.Config.StopTimeout
+		}
+	}
+	run := c.CurrentRun()
+	sig, err := opts.ParseSignal(c.StopSignal)
+	if err != nil {
+		sig = syscall.SIGTERM
+	}
+	if st == container.Paused {
+		// A frozen process cannot act on a signal: thaw it after signalling.
+		d.signal(ctx, c, sig, false)
+		d.resume(ctx, c)
+	} else if err := d.signal(ctx, c, sig, false); err != nil {
+		d.log.Warn("stop signal", "id", c.ID, "err", err)
+	}
+	if run != nil && timeout > 0 {
+		select {
+		case <-run.Exited:
+			return nil
+		case <-time.After(time.Duration(timeout) * time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	d.log.Info("container did not stop in time: killing it", "id", c.ID, "timeout", timeout)
+	d.signal(ctx, c, syscall.SIGKILL, true)
+	return d.waitExited(ctx, c, run)
+}
+
+// waitExited waits for the exit of the current run to be recorded.
+func (d *Daemon) waitExited(ctx context.Context, c *container.Container, run *container.Run) error {
+	if run == nil {
+		return nil
+	}
+	select {
+	case <-run.Exited:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("container %s did not exit after SIGKILL", c.Name)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// signal sends sig to the container's init (or all its processes).
+func (d *Daemon) signal(ctx context.Context, c *container.Container, sig syscall.Signal, all bool) error {
+	rt, err := d.runtime(c.Runtime)
+	if err != nil {
+		return err
+	}
+	if err := rt.Kill(ctx, c.ID, int(sig), &runc.KillOpts{All: all}); err != nil {
+		// Fall back on the recorded pid (the runtime may already have deleted its state).
+		if pid := c.Snapshot().Pid; pid > 0 {
+			return syscall.Kill(pid, sig)
+		}
+		return err
+	}
+	return nil
+}
+
+// Kill sends a signal (default SIGKILL). It counts as a user stop.
+func (d *Daemon) Kill(ctx context.Context, c *container.Container, signal string) error {
+	sig := syscall.SIGKILL
+	if signal != "" {
+		s, err := opts.ParseSignal(signal)
+		if err != nil {
+			return err
+		}
+		sig = s
+	}
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	if st := c.Status(); st != container.Running && st != container.Paused {
+		return fmt.Errorf("container %s is not running: %w", c.Name, errConflict)
+	}
+	c.Lock()
+	c.ManualStop = true
+	c.Unlock()
+	d.store.Save(c)
+	return d.signal(ctx, c, sig, false)
+}
+
+// Restart stops (if running) and starts the container.
+func (d *Daemon) Restart(ctx context.Context, c *container.Container, timeout int) error {
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	if err := d.stopLocked(ctx, c, timeout); err != nil {
+		return err
+	}
+	if run := c.CurrentRun(); run != nil {
+		<-run.Exited
+	}
+	c.Lock()
+	c.ManualStop = false
+	c.Unlock()
+	return d.startLocked(ctx, c, nil)
+}
+
+// Pause freezes every process of the container.
+func (d *Daemon) Pause(ctx context.Context, c *container.Container) error {
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	if st := c.Status(); st != container.Running {
+		return fmt.Errorf("container %s is not running (%s): %w", c.Name, st, errConflict)
+	}
+	rt, err := d.runtime(c.Runtime)
+	if err != nil {
+		return err
+	}
+	if err := rt.Pause(ctx, c.ID); err != nil {
+		return fmt.Errorf("pausing %s: %v", c.Name, err)
+	}
+	c.Lock()
+	err = c.SetStatusLocked(container.Paused)
+	c.Unlock()
+	d.store.Save(c)
+	return err
+}
+
+// Unpause thaws a paused container.
+func (d *Daemon) Unpause(ctx context.Context, c *container.Container) error {
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	if st := c.Status(); st != container.Paused {
+		return fmt.Errorf("container %s is not paused (%s): %w", c.Name, st, errConflict)
+	}
+	return d.resume(ctx, c)
+}
+
+func (d *Daemon) resume(ctx context.Context, c *container.Container) error {
+	rt, err := d.runtime(c.Runtime)
+	if err != nil {
+		return err
+	}
+	if err := rt.Resume(ctx, c.ID); err != nil {
+		return fmt.Errorf("unpausing %s: %v", c.Name, err)
+	}
+	c.Lock()
+	if c.State.Status == string(container.Paused) {
+		err = c.SetStatusLocked(container.Running)
+	}
+	c.Unlock()
+	d.store.Save(c)
+	return err
+}
+
+// Remove deletes a stopped container (force: kill it first), its host channels, its
+// runtime state and its records. The external rootfs is never touched.
+func (d *Daemon) Remove(ctx context.Context, c *container.Container, force bool) error {
+	c.Op.Lock()
+	st := c.Status()
+	if st == container.Running || st == container.Paused {
+		if !force {
+			c.Op.Unlock()
+			return fmt.Errorf("you cannot remove a %s container %s: stop it first or use rm -f: %w", st, container.ShortID(c.ID), errConflict)
+		}
+		c.Lock()
+		c.ManualStop = true
+		c.Unlock()
+		run := c.CurrentRun()
+		if st == container.Paused {
+			d.resume(ctx, c)
+		}
+		d.signal(ctx, c, syscall.SIGKILL, true)
+		if err := d.waitExited(ctx, c, run); err != nil {
+			c.Op.Unlock()
+			return err
+		}
+	}
+	if st == container.Removing {
+		c.Op.Unlock()
+		return fmt.Errorf("removal of container %s is already in progress: %w", c.Name, errConflict)
+	}
+	if !d.store.Known(c.ID) {
+		c.Op.Unlock()
+		return fmt.Errorf("no such container: %s: %w", c.Name, errNotFound)
+	}
+	c.Lock()
+	err := c.SetStatusLocked(container.Removing)
+	c.Unlock()
+	if err != nil {
+		c.Op.Unlock()
+		return err
+	}
+	d.store.Save(c)
+	c.Op.Unlock()
+	return d.finishRemove(c)
+}
+
+// finishRemove does the removal proper; it is also what a restarted daemon runs for a
+// container whose removal was interrupted.
+func (d *Daemon) finishRemove(c *container.Container) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if cl := d.getShim(c.ID); cl != nil {
+		cl.Shutdown(ctx)
+		cl.Close()
+		d.setShim(c.ID, nil)
+	}
+	// No process of the container may be left before its channels are unmounted.
+	if cl, err := shim.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID)); err == nil {
+		cl.Shutdown(ctx)
+		cl.Close()
+	}
+	d.cleanupRuntime(c.ID)
+	for _, ch := range c.HostConfig.HostChannels {
+		if err := d.channels.Remove(c.ID, ch); err != nil {
+			d.log.Error("removing host channel", "id", c.ID, "path", ch.PathOnHost, "err", err)
+			return fmt.Errorf("removing host channel %s: %w", ch.PathOnHost, err)
+		}
+	}
+	os.RemoveAll(d.stateDir(c.ID))
+	if err := d.store.Delete(c); err != nil {
+		return err
+	}
+	d.log.Info("container removed", "id", c.ID)
+	return nil
+}
+
+// Rename changes the container's name.
+func (d *Daemon) Rename(c *container.Container, name string) error {
+	if err := opts.ValidateName(name); err != nil {
+		return err
+	}
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	if err := d.store.Rename(c, name); err != nil {
+		return err
+	}
+	return d.store.Save(c)
+}
