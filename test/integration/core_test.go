@@ -1,0 +1,383 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestRunExitCodes(t *testing.T) {
+	d := StartDaemon(t)
+	rf := busyboxRoot
+	cases := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"true"}, 0},
+		{[]string{"sh", "-c", "exit 3"}, 3},
+		{[]string{"/no/such/binary"}, 127},
+		{[]string{"nosuchcommand"}, 127},
+		{[]string{"/etc/passwd"}, 126},
+		{[]string{"sh", "-c", "kill -9 $$"}, 137},
+	}
+	for _, c := range cases {
+		r := d.Isula(append([]string{"run", "--rm", "--external-rootfs", rf, "none"}, c.args...)...)
+		if r.Code != c.code {
+			t.Errorf("run %v: want exit %d, got %s", c.args, c.code, r)
+		}
+	}
+	if out := d.Must("ps", "-aq"); out != "" {
+		t.Errorf("--rm left containers: %q", out)
+	}
+}
+
+func TestRunOutputAndStdin(t *testing.T) {
+	d := StartDaemon(t)
+	r := d.Isula("run", "--rm", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "echo out; echo err >&2")
+	if r.Code != 0 || r.Stdout != "out\n" || r.Stderr != "err\n" {
+		t.Fatalf("separate streams: %s", r)
+	}
+	r = d.IsulaStdin("line one\nline two\n", "run", "--rm", "-i", "--external-rootfs", busyboxRoot, "none", "cat")
+	if r.Code != 0 || r.Stdout != "line one\nline two\n" {
+		t.Fatalf("stdin: %s", r)
+	}
+	// A lot of output is not lost nor truncated.
+	r = d.Isula("run", "--rm", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "seq 1 20000")
+	if r.Code != 0 || strings.Count(r.Stdout, "\n") != 20000 || !strings.HasSuffix(r.Stdout, "\n20000\n") {
+		t.Fatalf("big output: code %d, %d lines", r.Code, strings.Count(r.Stdout, "\n"))
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	d := StartDaemon(t)
+	rf := Rootfs(t)
+	id := d.Must("create", "--name", "web", "--external-rootfs", rf, "none", "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done")
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
+		t.Fatalf("create printed %q, want a 64-hex ID", id)
+	}
+	if st := d.Inspect("web", "{{.State.Status}}"); st != "created" {
+		t.Fatalf("status after create: %s", st)
+	}
+	if out := d.Must("ps", "-a", "--format", "{{.Names}} {{.Status}}"); out != "web Created" {
+		t.Fatalf("ps -a: %q", out)
+	}
+	d.Must("start", id[:8])
+	if st := d.Inspect(id, "{{.State.Status}} {{.State.Running}}"); st != "running true" {
+		t.Fatalf("after start: %s", st)
+	}
+	pid, _ := strconv.Atoi(d.Inspect("web", "{{.State.Pid}}"))
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		t.Fatalf("inspect pid %d is not a live process", pid)
+	}
+	if out := d.Must("ps", "--format", "{{.ID}} {{.Names}}"); out != id[:12]+" web" {
+		t.Fatalf("ps: %q", out)
+	}
+	if out := d.Must("ps", "-q", "--no-trunc"); out != id {
+		t.Fatalf("ps -q --no-trunc: %q", out)
+	}
+	if out := d.Must("exec", "web", "sh", "-c", "echo $((6*7))"); out != "42" {
+		t.Fatalf("exec: %q", out)
+	}
+	if r := d.Isula("exec", "web", "sh", "-c", "exit 5"); r.Code != 5 {
+		t.Fatalf("exec exit code: %s", r)
+	}
+	if r := d.Isula("exec", "web", "nosuch"); r.Code != 127 {
+		t.Fatalf("exec not found: %s", r)
+	}
+	top := d.Must("top", "web")
+	if !strings.Contains(top, "PID") || !strings.Contains(top, "sleep") && !strings.Contains(top, "sh -c") {
+		t.Fatalf("top: %s", top)
+	}
+	d.Must("pause", "web")
+	if st := d.Inspect("web", "{{.State.Status}} {{.State.Paused}}"); st != "paused true" {
+		t.Fatalf("after pause: %s", st)
+	}
+	if r := d.Isula("rm", "web"); r.Code == 0 {
+		t.Fatalf("rm of a paused container must fail: %s", r)
+	}
+	d.Must("unpause", "web")
+	d.Must("rename", "web", "web2")
+	if r := d.Isula("inspect", "web"); r.Code == 0 {
+		t.Fatalf("old name still resolves")
+	}
+	start := time.Now()
+	d.Must("stop", "-t", "5", "web2")
+	if time.Since(start) > 4*time.Second {
+		t.Errorf("stop waited out the grace time although the process handles SIGTERM")
+	}
+	if st := d.Inspect("web2", "{{.State.Status}} {{.State.ExitCode}}"); st != "exited 0" {
+		t.Fatalf("after stop: %s", st)
+	}
+	logs := d.Must("logs", "web2")
+	if logs != "started\nbye" {
+		t.Fatalf("logs: %q", logs)
+	}
+	if out := d.Must("logs", "--tail", "1", "web2"); out != "bye" {
+		t.Fatalf("logs --tail 1: %q", out)
+	}
+	d.Must("restart", "-t", "1", "web2")
+	if st := d.Inspect("web2", "{{.State.Status}}"); st != "running" {
+		t.Fatalf("after restart: %s", st)
+	}
+	d.Must("kill", "-s", "KILL", "web2")
+	if out := d.Must("wait", "web2"); out != "137" {
+		t.Fatalf("wait after kill: %q", out)
+	}
+	d.Must("rm", "web2")
+	if out := d.Must("ps", "-aq"); out != "" {
+		t.Fatalf("ps after rm: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(rf, "bin", "busybox")); err != nil {
+		t.Fatalf("rm touched the external rootfs: %v", err)
+	}
+}
+
+func TestStopSignalAndTimeout(t *testing.T) {
+	d := StartDaemon(t)
+	d.Must("run", "-d", "--name", "stubborn", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+	start := time.Now()
+	d.Must("stop", "-t", "1", "stubborn")
+	if el := time.Since(start); el < 900*time.Millisecond || el > 8*time.Second {
+		t.Errorf("stop -t 1 of a process ignoring TERM took %s", el)
+	}
+	if c := d.Inspect("stubborn", "{{.State.ExitCode}}"); c != "137" {
+		t.Errorf("exit code after a forced stop: %s", c)
+	}
+	d.Must("run", "-d", "--name", "usr1", "--stop-signal", "USR1", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "trap 'exit 10' USR1; while true; do sleep 0.1; done")
+	d.Must("stop", "usr1")
+	if c := d.Inspect("usr1", "{{.State.ExitCode}}"); c != "10" {
+		t.Errorf("--stop-signal USR1: exit %s", c)
+	}
+}
+
+func TestInspectShape(t *testing.T) {
+	d := StartDaemon(t)
+	id := d.Must("create", "--name", "shape", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50", "-e", "A=b", "--external-rootfs", busyboxRoot, "none", "sleep", "1")
+	out := d.Must("inspect", "shape")
+	var arr []map[string]any
+	if err := json.Unmarshal([]byte(out), &arr); err != nil || len(arr) != 1 {
+		t.Fatalf("inspect is not a JSON array of one: %v\n%s", err, out)
+	}
+	if arr[0]["Id"] != id || arr[0]["Name"] != "/shape" {
+		t.Fatalf("Id/Name: %v %v", arr[0]["Id"], arr[0]["Name"])
+	}
+	if v := d.Inspect("shape", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}"); v != "67108864 500000000 50" {
+		t.Fatalf("resources: %s", v)
+	}
+	if v := d.Inspect("shape", "{{json .Config.Env}}"); !strings.Contains(v, `"A=b"`) {
+		t.Fatalf("env: %s", v)
+	}
+}
+
+func TestResourcesReachCgroup(t *testing.T) {
+	d := StartDaemon(t)
+	d.Must("run", "-d", "--name", "res", "-m", "48m", "--memory-swap", "96m", "--cpu-shares", "512", "--cpus", "1.5", "--pids-limit", "64", "--external-rootfs", busyboxRoot, "none", "sleep", "60")
+	cg := d.Inspect("res", "{{.CgroupsPath}}")
+	if !strings.HasPrefix(cg, "/isulad/") {
+		t.Fatalf("cgroups path %q not under /isulad", cg)
+	}
+	read := func(ctrl, file string) string {
+		b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", ctrl, cg, file))
+		if err != nil {
+			t.Fatalf("read %s: %v", file, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	checks := map[[2]string]string{
+		{"memory", "memory.limit_in_bytes"}: "50331648",
+		{"cpu", "cpu.shares"}:               "512",
+		{"cpu", "cpu.cfs_quota_us"}:         "150000",
+		{"pids", "pids.max"}:                "64",
+	}
+	for k, want := range checks {
+		if got := read(k[0], k[1]); got != want {
+			t.Errorf("%s = %s, want %s", k[1], got, want)
+		}
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+		if got := read("memory", "memory.memsw.limit_in_bytes"); got != "100663296" {
+			t.Errorf("memsw = %s", got)
+		}
+	}
+	d.Must("rm", "-f", "res")
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", cg)); err == nil {
+		t.Errorf("cgroup %s left after rm", cg)
+	}
+}
+
+func TestNameRaceAndPrefixes(t *testing.T) {
+	d := StartDaemon(t)
+	var wg sync.WaitGroup
+	results := make([]Result, 8)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = d.Isula("create", "--name", "racer", "--external-rootfs", busyboxRoot, "none", "true")
+		}(i)
+	}
+	wg.Wait()
+	wins := 0
+	for _, r := range results {
+		if r.Code == 0 {
+			wins++
+		} else if !strings.Contains(r.Stderr, "racer") || r.Code != 125 {
+			t.Errorf("losing create: %s", r)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d creates of one name won, want exactly 1", wins)
+	}
+	if n := len(strings.Fields(d.Must("ps", "-aq"))); n != 1 {
+		t.Fatalf("%d containers exist after the race", n)
+	}
+	if r := d.Isula("create", "--name", "bad name", "--external-rootfs", busyboxRoot, "none", "true"); r.Code != 125 {
+		t.Fatalf("bad name accepted: %s", r)
+	}
+	if r := d.Isula("inspect", "nosuchcontainer"); r.Code == 0 || !strings.Contains(r.Stderr, "nosuchcontainer") {
+		t.Fatalf("inspect of a missing container: %s", r)
+	}
+}
+
+func TestRestartPolicies(t *testing.T) {
+	d := StartDaemon(t)
+	d.Must("run", "-d", "--name", "onfail", "--restart", "on-failure:2", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "exit 1")
+	WaitFor(t, "on-failure:2 to give up", 20*time.Second, func() bool {
+		return d.Inspect("onfail", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
+	})
+	d.Must("run", "-d", "--name", "always", "--restart", "always", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 0.3")
+	WaitFor(t, "always to restart", 20*time.Second, func() bool {
+		n, _ := strconv.Atoi(d.Inspect("always", "{{.RestartCount}}"))
+		return n >= 2
+	})
+	d.Must("stop", "-t", "1", "always")
+	time.Sleep(1 * time.Second)
+	if st := d.Inspect("always", "{{.State.Status}}"); st != "exited" {
+		t.Fatalf("a user stop was undone by the restart policy: %s", st)
+	}
+}
+
+func TestDaemonKillRecovery(t *testing.T) {
+	d := StartDaemon(t)
+	d.Must("run", "-d", "--name", "alive", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")
+	d.Must("run", "-d", "--name", "ends", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 1; exit 7")
+	d.Must("run", "-d", "--rm", "--name", "gone", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 1")
+	d.Must("create", "--name", "created", "--external-rootfs", busyboxRoot, "none", "true")
+	alivePid := d.Inspect("alive", "{{.State.Pid}}")
+	d.Kill()
+	time.Sleep(2 * time.Second) // "ends" and "gone" exit while the daemon is down
+	d.Start()
+	if st := d.Inspect("alive", "{{.State.Status}} {{.State.Pid}}"); st != "running "+alivePid {
+		t.Fatalf("alive after daemon kill: %s (pid was %s)", st, alivePid)
+	}
+	if st := d.Inspect("ends", "{{.State.Status}} {{.State.ExitCode}}"); st != "exited 7" {
+		t.Fatalf("ends after daemon kill: %s", st)
+	}
+	if r := d.Isula("inspect", "gone"); r.Code == 0 {
+		t.Fatalf("--rm container that exited while the daemon was down is still there")
+	}
+	if st := d.Inspect("created", "{{.State.Status}}"); st != "created" {
+		t.Fatalf("created container: %s", st)
+	}
+	if out := d.Must("exec", "alive", "echo", "ok"); out != "ok" {
+		t.Fatalf("exec after recovery: %q", out)
+	}
+	// The log kept growing while the daemon was down: no gap in the ticks.
+	logs := d.Must("logs", "alive")
+	lines := strings.Split(logs, "\n")
+	for i, l := range lines {
+		if l != "tick "+strconv.Itoa(i) {
+			t.Fatalf("log line %d is %q", i, l)
+		}
+	}
+	if len(lines) < 20 {
+		t.Fatalf("only %d log lines", len(lines))
+	}
+	d.Must("stop", "-t", "1", "alive")
+	d.Must("rm", "alive", "ends", "created")
+}
+
+func TestShimKilled(t *testing.T) {
+	d := StartDaemon(t)
+	id := d.Must("run", "-d", "--external-rootfs", busyboxRoot, "none", "sleep", "600")
+	data, err := os.ReadFile(filepath.Join(d.State, "containers", id, "shim.pid"))
+	if err != nil {
+		t.Fatalf("shim.pid: %v", err)
+	}
+	spid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if spid <= 0 {
+		t.Fatalf("bad shim pid %q", data)
+	}
+	syscall.Kill(spid, syscall.SIGKILL)
+	WaitFor(t, "the container to be reported exited", 15*time.Second, func() bool {
+		return d.Inspect(id, "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
+	})
+	d.Must("rm", "-f", id)
+}
+
+func TestBadInput(t *testing.T) {
+	d := StartDaemon(t)
+	rf := busyboxRoot
+	bad := [][]string{
+		{"run", "--external-rootfs", "/no/such/dir", "none", "true"},
+		{"run", "none", "true"},
+		{"run", "--external-rootfs", rf, "busybox", "true"},
+		{"run", "--external-rootfs", rf, "none"},
+		{"run", "-m", "12zz", "--external-rootfs", rf, "none", "true"},
+		{"run", "--cpus", "abc", "--external-rootfs", rf, "none", "true"},
+		{"run", "--restart", "sometimes", "--external-rootfs", rf, "none", "true"},
+		{"run", "--runtime", "nosuch", "--external-rootfs", rf, "none", "true"},
+		{"run", "--stop-signal", "SIGNOPE", "--external-rootfs", rf, "none", "true"},
+		{"run", "-v", "relative:/x", "--external-rootfs", rf, "none", "true"},
+		{"run", "--net", "bridge", "--external-rootfs", rf, "none", "true"},
+		{"run", "--nosuchflag", "--external-rootfs", rf, "none", "true"},
+	}
+	for _, args := range bad {
+		r := d.Isula(args...)
+		if r.Code != 125 {
+			t.Errorf("%v: want exit 125, got %s", args, r)
+		}
+		if lines := strings.Split(strings.TrimSpace(r.Stderr), "\n"); len(lines) != 1 || lines[0] == "" {
+			t.Errorf("%v: want one error line, got %q", args, r.Stderr)
+		}
+	}
+	if out := d.Must("ps", "-aq"); out != "" {
+		t.Fatalf("bad input created containers: %s", out)
+	}
+}
+
+func TestVersionInfo(t *testing.T) {
+	d := StartDaemon(t)
+	if out := d.Must("version"); !strings.Contains(out, "Version") {
+		t.Fatalf("version: %s", out)
+	}
+	if out := d.Must("info"); !strings.Contains(out, "runc") || !strings.Contains(out, d.Graph) {
+		t.Fatalf("info: %s", out)
+	}
+}
+
+func TestSocketIsRootOnly(t *testing.T) {
+	d := StartDaemon(t)
+	st, err := os.Stat(d.Sock)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", st.Mode(), err)
+	}
+	os.Chmod(d.Dir, 0o755)
+	cmd := exec.Command(filepath.Join(binDir, "isula"), "-H", "unix://"+d.Sock, "ps")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("nobody could use the API: %s", out)
+	}
+	if !strings.Contains(strings.ToLower(string(out)), "permission denied") && !strings.Contains(string(out), "connect") {
+		t.Fatalf("the client failed for another reason than the socket: %s", out)
+	}
+}

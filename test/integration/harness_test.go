@@ -1,0 +1,271 @@
+// Package integration runs the real binaries: a private isulad (own --graph, --state and
+// socket under a temp directory) driving runc/crun, and isula against it. Every test cleans
+// up after itself; TestMain checks nothing is left on the host.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binDir      string // built isula, isulad, isulad-shim
+	busyboxRoot string // shared busybox rootfs (read-only use)
+	repoRoot    string
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("integration tests need root; skipping")
+		os.Exit(0)
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		fmt.Println("integration tests need runc; skipping")
+		os.Exit(0)
+	}
+	wd, _ := os.Getwd()
+	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+	tmp, err := os.MkdirTemp("", "isulad-it-")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(tmp, 0o755) // the client is also run as an unprivileged user
+	binDir = filepath.Join(tmp, "bin")
+	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/isula", "./cmd/isulad", "./cmd/isulad-shim")
+	build.Dir = repoRoot
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Printf("build failed: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	busyboxRoot = filepath.Join(tmp, "busybox")
+	if out, err := exec.Command(filepath.Join(repoRoot, "scripts", "mkrootfs.sh"), "busybox", busyboxRoot).CombinedOutput(); err != nil {
+		fmt.Printf("mkrootfs busybox failed: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+// Daemon is a private isulad for one test.
+type Daemon struct {
+	t       testing.TB
+	Dir     string
+	Graph   string
+	State   string
+	Sock    string
+	cmd     *exec.Cmd
+	logBuf  *syncBuffer
+	exited  chan struct{}
+	extraEnv []string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// StartDaemon starts a private daemon; it is stopped and every container removed at the
+// end of the test.
+func StartDaemon(t testing.TB, env ...string) *Daemon {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "isulad-d-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{t: t, Dir: dir, Graph: filepath.Join(dir, "graph"), State: filepath.Join(dir, "state"),
+		Sock: filepath.Join(dir, "isulad.sock"), extraEnv: env}
+	d.Start()
+	t.Cleanup(d.Cleanup)
+	return d
+}
+
+// Start (re)starts the daemon process.
+func (d *Daemon) Start() {
+	d.t.Helper()
+	d.logBuf = &syncBuffer{}
+	d.cmd = exec.Command(filepath.Join(binDir, "isulad"), "--graph", d.Graph, "--state", d.State,
+		"-H", "unix://"+d.Sock, "--config-file", filepath.Join(d.Dir, "daemon.json"), "--log-level", "debug")
+	d.cmd.Env = append(os.Environ(), d.extraEnv...)
+	d.cmd.Stdout = d.logBuf
+	d.cmd.Stderr = d.logBuf
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.exited = make(chan struct{})
+	go func(c *exec.Cmd, ch chan struct{}) { c.Wait(); close(ch) }(d.cmd, d.exited)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := d.Isula("version"); r.Code == 0 {
+			return
+		}
+		select {
+		case <-d.exited:
+			d.t.Fatalf("isulad exited at start:\n%s", d.logBuf.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	d.t.Fatalf("isulad did not come up:\n%s", d.logBuf.String())
+}
+
+// Kill SIGKILLs the daemon (containers must survive).
+func (d *Daemon) Kill() {
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
+// Stop stops the daemon cleanly.
+func (d *Daemon) Stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		<-d.exited
+	}
+}
+
+// Log is the daemon's output so far.
+func (d *Daemon) Log() string { return d.logBuf.String() }
+
+// Cleanup removes every container, stops the daemon and checks nothing is left.
+func (d *Daemon) Cleanup() {
+	select {
+	case <-d.exited:
+		d.Start()
+	default:
+	}
+	ids := strings.Fields(d.Isula("ps", "-aq", "--no-trunc").Stdout)
+	for _, id := range ids {
+		if r := d.Isula("rm", "-f", id); r.Code != 0 {
+			d.t.Errorf("cleanup: rm -f %s: %s", id, r.Stderr)
+		}
+	}
+	d.Stop()
+	if d.t.Failed() {
+		d.t.Logf("daemon log:\n%s", d.Log())
+	}
+	// Nothing of this daemon may remain: no mount under its dirs, no shim, no runtime state.
+	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(data), d.Dir) {
+		d.t.Errorf("mounts left under %s:\n%s", d.Dir, grepLines(string(data), d.Dir))
+		for _, l := range strings.Split(grepLines(string(data), d.Dir), "\n") {
+			if f := strings.Fields(l); len(f) > 4 {
+				syscall.Unmount(f[4], syscall.MNT_DETACH)
+			}
+		}
+	}
+	if out, _ := exec.Command("pgrep", "-f", "isulad-shim.*"+d.State).Output(); len(out) > 0 {
+		d.t.Errorf("shims left: %s", out)
+	}
+	for _, rt := range []string{"runc", "crun"} {
+		if ents, _ := os.ReadDir(filepath.Join(d.State, "runtime", rt)); len(ents) > 0 {
+			d.t.Errorf("%s state left: %d entries", rt, len(ents))
+		}
+	}
+	os.RemoveAll(d.Dir)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// Result of one isula command.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+}
+
+// Isula runs the client against this daemon.
+func (d *Daemon) Isula(args ...string) Result {
+	return d.IsulaStdin("", args...)
+}
+
+// IsulaStdin runs the client with stdin.
+func (d *Daemon) IsulaStdin(stdin string, args ...string) Result {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "isula"), append([]string{"-H", "unix://" + d.Sock}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = strings.NewReader(stdin)
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+		errb.WriteString(err.Error())
+	}
+	return Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
+
+// Must runs isula and fails the test unless it exits 0; it returns trimmed stdout.
+func (d *Daemon) Must(args ...string) string {
+	d.t.Helper()
+	r := d.Isula(args...)
+	if r.Code != 0 {
+		d.t.Fatalf("isula %s: %s", strings.Join(args, " "), r)
+	}
+	return strings.TrimSpace(r.Stdout)
+}
+
+// Inspect returns one field of inspect via a template.
+func (d *Daemon) Inspect(id, tmpl string) string {
+	d.t.Helper()
+	return d.Must("inspect", "-f", tmpl, id)
+}
+
+// WaitFor polls cond until it is true or the timeout passes.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// Rootfs returns a private copy of the busybox rootfs (for tests that write into it).
+func Rootfs(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if out, err := exec.Command("cp", "-a", busyboxRoot, dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy rootfs: %v %s", err, out)
+	}
+	return dir
+}
