@@ -115,9 +115,10 @@ func Register(target, kind error) {
 	registry = append(registry, struct{ target, kind error }{target, kind})
 }
 
-// Kind returns the category of err: one of the sentinels above, or nil for a nil err.
-// An error without a category is ErrUnknown. context.DeadlineExceeded and context.Canceled
-// count as ErrDeadlineExceeded and ErrCanceled.
+// Kind returns the category of err: one of the sentinels above, or nil when err is nil or
+// has no category (Code maps that to codes.Unknown). context.DeadlineExceeded and
+// context.Canceled count as ErrDeadlineExceeded and ErrCanceled; a gRPC status error
+// counts as the category of its code.
 func Kind(err error) error {
 	if err == nil {
 		return nil
@@ -143,7 +144,7 @@ func Kind(err error) error {
 	if s, ok := status.FromError(err); ok {
 		return kindOf(s.Code())
 	}
-	return ErrUnknown
+	return nil
 }
 
 // Code returns the gRPC code of err's category (codes.OK for nil).

@@ -110,3 +110,12 @@ func TestStatusPassThroughAndOneLine(t *testing.T) {
 		t.Fatal(Code(w))
 	}
 }
+
+func TestKindNilForPlain(t *testing.T) {
+	if Kind(errors.New("x")) != nil {
+		t.Fatal("a plain error has no category")
+	}
+	if Kind(Errorf(ErrUnknown, "x")) != ErrUnknown {
+		t.Fatal("explicit unknown")
+	}
+}
