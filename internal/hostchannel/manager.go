@@ -58,6 +58,10 @@ type record struct {
 	file string // record file name
 }
 
+// testHookBeforeLeaf, when set by a test, runs after the parents are made and before the
+// channel directory is, to inject failures.
+var testHookBeforeLeaf func() error
+
 // Manager creates, mounts and removes host channels and keeps a durable record of each.
 // Its methods are safe for concurrent use. Several Managers (or daemons) on one record
 // directory still get "exactly one create per host path" from the file system.
@@ -334,6 +338,11 @@ func (m *Manager) makeDirs(r *record) error {
 		cur += "/" + c
 		leaf := i == len(comps)-1
 		if leaf {
+			if testHookBeforeLeaf != nil {
+				if err := testHookBeforeLeaf(); err != nil {
+					return err
+				}
+			}
 			if err := unix.Mkdirat(fd, c, 0o700); err != nil {
 				if errors.Is(err, unix.EEXIST) {
 					return errorf(ErrExists, "host path %q already exists (want a path that does not exist yet; the engine creates it)", hp)
@@ -750,13 +759,22 @@ func (m *Manager) remove(r *record) error {
 			return err
 		}
 	}
-	if err := m.unmountOurs(r); err != nil {
+	// Until the directory goes, a failed removal leaves a usable channel (the container is
+	// not removed either); only a crash leaves the record "removing" for Reconcile.
+	abort := func(err error) error {
+		r.State = stateCreated
+		if serr := m.saveRecord(r); serr != nil {
+			m.log.Error("host channel: cannot record the aborted removal", "host", hp, "err", serr)
+		}
 		return err
 	}
+	if err := m.unmountOurs(r); err != nil {
+		return abort(err)
+	}
 	if ms, err := mountsAt(hp); err != nil {
-		return err
+		return abort(err)
 	} else if len(ms) > 0 {
-		return errorf(ErrBusy, "host path %q: a %s filesystem that is not the channel's is mounted there (unmount it, then retry rm)", hp, ms[len(ms)-1].FSType)
+		return abort(errorf(ErrBusy, "host path %q: a %s filesystem that is not the channel's is mounted there (unmount it, then retry rm)", hp, ms[len(ms)-1].FSType))
 	}
 	if err := m.removeDirs(r); err != nil {
 		return err

@@ -1,0 +1,823 @@
+package hostchannel
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/isulad-go/isulad/api/types"
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mounts)")
+	}
+}
+
+// sandbox returns a fresh base directory (no symlinks in its path) and registers a cleanup
+// that lazily unmounts everything at or below it, deepest first, even when the test fails.
+func sandbox(t *testing.T) string {
+	t.Helper()
+	needRoot(t)
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountAllBelow(t, base) })
+	return base
+}
+
+func unmountAllBelow(t *testing.T, base string) {
+	for range 100 {
+		ms, err := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) { return !within(i.Mountpoint, base), false })
+		if err != nil || len(ms) == 0 {
+			return
+		}
+		sort.Slice(ms, func(i, j int) bool { return len(ms[i].Mountpoint) > len(ms[j].Mountpoint) || ms[i].ID > ms[j].ID })
+		for _, m := range ms {
+			if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil {
+				t.Logf("cleanup: unmount %q: %v", m.Mountpoint, err)
+			}
+		}
+	}
+}
+
+func newManager(t *testing.T, base string) *Manager {
+	t.Helper()
+	m, err := NewManager(filepath.Join(base, "records"), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func channel(host, ctr string, size int64) types.HostChannel {
+	return types.HostChannel{PathOnHost: host, PathInContainer: ctr, Permissions: "rw", Size: size}
+}
+
+func mountsOn(t *testing.T, p string) []*mountinfo.Info {
+	t.Helper()
+	ms, err := mountsAt(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
+func records(t *testing.T, m *Manager) []string {
+	t.Helper()
+	ents, err := os.ReadDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func TestLifecycle(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "made parent", "sub", "ch one") // spaces: mountinfo escapes them
+	ch := channel(hp, "/ch", MiB)
+
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]fs.FileMode{hp: 0o700, filepath.Dir(hp): 0o755, filepath.Join(base, "made parent"): 0o755} {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm() != mode {
+			t.Fatalf("%s: %v %v, want a directory with mode %o", p, fi.Mode(), err, mode)
+		}
+	}
+	if len(mountsOn(t, hp)) != 0 {
+		t.Fatal("create mounted something")
+	}
+	if got := m.Owners(); len(got["c1"]) != 1 || got["c1"][0] != ch {
+		t.Fatalf("Owners = %v", got)
+	}
+	if mounted, _ := m.Status(ch); mounted {
+		t.Fatal("Status: mounted before Mount")
+	}
+
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	ms := mountsOn(t, hp)
+	if len(ms) != 1 || ms[0].FSType != "tmpfs" {
+		t.Fatalf("mounts at %q: %+v", hp, ms)
+	}
+	opts := "," + ms[0].Options + ","
+	for _, o := range []string{"nosuid", "nodev", "noexec"} {
+		if !strings.Contains(opts, ","+o+",") {
+			t.Errorf("mount options %q lack %s", ms[0].Options, o)
+		}
+	}
+	// tmpfs shows mode= only when it is not its default 1777; the stat below checks it.
+	if vfs := "," + ms[0].VFSOptions + ","; !strings.Contains(vfs, ",size=1024k,") || (strings.Contains(vfs, "mode=") && !strings.Contains(vfs, ",mode=1777,")) {
+		t.Errorf("super options %q, want size=1024k and mode 1777", ms[0].VFSOptions)
+	}
+	fi, err := os.Stat(hp)
+	if err != nil || fi.Mode()&(fs.ModePerm|fs.ModeSticky) != 0o777|fs.ModeSticky {
+		t.Fatalf("tmpfs root mode %v, %v; want 1777", fi.Mode(), err)
+	}
+	// Mount again is a no-op.
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if ms2 := mountsOn(t, hp); len(ms2) != 1 || ms2[0].ID != ms[0].ID {
+		t.Fatalf("second Mount changed the mounts: %+v", ms2)
+	}
+	// The size limit holds: writing stops with ENOSPC after exactly 1 MiB.
+	f, err := os.Create(filepath.Join(hp, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	var written int64
+	for {
+		n, err := f.Write(buf)
+		written += int64(n)
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("write: %v", err)
+			}
+			break
+		}
+		if written > 2*MiB {
+			t.Fatal("wrote more than twice the limit")
+		}
+	}
+	f.Close()
+	if written != MiB {
+		t.Errorf("wrote %d bytes before ENOSPC, want %d", written, MiB)
+	}
+	if mounted, used := m.Status(ch); !mounted || used != MiB {
+		t.Errorf("Status = %v, %d; want true, %d", mounted, used, MiB)
+	}
+	// Executables are not executable there.
+	if err := os.WriteFile(filepath.Join(hp, "fill"), []byte("#!/bin/sh\necho pwned\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command(filepath.Join(hp, "fill")).Run(); err == nil {
+		t.Error("a file in the channel could be executed")
+	}
+
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsOn(t, hp)) != 0 || exists(hp) || exists(filepath.Join(base, "made parent")) {
+		t.Fatalf("leftovers after Remove: mounts %v, dir %v, parent %v", mountsOn(t, hp), exists(hp), exists(filepath.Join(base, "made parent")))
+	}
+	if r := records(t, m); len(r) != 0 {
+		t.Fatalf("records left: %v", r)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+	if mounted, used := m.Status(ch); mounted || used != 0 {
+		t.Fatal("Status after Remove")
+	}
+}
+
+func TestRemoveKeepsExistingParentsAndNonEmptyMadeParents(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "p1", "p2", "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "p1", "other"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(base, "p1", "p2")) || !exists(filepath.Join(base, "p1", "other")) || !exists(base) {
+		t.Fatal("Remove removed the wrong things")
+	}
+}
+
+func TestCreateRefusesExisting(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	for name, mk := range map[string]func(p string) error{
+		"dir":      func(p string) error { return os.Mkdir(p, 0o755) },
+		"file":     func(p string) error { return os.WriteFile(p, nil, 0o600) },
+		"symlink":  func(p string) error { return os.Symlink(filepath.Join(base, "target"), p) },
+		"dangling": func(p string) error { return os.Symlink("/nonexistent/x", p) },
+	} {
+		p := filepath.Join(base, name)
+		if err := mk(p); err != nil {
+			t.Fatal(err)
+		}
+		err := m.Create("c1", channel(p, "/ch", MiB))
+		if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), fmt.Sprintf("host path %q already exists", p)) {
+			t.Errorf("%s: Create = %v, want already exists", name, err)
+		}
+		if err := Validate([]types.HostChannel{channel(p, "/ch", MiB)}, CheckContext{}); !errors.Is(err, ErrExists) {
+			t.Errorf("%s: Validate = %v, want ErrExists", name, err)
+		}
+	}
+	if r := records(t, m); len(r) != 0 {
+		t.Fatalf("records left: %v", r)
+	}
+}
+
+func TestSymlinkOrFileParentRefused(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	target := filepath.Join(base, "target")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ hp, msg string }{
+		{filepath.Join(base, "link", "ch"), "is a symbolic link"},
+		{filepath.Join(base, "link", "deeper", "ch"), "is a symbolic link"},
+		{filepath.Join(base, "file", "ch"), "is not a directory"},
+	} {
+		ch := channel(c.hp, "/ch", MiB)
+		if err := Validate([]types.HostChannel{ch}, CheckContext{}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("Validate(%s) = %v", c.hp, err)
+		}
+		if err := m.Create("c1", ch); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("Create(%s) = %v", c.hp, err)
+		}
+	}
+	if ents, _ := os.ReadDir(target); len(ents) != 0 {
+		t.Fatalf("something was made through the symlink: %v", ents)
+	}
+	if r := records(t, m); len(r) != 0 {
+		t.Fatalf("records left: %v", r)
+	}
+}
+
+func TestConcurrentCreate(t *testing.T) {
+	base := sandbox(t)
+	shared := newManager(t, base)
+	hp := filepath.Join(base, "race", "ch")
+	ch := channel(hp, "/ch", MiB)
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		m := shared
+		if i%2 == 1 { // half of them through their own Manager: exclusivity comes from the file system
+			m = newManager(t, base)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = m.Create(fmt.Sprintf("c%d", i), ch)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		if err == nil {
+			if winner >= 0 {
+				t.Fatalf("both %d and %d won", winner, i)
+			}
+			winner = i
+		} else if !errors.Is(err, ErrExists) {
+			t.Errorf("create %d: %v, want ErrExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("nobody won")
+	}
+	owners := shared.Owners()
+	if len(owners) != 1 || len(owners[fmt.Sprintf("c%d", winner)]) != 1 {
+		t.Fatalf("Owners = %v", owners)
+	}
+	if err := shared.Remove(fmt.Sprintf("c%d", winner), ch); err != nil {
+		t.Fatal(err)
+	}
+	if exists(hp) || exists(filepath.Dir(hp)) {
+		t.Fatal("leftovers")
+	}
+}
+
+func TestCrossContainerConflicts(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	a := channel(filepath.Join(base, "x", "a"), "/a", MiB)
+	if err := m.Create("ctr-a", a); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("ctr-a", a) })
+	err := m.Create("ctr-b", channel(filepath.Join(base, "x", "a", "b"), "/b", MiB))
+	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "lies inside the channel of container ctr-a") {
+		t.Fatalf("nested create: %v", err)
+	}
+	err = m.Conflicts("ctr-b", channel(filepath.Join(base, "x"), "/b", MiB))
+	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "contains the channel of container ctr-a") {
+		t.Fatalf("containing: %v", err)
+	}
+	err = m.Create("ctr-b", a)
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("same path: %v", err)
+	}
+	// Another container may not mount, unmount or remove it.
+	if err := m.Mount("ctr-b", a); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Mount by another owner: %v", err)
+	}
+	if err := m.Remove("ctr-b", a); !errors.Is(err, ErrNotFound) || !exists(a.PathOnHost) {
+		t.Fatalf("Remove by another owner: %v", err)
+	}
+}
+
+func TestCreateFailureUndoes(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	testHookBeforeLeaf = func() error { return errors.New("injected failure") }
+	t.Cleanup(func() { testHookBeforeLeaf = nil })
+	err := m.Create("c1", channel(filepath.Join(base, "new1", "new2", "ch"), "/ch", MiB))
+	if err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("Create = %v", err)
+	}
+	if exists(filepath.Join(base, "new1")) {
+		t.Fatal("made parents left behind")
+	}
+	if r := records(t, m); len(r) != 0 {
+		t.Fatalf("records left: %v", r)
+	}
+}
+
+func TestSwappedForSymlinkBeforeMount(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	victim := filepath.Join(base, "victim")
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	// Swap the directory for a symlink to somewhere else.
+	if err := os.Rename(hp, filepath.Join(base, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, hp); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("Mount through a symlink: %v, want ErrUnsafe", err)
+	}
+	if len(mountsOn(t, victim)) != 0 || len(mountsOn(t, hp)) != 0 || len(mountsOn(t, filepath.Join(base, "moved"))) != 0 {
+		t.Fatal("something was mounted")
+	}
+	// A different directory at the path (same name, other inode) is refused too.
+	if err := os.Remove(hp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(hp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("Mount on a replaced directory: %v, want ErrUnsafe", err)
+	}
+	if len(mountsOn(t, hp)) != 0 {
+		t.Fatal("mounted on the replaced directory")
+	}
+	// Remove never removes what it did not make.
+	if err := os.Remove(hp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, hp); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(hp); err != nil || fi.Mode()&fs.ModeSymlink == 0 || !exists(victim) {
+		t.Fatal("Remove removed the symlink or its target")
+	}
+}
+
+func TestForeignMountIsNotOurs(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else mounts on the directory before the first start.
+	if err := unix.Mount("foreign", hp, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	if mounted, _ := m.Status(ch); mounted {
+		t.Fatal("a foreign mount counts as the channel")
+	}
+	if err := m.Mount("c1", ch); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Mount over a foreign mount: %v, want ErrBusy", err)
+	}
+	if err := m.Remove("c1", ch); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Remove with a foreign mount: %v, want ErrBusy", err)
+	}
+	if ms := mountsOn(t, hp); len(ms) != 1 || ms[0].Source != "foreign" {
+		t.Fatalf("the foreign mount was touched: %+v", ms)
+	}
+	if err := unix.Unmount(hp, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Ours, then a foreign mount stacked on top of it.
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("foreign", hp, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unmount("c1", ch); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Unmount under a foreign mount: %v, want ErrBusy", err)
+	}
+	if err := m.Remove("c1", ch); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Remove under a foreign mount: %v, want ErrBusy", err)
+	}
+	if ms := mountsOn(t, hp); len(ms) != 2 {
+		t.Fatalf("mounts touched: %+v", ms)
+	}
+	if err := unix.Unmount(hp, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if exists(hp) || len(mountsOn(t, hp)) != 0 {
+		t.Fatal("leftovers")
+	}
+}
+
+func TestUnmountForFailedStart(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	if err := m.Unmount("c1", ch); err != nil {
+		t.Fatalf("Unmount of an unmounted channel: %v", err)
+	}
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unmount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsOn(t, hp)) != 0 || !exists(hp) || len(records(t, m)) != 1 {
+		t.Fatal("Unmount must unmount only")
+	}
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if mounted, _ := m.Status(ch); !mounted {
+		t.Fatal("not mounted after a new Mount")
+	}
+}
+
+func TestReconcile(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	kept := channel(filepath.Join(base, "kept"), "/k", MiB)
+	orphan := channel(filepath.Join(base, "orph", "an"), "/o", MiB)
+	removing := channel(filepath.Join(base, "removing"), "/r", MiB)
+	for _, c := range []struct {
+		owner string
+		ch    types.HostChannel
+	}{{"known", kept}, {"gone", orphan}, {"known", removing}} {
+		if err := m.Create(c.owner, c.ch); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Mount(c.owner, c.ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A removal interrupted right after it was recorded.
+	r, err := m.loadRecord(removing.PathOnHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.State = stateRemoving
+	if err := m.saveRecord(r); err != nil {
+		t.Fatal(err)
+	}
+	// A create killed after mkdir, before dev/ino were recorded.
+	half := channel(filepath.Join(base, "half", "ch"), "/h", MiB)
+	hr := &record{Owner: "gone2", Channel: half, State: stateCreating, Parents: []madeDir{{Path: filepath.Join(base, "half")}}, Dir: madeDir{Path: half.PathOnHost}}
+	if err := m.createRecord(hr); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(half.PathOnHost, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A temporary file left by a crash.
+	if err := os.WriteFile(filepath.Join(m.dir, ".tmp-123"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	m2 := newManager(t, base) // the daemon restarted
+	if err := m2.Reconcile(func(o string) bool { return o == "known" }); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []types.HostChannel{orphan, removing, half} {
+		if exists(ch.PathOnHost) || len(mountsOn(t, ch.PathOnHost)) != 0 {
+			t.Errorf("%s left behind", ch.PathOnHost)
+		}
+	}
+	if exists(filepath.Join(base, "orph")) || exists(filepath.Join(base, "half")) {
+		t.Error("made parents left behind")
+	}
+	if mounted, _ := m2.Status(kept); !mounted {
+		t.Error("the owned channel was unmounted")
+	}
+	if got := m2.Owners(); len(got) != 1 || len(got["known"]) != 1 || got["known"][0] != kept {
+		t.Errorf("Owners = %v", got)
+	}
+	if r := records(t, m2); len(r) != 1 {
+		t.Errorf("records = %v", r)
+	}
+	if err := m2.Remove("known", kept); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPendingMountAdopted(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("gone", ch); err != nil {
+		t.Fatal(err)
+	}
+	// Simulate a daemon killed between the mount syscall and recording the mount ID.
+	r, _ := m.loadRecord(hp)
+	fd, err := openNoFollow(hp, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := mountIDOf(fd)
+	boot, _ := readBootID()
+	r.Pending = &pendingMount{BootID: boot, ParentMountID: pid}
+	if err := m.saveRecord(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", fdPath(fd), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=1048576"); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	if err := newManager(t, base).Reconcile(func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if exists(hp) || len(mountsOn(t, hp)) != 0 {
+		t.Fatal("the half-recorded mount was not cleaned up")
+	}
+}
+
+func TestRebootSimulation(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "var-run", "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hp, "data"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The tmpfs vanishes behind the Manager's back (as after a reboot): the next start mounts a fresh one.
+	if err := unix.Unmount(hp, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if mounted, _ := m.Status(ch); mounted {
+		t.Fatal("Status says mounted")
+	}
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(hp, "data")) || len(mountsOn(t, hp)) != 1 {
+		t.Fatal("not a fresh tmpfs")
+	}
+	// The directory and its made parent vanish too (host path on a tmpfs): Mount makes them again.
+	if err := unix.Unmount(hp, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(base, "var-run")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if mounted, _ := m.Status(ch); !mounted {
+		t.Fatal("not mounted after the directory was made again")
+	}
+	// A new boot ID means the recorded mount is not ours any more.
+	m.bootID = func() (string, error) { return "another-boot", nil }
+	if mounted, _ := m.Status(ch); mounted {
+		t.Fatal("a mount from another boot counts as mounted")
+	}
+	m.bootID = readBootID
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(base, "var-run")) {
+		t.Fatal("made parent left after Remove")
+	}
+}
+
+func TestNonRootHostUserCanWrite(t *testing.T) {
+	base := sandbox(t)
+	// t.TempDir's top directory is 0700; let the unprivileged user through.
+	for p := base; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", `echo hello > "$1/from-nobody" && cat "$1/from-nobody"`, "sh", hp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "hello\n" {
+		t.Fatalf("uid 65534 could not write: %v %q", err, out)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(hp, "from-nobody"), &st); err != nil || st.Uid != 65534 {
+		t.Fatalf("file owner %d, %v", st.Uid, err)
+	}
+}
+
+func TestDaemonRestartKeepsData(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hp, "data"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := mountsOn(t, hp)
+
+	m2 := newManager(t, base)
+	if err := m2.Reconcile(func(o string) bool { return o == "c1" }); err != nil {
+		t.Fatal(err)
+	}
+	if got := m2.Owners(); len(got["c1"]) != 1 {
+		t.Fatalf("Owners after restart = %v", got)
+	}
+	if mounted, used := m2.Status(ch); !mounted || used == 0 {
+		t.Fatalf("Status after restart = %v, %d", mounted, used)
+	}
+	if err := m2.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	after := mountsOn(t, hp)
+	if len(after) != 1 || after[0].ID != before[0].ID {
+		t.Fatalf("Mount after restart was not a no-op: %+v", after)
+	}
+	if b, err := os.ReadFile(filepath.Join(hp, "data")); err != nil || string(b) != "kept" {
+		t.Fatalf("data lost: %q %v", b, err)
+	}
+	if err := m2.Chown("c1", ch, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(hp, &st); err != nil || st.Uid != 1000 || st.Gid != 1000 || st.Mode&0o7777 != 0o1777 {
+		t.Fatalf("after Chown: uid %d gid %d mode %o %v", st.Uid, st.Gid, st.Mode&0o7777, err)
+	}
+	if err := m2.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if exists(hp) {
+		t.Fatal("left behind")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	base := sandbox(t)
+	ctx := CheckContext{
+		GraphDir:   filepath.Join(base, "graph"),
+		StateDir:   filepath.Join(base, "state"),
+		Rootfs:     filepath.Join(base, "rootfs"),
+		MountDests: []string{"/data", "/tmpfs/"},
+	}
+	for _, d := range []string{"graph", "state", "rootfs", "real-graph"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An engine dir given through a symlink is compared by its real path too.
+	if err := os.Symlink(filepath.Join(base, "real-graph"), filepath.Join(base, "graph-link")); err != nil {
+		t.Fatal(err)
+	}
+	// A pseudo-filesystem mounted somewhere unusual.
+	procDir := filepath.Join(base, "myproc")
+	if err := os.Mkdir(procDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("proc", procDir, "proc", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	ok := func(h, c string) types.HostChannel { return channel(filepath.Join(base, h), c, MiB) }
+	if err := Validate([]types.HostChannel{ok("a", "/a"), ok("b", "/b"), ok("new/c", "/c/d")}, ctx); err != nil {
+		t.Fatalf("valid list: %v", err)
+	}
+	cases := []struct {
+		chs  []types.HostChannel
+		ctx  CheckContext
+		kind error
+		msg  string
+	}{
+		{[]types.HostChannel{ok("a", "/a"), ok("a", "/b")}, ctx, ErrInvalid, "is given twice"},
+		{[]types.HostChannel{ok("a", "/a"), ok("a/b", "/b")}, ctx, ErrInvalid, "lies inside host path"},
+		{[]types.HostChannel{ok("a/b", "/a"), ok("a", "/b")}, ctx, ErrInvalid, "contains host path"},
+		{[]types.HostChannel{ok("a", "/x"), ok("b", "/x/")}, ctx, ErrInvalid, `container path "/x" is given twice`},
+		{[]types.HostChannel{ok("a", "/x"), ok("b", "/x/y")}, ctx, ErrInvalid, "lies inside container path"},
+		{[]types.HostChannel{ok("a", "/data")}, ctx, ErrInvalid, "also the destination of another mount"},
+		{[]types.HostChannel{ok("a", "/tmpfs")}, ctx, ErrInvalid, "also the destination of another mount"},
+		{[]types.HostChannel{ok("graph/x", "/a")}, ctx, ErrInvalid, "lies inside the engine's graph directory (--graph)"},
+		{[]types.HostChannel{ok("state/x/y", "/a")}, ctx, ErrInvalid, "lies inside the engine's state directory (--state)"},
+		{[]types.HostChannel{ok("rootfs/ch", "/a")}, ctx, ErrInvalid, "lies inside the container's rootfs"},
+		{[]types.HostChannel{ok("real-graph/x", "/a")}, CheckContext{GraphDir: filepath.Join(base, "graph-link")}, ErrInvalid, "lies inside the engine's graph directory"},
+		{[]types.HostChannel{ok("new", "/a")}, CheckContext{GraphDir: filepath.Join(base, "new", "graph")}, ErrInvalid, "contains the engine's graph directory"},
+		{[]types.HostChannel{ok("myproc/x", "/a")}, ctx, ErrInvalid, "lies inside the proc filesystem mounted at"},
+		{[]types.HostChannel{ok("a", "/a")}, CheckContext{Rootfs: filepath.Join(base, "a", "rootfs")}, ErrInvalid, "contains the container's rootfs"},
+		{[]types.HostChannel{ok("graph", "/a")}, CheckContext{}, ErrExists, "already exists"},
+		{[]types.HostChannel{channel("/sys/fs/cgroup/x", "/a", MiB)}, ctx, ErrInvalid, "pseudo-filesystem /sys"},
+		{[]types.HostChannel{channel(base+"/a", "/a", 0)}, ctx, ErrInvalid, "below the minimum of one page"},
+		{[]types.HostChannel{{PathOnHost: base + "/a", PathInContainer: "/a", Permissions: "rx", Size: MiB}}, ctx, ErrInvalid, `invalid mode "rx"`},
+	}
+	for i, c := range cases {
+		err := Validate(c.chs, c.ctx)
+		if !errors.Is(err, c.kind) || err == nil || !strings.Contains(err.Error(), c.msg) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("case %d: Validate = %v, want %v containing %q", i, err, c.kind, c.msg)
+		}
+	}
+	// A cgroup mount outside /sys counts as a pseudo-filesystem too.
+	cg := filepath.Join(base, "cg")
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("cgroup", cg, "cgroup", 0, "none,name=hostchanneltest"); err == nil {
+		err := Validate([]types.HostChannel{ok("cg/x", "/a")}, ctx)
+		if err == nil || !strings.Contains(err.Error(), "lies inside the cgroup filesystem") {
+			t.Errorf("cgroup mount: %v", err)
+		}
+	} else {
+		t.Logf("cannot mount a named cgroup hierarchy (%v); skipping that case", err)
+	}
+}
