@@ -1,0 +1,288 @@
+package shim
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/isulad-go/isulad/internal/reaper"
+)
+
+// runtime drives the OCI runtime binary. Every invocation is a child started
+// with ForkExec and reaped by the shim's reaper.
+type runtime struct {
+	bin      string
+	root     string
+	stateDir string
+	reaper   *reaper.Reaper
+}
+
+// run runs the runtime with args (after the global flags) and stdio (nil
+// entries are /dev/null) and waits for it. Its error carries the runtime's
+// error messages, read from its --log file.
+func (r *runtime) run(name string, stdio [3]*os.File, args ...string) error {
+	logPath := filepath.Join(r.stateDir, "runtime-"+name+".log")
+	os.Remove(logPath)
+	defer os.Remove(logPath)
+	argv := []string{r.bin}
+	if r.root != "" {
+		argv = append(argv, "--root", r.root)
+	}
+	argv = append(argv, "--log", logPath, "--log-format", "json")
+	argv = append(argv, args...)
+
+	var devnull *os.File
+	files := make([]uintptr, 3)
+	for i, f := range stdio {
+		if f == nil {
+			if devnull == nil {
+				var err error
+				if devnull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+					return err
+				}
+				defer devnull.Close()
+			}
+			f = devnull
+		}
+		files[i] = f.Fd()
+	}
+	pid, err := syscall.ForkExec(r.bin, argv, &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   os.Environ(),
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", r.bin, name, err)
+	}
+	e := <-r.reaper.Wait(pid)
+	if e.Status == 0 {
+		return nil
+	}
+	msg := runtimeErrors(logPath)
+	if msg == "" {
+		msg = fmt.Sprintf("exit status %d", e.Status)
+	}
+	return fmt.Errorf("%s %s failed: %s", filepath.Base(r.bin), name, msg)
+}
+
+// runtimeErrors returns the error-level messages of a runtime's JSON log.
+func runtimeErrors(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var msgs, all []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			if s := strings.TrimSpace(sc.Text()); s != "" {
+				all = append(all, s)
+			}
+			continue
+		}
+		if e.Level == "error" || e.Level == "fatal" {
+			msgs = append(msgs, e.Msg)
+		}
+		all = append(all, e.Msg)
+	}
+	if len(msgs) == 0 {
+		msgs = all
+	}
+	return strings.Join(msgs, ": ")
+}
+
+// consoleSocket receives the pty master a runtime sends on a
+// --console-socket.
+type consoleSocket struct {
+	dir  string
+	path string
+	l    *net.UnixListener
+}
+
+// newConsoleSocket listens on a short path (the runtime connects by path,
+// so it must fit in sun_path): in dir if short enough, else in a temporary
+// directory.
+func newConsoleSocket(dir string) (*consoleSocket, error) {
+	cs := &consoleSocket{}
+	path := filepath.Join(dir, "pty.sock")
+	if len(path) > 100 {
+		d, err := os.MkdirTemp("", "isulad-shim-")
+		if err != nil {
+			return nil, err
+		}
+		cs.dir = d
+		path = filepath.Join(d, "pty.sock")
+	}
+	os.Remove(path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		cs.close()
+		return nil, err
+	}
+	os.Chmod(path, 0o600)
+	cs.path, cs.l = path, l
+	return cs, nil
+}
+
+// receive accepts one connection and returns the file descriptor it
+// carries, as a non-blocking *os.File.
+func (cs *consoleSocket) receive() (*os.File, error) {
+	c, err := cs.l.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) != 1 {
+		return nil, fmt.Errorf("console socket: %d control messages", len(msgs))
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil {
+		return nil, err
+	}
+	if len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, errors.New("console socket: expected one fd")
+	}
+	unix.CloseOnExec(fds[0])
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		return nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
+}
+
+func (cs *consoleSocket) close() {
+	if cs.l != nil {
+		cs.l.Close()
+	}
+	if cs.path != "" {
+		os.Remove(cs.path)
+	}
+	if cs.dir != "" {
+		os.RemoveAll(cs.dir)
+	}
+}
+
+// setWinsize sets a pty's size without switching the file to blocking mode.
+func setWinsize(f *os.File, w, h uint16) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	err = rc.Control(func(fd uintptr) {
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Col: w, Row: h})
+	})
+	if err != nil {
+		return err
+	}
+	return ierr
+}
+
+// readPidFile reads a pid file written by the runtime.
+func readPidFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("bad pid file %s: %q", path, b)
+	}
+	return pid, nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// oomKilled reports whether the OOM killer struck in the container's memory
+// cgroup (cgroup v1 memory.oom_control or v2 memory.events). Read it before
+// the runtime deletes the cgroup.
+func oomKilled(bundle string) bool {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false
+	}
+	var spec struct {
+		Linux *struct {
+			CgroupsPath string `json:"cgroupsPath"`
+		} `json:"linux"`
+	}
+	if json.Unmarshal(b, &spec) != nil || spec.Linux == nil || !strings.HasPrefix(spec.Linux.CgroupsPath, "/") {
+		return false
+	}
+	p := filepath.Clean(spec.Linux.CgroupsPath)
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", p, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", p, "memory.events"),
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				return n > 0
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,248 @@
+package shim
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/isulad-go/isulad/internal/logfile"
+)
+
+// maxQueued is how far (bytes) a client may fall behind before it is dropped.
+const maxQueued = 4 << 20
+
+// sink is the shim's sending side of one client connection: frames are
+// queued without blocking and written by the sink's own goroutine.
+type sink struct {
+	conn net.Conn
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	q       [][]byte
+	queued  int
+	closing bool // no more frames: close the connection after the last
+	dead    bool
+	done    chan struct{} // the writer goroutine ended
+}
+
+func newSink(c net.Conn) *sink {
+	s := &sink{conn: c, done: make(chan struct{})}
+	s.cond.L = &s.mu
+	go s.run()
+	return s
+}
+
+func (s *sink) run() {
+	defer close(s.done)
+	defer s.conn.Close()
+	for {
+		s.mu.Lock()
+		for len(s.q) == 0 && !s.closing && !s.dead {
+			s.cond.Wait()
+		}
+		if s.dead || len(s.q) == 0 {
+			s.mu.Unlock()
+			return
+		}
+		f := s.q[0]
+		s.q[0] = nil
+		s.q = s.q[1:]
+		s.queued -= len(f)
+		s.mu.Unlock()
+		if _, err := s.conn.Write(f); err != nil {
+			s.kill()
+			return
+		}
+	}
+}
+
+// send queues a frame; a client too far behind is dropped. It reports
+// whether the client is still there.
+func (s *sink) send(f []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead || s.closing {
+		return false
+	}
+	if s.queued+len(f) > maxQueued {
+		s.dead = true
+		s.q = nil
+		s.cond.Signal()
+		s.conn.Close() // unblocks a pending Write
+		return false
+	}
+	s.q = append(s.q, f)
+	s.queued += len(f)
+	s.cond.Signal()
+	return true
+}
+
+// finish queues the last frame; the connection closes once it is written.
+func (s *sink) finish(f []byte) {
+	s.mu.Lock()
+	if !s.dead && !s.closing {
+		s.q = append(s.q, f)
+		s.closing = true
+		s.cond.Signal()
+	}
+	s.mu.Unlock()
+}
+
+// kill drops the client at once.
+func (s *sink) kill() {
+	s.mu.Lock()
+	if !s.dead {
+		s.dead = true
+		s.q = nil
+		s.cond.Signal()
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+// wait waits until the sink's frames are written or the timeout passes.
+func (s *sink) wait(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+		s.kill()
+	}
+}
+
+// chunk is output held while the runtime starts.
+type chunk struct {
+	typ byte
+	p   []byte
+	t   time.Time
+}
+
+// broadcaster sends a process's output to the log (if any) and its sinks.
+type broadcaster struct {
+	mu     sync.Mutex
+	log    *logfile.Writer
+	sinks  map[*sink]struct{}
+	gated  bool // hold output until the runtime reports success
+	held   []chunk
+	ended  bool
+	logErr bool
+}
+
+// write is called by the pumps with output of stream typ.
+func (b *broadcaster) write(typ byte, p []byte) {
+	t := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gated {
+		b.held = append(b.held, chunk{typ, append([]byte(nil), p...), t})
+		return
+	}
+	b.deliver(typ, p, t)
+}
+
+func (b *broadcaster) deliver(typ byte, p []byte, t time.Time) {
+	if b.log != nil {
+		stream := "stdout"
+		if typ == frameStderr {
+			stream = "stderr"
+		}
+		if err := b.log.Write(stream, p, t); err != nil && !b.logErr {
+			b.logErr = true // say it once, keep draining
+			logf("write log: %v", err)
+		}
+	}
+	if len(b.sinks) == 0 {
+		return
+	}
+	f := encodeFrame(typ, p)
+	for s := range b.sinks {
+		if !s.send(f) {
+			delete(b.sinks, s)
+		}
+	}
+}
+
+// open ends the gate: held output is delivered (keep) or dropped (it was the
+// runtime's own error output).
+func (b *broadcaster) open(keep bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if keep {
+		for _, c := range b.held {
+			b.deliver(c.typ, c.p, c.t)
+		}
+	}
+	b.held = nil
+	b.gated = false
+}
+
+// add registers a sink; false once the output has ended.
+func (b *broadcaster) add(s *sink) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended {
+		return false
+	}
+	if b.sinks == nil {
+		b.sinks = map[*sink]struct{}{}
+	}
+	b.sinks[s] = struct{}{}
+	return true
+}
+
+func (b *broadcaster) remove(s *sink) {
+	b.mu.Lock()
+	delete(b.sinks, s)
+	b.mu.Unlock()
+}
+
+// end marks the output ended and returns the sinks still registered.
+func (b *broadcaster) end() []*sink {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ended = true
+	var ss []*sink
+	for s := range b.sinks {
+		ss = append(ss, s)
+	}
+	b.sinks = nil
+	return ss
+}
+
+// pump copies f (a pipe or pty master) to b until EOF (EIO for a pty whose
+// other side is closed) or until f is closed.
+func pump(f *os.File, typ byte, b *broadcaster, wg *sync.WaitGroup) {
+	defer wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			b.write(typ, buf[:n])
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EIO) && !errors.Is(err, os.ErrClosed) {
+				logf("read output: %v", err)
+			}
+			return
+		}
+	}
+}
+
+// waitTimeout waits for wg, at most d; it reports whether wg finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
