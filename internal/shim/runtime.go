@@ -72,7 +72,11 @@ func (r *runtime) run(name string, stdio [3]*os.File, args ...string) error {
 	if msg == "" {
 		msg = fmt.Sprintf("exit status %d", e.Status)
 	}
-	return fmt.Errorf("%s %s failed: %s", filepath.Base(r.bin), name, msg)
+	// runc says "runc run failed: ..." itself; crun does not name itself.
+	if base := filepath.Base(r.bin); !strings.HasPrefix(msg, base+" ") {
+		msg = base + " " + name + ": " + msg
+	}
+	return errors.New(msg)
 }
 
 // runtimeErrors returns the error-level messages of a runtime's JSON log.

@@ -1,0 +1,842 @@
+package shim
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/isulad-go/isulad/internal/logfile"
+)
+
+// The integration tests run the real isulad-shim binary with runc and crun
+// on a busybox rootfs. They need root.
+
+var (
+	shimBin     string
+	rootfs      string
+	runtimes    = map[string]string{}
+	skipReason  string
+	crunSkip    string
+	specPath    string
+	cgroupNames = "isulad-shimtest"
+)
+
+const helperEnv = "ISULAD_SHIM_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperMain())
+	}
+	os.Exit(runTests(m))
+}
+
+// helperMain launches a shim and starts its container, then exits: the shim
+// must survive its launcher.
+func helperMain() int {
+	var cfg Config
+	if err := json.Unmarshal([]byte(os.Getenv(helperEnv)), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := Launch(ctx, os.Getenv("ISULAD_SHIM_TEST_BIN"), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	pid, err := c.Start(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(pid)
+	return 0
+}
+
+func runTests(m *testing.M) int {
+	if os.Getuid() != 0 {
+		skipReason = "needs root"
+		return m.Run()
+	}
+	tmp, err := os.MkdirTemp("", "shimtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	shimBin = filepath.Join(tmp, "isulad-shim")
+	if out, err := exec.Command("go", "build", "-o", shimBin, "github.com/isulad-go/isulad/cmd/isulad-shim").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build shim: %v\n%s", err, out)
+		return 1
+	}
+	rootfs = filepath.Join(tmp, "rootfs")
+	if err := makeRootfs(rootfs); err != nil {
+		skipReason = "no busybox rootfs: " + err.Error()
+		return m.Run()
+	}
+	specPath = filepath.Join(tmp, "spec")
+	os.MkdirAll(specPath, 0o755)
+	if out, err := exec.Command("/usr/sbin/runc", "spec", "--bundle", specPath).CombinedOutput(); err != nil {
+		skipReason = fmt.Sprintf("runc spec: %v %s", err, out)
+		return m.Run()
+	}
+	if _, err := os.Stat("/usr/sbin/runc"); err == nil {
+		runtimes["runc"] = "/usr/sbin/runc"
+	}
+	if _, err := os.Stat("/usr/bin/crun"); err == nil {
+		undo, err := hugetlbMove()
+		if err != nil {
+			crunSkip = "crun needs the hugetlb cgroup moved to v1: " + err.Error()
+		} else {
+			defer undo()
+			runtimes["crun"] = "/usr/bin/crun"
+		}
+	} else {
+		crunSkip = "crun not installed"
+	}
+	defer removeCgroups()
+	return m.Run()
+}
+
+// hugetlbMove mounts the v1 hugetlb hierarchy crun needs on this hybrid
+// host, unless it is there; undo reverts what it did.
+func hugetlbMove() (func(), error) {
+	const dir = "/sys/fs/cgroup/hugetlb"
+	if exec.Command("mountpoint", "-q", dir).Run() == nil {
+		return func() {}, nil
+	}
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := syscall.Mount("cgroup", dir, "cgroup", 0, "hugetlb"); err != nil {
+		if statErr != nil {
+			os.Remove(dir)
+		}
+		return nil, err
+	}
+	return func() {
+		os.Remove(filepath.Join(dir, cgroupNames)) // before unmounting
+		if err := syscall.Unmount(dir, 0); err != nil {
+			fmt.Fprintln(os.Stderr, "unmount hugetlb:", err)
+			return
+		}
+		if statErr != nil {
+			os.Remove(dir)
+		}
+	}, nil
+}
+
+// removeCgroups removes the test's cgroup parents (and any leftovers).
+func removeCgroups() {
+	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			p := filepath.Join(root, e.Name(), cgroupNames)
+			if root == "/sys/fs/cgroup/unified" {
+				p = filepath.Join(root, cgroupNames)
+			}
+			rmdirTree(p)
+		}
+	}
+}
+
+func rmdirTree(p string) {
+	ents, err := os.ReadDir(p)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			rmdirTree(filepath.Join(p, e.Name()))
+		}
+	}
+	os.Remove(p)
+}
+
+func makeRootfs(dir string) error {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc", "root"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755); err != nil {
+		return err
+	}
+	out, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		return err
+	}
+	for _, name := range strings.Fields(string(out)) {
+		if name == "busybox" {
+			continue
+		}
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin", name)); err != nil && !os.IsExist(err) {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
+}
+
+// forEachRuntime runs f as a subtest per available runtime.
+func forEachRuntime(t *testing.T, f func(t *testing.T, rt string)) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	for _, name := range []string{"runc", "crun"} {
+		t.Run(name, func(t *testing.T) {
+			bin, ok := runtimes[name]
+			if !ok {
+				t.Skip(crunSkip)
+			}
+			f(t, bin)
+		})
+	}
+}
+
+// env is one container's bundle, state and shim.
+type env struct {
+	t   *testing.T
+	cfg Config
+}
+
+type opts struct {
+	args      []string
+	terminal  bool
+	stdin     bool
+	stateRoot string
+}
+
+func randomID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newEnv(t *testing.T, rt string, o opts) *env {
+	t.Helper()
+	id := randomID()
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle")
+	os.MkdirAll(bundle, 0o755)
+	b, err := os.ReadFile(filepath.Join(specPath, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec.Root.Path = rootfs
+	spec.Process.Args = o.args
+	spec.Process.Terminal = o.terminal
+	spec.Hostname = "shimtest"
+	spec.Linux.CgroupsPath = "/" + cgroupNames + "/" + id
+	b, _ = json.Marshal(&spec)
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stateRoot := o.stateRoot
+	if stateRoot == "" {
+		stateRoot = filepath.Join(dir, "state")
+	}
+	e := &env{t: t, cfg: Config{
+		ID:          id,
+		Bundle:      bundle,
+		Runtime:     rt,
+		RuntimeRoot: filepath.Join(dir, "rtroot"),
+		StateDir:    filepath.Join(stateRoot, "containers", id),
+		Socket:      SocketPath(stateRoot, id),
+		LogPath:     filepath.Join(bundle, id+"-json.log"),
+		LogMaxSize:  1 << 20,
+		LogMaxFile:  2,
+		Terminal:    o.terminal,
+		Stdin:       o.stdin,
+	}}
+	t.Cleanup(e.cleanup)
+	return e
+}
+
+// cleanup leaves nothing behind even when a test failed half way.
+func (e *env) cleanup() {
+	if pid := e.shimPid(); pid > 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	rt := exec.Command(e.cfg.Runtime, "--root", e.cfg.RuntimeRoot, "kill", e.cfg.ID, "9")
+	rt.Run()
+	time.Sleep(50 * time.Millisecond)
+	exec.Command(e.cfg.Runtime, "--root", e.cfg.RuntimeRoot, "delete", "--force", e.cfg.ID).Run()
+	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		ents, _ := os.ReadDir(root)
+		for _, en := range ents {
+			rmdirTree(filepath.Join(root, en.Name(), cgroupNames, e.cfg.ID))
+		}
+	}
+}
+
+func (e *env) shimPid() int {
+	b, err := os.ReadFile(filepath.Join(e.cfg.StateDir, ShimPidFile))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(string(b))
+	return pid
+}
+
+func (e *env) launch(ctx context.Context) *Client {
+	e.t.Helper()
+	c, err := Launch(ctx, shimBin, e.cfg)
+	if err != nil {
+		e.t.Fatalf("launch: %v", err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (e *env) logEntries() []logfile.Entry {
+	e.t.Helper()
+	var es []logfile.Entry
+	if err := logfile.Read(context.Background(), e.cfg.LogPath, -1, false, func(en logfile.Entry) error {
+		es = append(es, en)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return es
+}
+
+// waitGone waits until the shim process has exited.
+func (e *env) waitGone(pid int) {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+		// A zombie (our own child, reaped by Launch's goroutine) is gone too.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && strings.Contains(string(b), ") Z ") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("shim %d still running", pid)
+}
+
+// buffer is a goroutine-safe bytes.Buffer.
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestOutputToLogAndAttach(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "echo out1; echo err1 >&2; echo out2"}})
+		c := e.launch(ctx)
+		var stdout, stderr buffer
+		wait, err := c.AttachStream(ctx, nil, &stdout, &stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitc := make(chan ExitStatus, 1)
+		go func() {
+			st, err := c.Wait(ctx)
+			if err != nil {
+				t.Errorf("wait: %v", err)
+			}
+			waitc <- st
+		}()
+		time.Sleep(50 * time.Millisecond) // let the waiter register
+		pid, err := c.Start(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pid <= 0 {
+			t.Fatalf("pid %d", pid)
+		}
+		if err := wait(); err != nil {
+			t.Fatalf("attach: %v", err)
+		}
+		if got := stdout.String(); got != "out1\nout2\n" {
+			t.Errorf("stdout %q", got)
+		}
+		if got := stderr.String(); got != "err1\n" {
+			t.Errorf("stderr %q", got)
+		}
+		st := <-waitc
+		if st.Code != 0 || st.Signal != 0 || st.ExitedAt.IsZero() {
+			t.Errorf("exit %+v", st)
+		}
+		var lines []string
+		for _, en := range e.logEntries() {
+			lines = append(lines, en.Stream+":"+en.Log)
+		}
+		sort := map[string]int{}
+		for _, l := range lines {
+			sort[l]++
+		}
+		if len(lines) != 3 || sort["stdout:out1\n"] != 1 || sort["stdout:out2\n"] != 1 || sort["stderr:err1\n"] != 1 {
+			t.Errorf("log %q", lines)
+		}
+		ef, err := ReadExitFile(e.cfg.StateDir)
+		if err != nil || ef == nil || ef.Code != 0 {
+			t.Errorf("exit file %+v %v", ef, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, InitPidFile)); string(b) != strconv.Itoa(pid) {
+			t.Errorf("init.pid %q, pid %d", b, pid)
+		}
+		// The shim exits after the container; its socket goes with it.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := os.Stat(e.cfg.Socket); os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("socket still there")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// The runtime state is gone.
+		out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
+		if strings.TrimSpace(string(out)) != "" {
+			t.Errorf("runtime still lists %q", out)
+		}
+		if _, err := c.Wait(ctx); !errors.Is(err, ErrShimGone) {
+			t.Errorf("wait on a gone shim: %v", err)
+		}
+	})
+}
+
+func TestStdinPipe(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "cat; echo done"}, stdin: true})
+		c := e.launch(ctx)
+		var stdout buffer
+		pr, pw := io.Pipe()
+		wait, err := c.AttachStream(ctx, pr, &stdout, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pw.Write([]byte("hello\n"))
+		pw.Write([]byte("world\n"))
+		pw.Close()
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if got := stdout.String(); got != "hello\nworld\ndone\n" {
+			t.Errorf("stdout %q", got)
+		}
+		st, err := c.Wait(ctx)
+		if err != nil && !errors.Is(err, ErrShimGone) {
+			t.Fatal(err)
+		}
+		_ = st
+	})
+}
+
+func TestTerminal(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "read x; stty size; tty; exit 2"}, terminal: true, stdin: true})
+		c := e.launch(ctx)
+		var stdout buffer
+		pr, pw := io.Pipe()
+		wait, err := c.AttachStream(ctx, pr, &stdout, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitc := make(chan ExitStatus, 1)
+		go func() { st, _ := c.Wait(ctx); waitc <- st }()
+		time.Sleep(50 * time.Millisecond)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Resize(ctx, 100, 40); err != nil {
+			t.Fatal(err)
+		}
+		pw.Write([]byte("go\n"))
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		got := stdout.String()
+		if !strings.Contains(got, "40 100") || !strings.Contains(got, "/dev/pts/") {
+			t.Errorf("pty output %q", got)
+		}
+		if st := <-waitc; st.Code != 2 {
+			t.Errorf("exit %+v", st)
+		}
+		if logs := e.logEntries(); len(logs) == 0 || !strings.Contains(logs[len(logs)-1].Log+logs[0].Log, "") {
+			t.Errorf("no log")
+		}
+	})
+}
+
+func TestExitCodes(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		for _, tc := range []struct {
+			args []string
+			kill bool
+			code int
+			sig  int
+		}{
+			{[]string{"true"}, false, 0, 0},
+			{[]string{"sh", "-c", "exit 3"}, false, 3, 0},
+			{[]string{"sleep", "1000"}, true, 137, 9},
+		} {
+			ctx := testCtx(t)
+			e := newEnv(t, rt, opts{args: tc.args})
+			c := e.launch(ctx)
+			pid, err := c.Start(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.kill {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			st, err := c.Wait(ctx)
+			if err != nil {
+				// The shim may have exited before the wait arrived.
+				if !errors.Is(err, ErrShimGone) {
+					t.Fatal(err)
+				}
+				ef, _ := ReadExitFile(e.cfg.StateDir)
+				if ef == nil {
+					t.Fatal("no exit file")
+				}
+				st = *ef
+			}
+			if st.Code != tc.code || st.Signal != tc.sig {
+				t.Errorf("%v: exit %+v, want %d", tc.args, st, tc.code)
+			}
+		}
+	})
+}
+
+func TestExec(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sleep", "1000"}})
+		c := e.launch(ctx)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		proc := func(terminal bool, args ...string) *specs.Process {
+			return &specs.Process{Args: args, Terminal: terminal, Cwd: "/", Env: []string{"PATH=/bin"}}
+		}
+		// Exit code and both streams.
+		var out, errb buffer
+		code, err := c.Exec(ctx, "e1", proc(false, "sh", "-c", "echo hi; echo oops >&2; exit 5"), nil, &out, &errb, nil, false)
+		if err != nil || code != 5 || out.String() != "hi\n" || errb.String() != "oops\n" {
+			t.Errorf("exec: code %d err %v out %q err %q", code, err, out.String(), errb.String())
+		}
+		// Stdin.
+		out = buffer{}
+		code, err = c.Exec(ctx, "e2", proc(false, "cat"), strings.NewReader("piped\n"), &out, nil, nil, false)
+		if err != nil || code != 0 || out.String() != "piped\n" {
+			t.Errorf("exec cat: code %d err %v out %q", code, err, out.String())
+		}
+		// Terminal with resize.
+		out = buffer{}
+		rs := make(chan [2]uint16, 1)
+		rs <- [2]uint16{120, 33}
+		pr, pw := io.Pipe()
+		done := make(chan struct{})
+		go func() {
+			code, err = c.Exec(ctx, "e3", proc(true, "sh", "-c", "read x; stty size; tty; exit 4"), pr, &out, nil, rs, false)
+			close(done)
+		}()
+		time.Sleep(300 * time.Millisecond)
+		pw.Write([]byte("x\n"))
+		<-done
+		if err != nil || code != 4 || !strings.Contains(out.String(), "33 120") || !strings.Contains(out.String(), "/dev/pts/") {
+			t.Errorf("exec tty: code %d err %v out %q", code, err, out.String())
+		}
+		// Missing executable.
+		_, err = c.Exec(ctx, "e4", proc(false, "nosuchcmd"), nil, nil, nil, nil, false)
+		if err == nil || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("exec missing: %v", err)
+		}
+		// Detached.
+		code, err = c.Exec(ctx, "e5", proc(false, "sh", "-c", "sleep 0.1"), nil, nil, nil, nil, true)
+		if err != nil || code != 0 {
+			t.Errorf("exec detach: %d %v", code, err)
+		}
+		// The exec output is not in the container's log.
+		for _, en := range e.logEntries() {
+			t.Errorf("unexpected log entry %+v", en)
+		}
+		if err := c.Kill(ctx, 9, false); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Wait(ctx)
+		if err != nil || st.Code != 137 {
+			t.Errorf("wait %+v %v", st, err)
+		}
+	})
+}
+
+func TestShimSurvivesLauncher(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "sleep 1; echo bye; exit 7"}})
+		cfgJSON, _ := json.Marshal(e.cfg)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), helperEnv+"="+string(cfgJSON), "ISULAD_SHIM_TEST_BIN="+shimBin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("helper: %v %s", err, out)
+		}
+		// The launcher is gone; the shim lives on in its own session.
+		shim := e.shimPid()
+		if shim <= 0 || syscall.Kill(shim, 0) != nil {
+			t.Fatalf("shim %d not running", shim)
+		}
+		if sid, _ := unixGetsid(shim); sid != shim {
+			t.Errorf("shim session %d", sid)
+		}
+		c, err := Connect(ctx, e.cfg.Socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		pid, err := c.Pid()
+		if err != nil || strconv.Itoa(pid) != strings.TrimSpace(string(out)) {
+			t.Errorf("pid %d %v, helper said %s", pid, err, out)
+		}
+		st, err := c.Wait(ctx)
+		if err != nil || st.Code != 7 {
+			t.Fatalf("wait %+v %v", st, err)
+		}
+		es := e.logEntries()
+		if len(es) != 1 || es[0].Log != "bye\n" {
+			t.Errorf("log %+v", es)
+		}
+	})
+}
+
+func unixGetsid(pid int) (int, error) {
+	sid, _, errno := syscall.RawSyscall(syscall.SYS_GETSID, uintptr(pid), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(sid), nil
+}
+
+func TestShimKilled(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sleep", "1000"}})
+		c := e.launch(ctx)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { _, err := c.Wait(ctx); errc <- err }()
+		time.Sleep(100 * time.Millisecond)
+		syscall.Kill(e.shimPid(), syscall.SIGKILL)
+		select {
+		case err := <-errc:
+			if !errors.Is(err, ErrShimGone) {
+				t.Fatalf("wait: %v", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("wait did not return")
+		}
+		if _, err := Connect(ctx, e.cfg.Socket); !errors.Is(err, ErrShimGone) {
+			t.Errorf("connect: %v", err)
+		}
+		if ef, _ := ReadExitFile(e.cfg.StateDir); ef != nil {
+			t.Errorf("exit file %+v", ef)
+		}
+	})
+}
+
+func TestExitFileWithoutClient(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "sleep 0.3; exit 4"}})
+		c := e.launch(ctx)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		shim := e.shimPid()
+		c.Close()
+		e.waitGone(shim)
+		ef, err := ReadExitFile(e.cfg.StateDir)
+		if err != nil || ef == nil || ef.Code != 4 {
+			t.Fatalf("exit file %+v %v", ef, err)
+		}
+		if _, err := os.Stat(filepath.Join(e.cfg.StateDir, ShimPidFile)); !os.IsNotExist(err) {
+			t.Errorf("shim.pid left: %v", err)
+		}
+	})
+}
+
+func TestStartMissingExecutable(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"nosuchcmd"}})
+		c := e.launch(ctx)
+		var stdout, stderr buffer
+		wait, err := c.AttachStream(ctx, nil, &stdout, &stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shim := e.shimPid()
+		_, err = c.Start(ctx)
+		if err == nil || !strings.Contains(err.Error(), "nosuchcmd") || !strings.Contains(err.Error(), "not found") {
+			t.Fatalf("start: %v", err)
+		}
+		t.Logf("start error: %v", err)
+		if err := wait(); err == nil {
+			t.Errorf("attach ended without the start error")
+		}
+		if stdout.String()+stderr.String() != "" {
+			t.Errorf("runtime output leaked to the container's streams: %q %q", stdout.String(), stderr.String())
+		}
+		e.waitGone(shim)
+		out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
+		if strings.TrimSpace(string(out)) != "" {
+			t.Errorf("runtime still lists %q", out)
+		}
+		if es := e.logEntries(); len(es) != 0 {
+			t.Errorf("log %+v", es)
+		}
+	})
+}
+
+func TestShutdownIdle(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"true"}})
+		c := e.launch(ctx)
+		shim := e.shimPid()
+		if err := c.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.waitGone(shim)
+		if _, err := os.Stat(e.cfg.Socket); !os.IsNotExist(err) {
+			t.Errorf("socket left: %v", err)
+		}
+	})
+}
+
+func TestLongStatePath(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		base := t.TempDir()
+		long := filepath.Join(base, strings.Repeat("s", 150-len(base)-1))
+		if len(long) != 150 {
+			t.Fatalf("len %d", len(long))
+		}
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "echo long; exit 6"}, terminal: true, stateRoot: long})
+		if len(e.cfg.Socket) <= 108 {
+			t.Fatalf("socket path only %d bytes", len(e.cfg.Socket))
+		}
+		c := e.launch(ctx)
+		var out buffer
+		wait, err := c.AttachStream(ctx, nil, &out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "long") {
+			t.Errorf("out %q", out.String())
+		}
+		ef, _ := ReadExitFile(e.cfg.StateDir)
+		if ef == nil || ef.Code != 6 {
+			t.Errorf("exit %+v", ef)
+		}
+	})
+}
+
+func TestShimRSS(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "while true; do echo tick; sleep 0.05; done"}})
+		c := e.launch(ctx)
+		var out buffer
+		wait, err := c.AttachStream(ctx, nil, &out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.shimPid()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rss string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") {
+				rss = strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
+			}
+		}
+		t.Logf("shim VmRSS with a running, logging, attached container: %s", rss)
+		kb, _ := strconv.Atoi(strings.Fields(rss)[0])
+		if kb > 6<<10 {
+			t.Errorf("shim RSS %d kB", kb)
+		}
+		c.Kill(ctx, 9, false)
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "tick") {
+			t.Errorf("out %q", out.String())
+		}
+	})
+}
