@@ -1,0 +1,298 @@
+package cli
+
+import (
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/opts"
+)
+
+// containerOptions are the flags shared by create and run.
+type containerOptions struct {
+	interactive, tty, autoRemove bool
+	name, hostname, user, workdir string
+	env, envFile                  []string
+	labels                        []string
+
+	memory, memorySwap, cpus string
+	cpuShares                int64
+	pidsLimit                int64
+
+	volumes, mounts, tmpfs []string
+	readOnly               bool
+	capAdd, capDrop        []string
+	privileged             bool
+	securityOpt            []string
+	stopSignal             string
+	stopTimeout            int
+	restart                string
+	runtime                string
+	network                string
+	logOpts                []string
+
+	externalRootfs  string
+	systemContainer bool
+	hostChannels    []string
+	nsChangeOpt     string
+	envTargetFile   string
+	userRemap       string
+	hookSpec        string
+	cgroupParent    string
+
+	flags *pflag.FlagSet // to know which flags were given
+}
+
+func addContainerFlags(fs *pflag.FlagSet, o *containerOptions) {
+	o.flags = fs
+	fs.SetInterspersed(false) // flags stop at the image: isula run IMG sh -c '...'
+	fs.Bool("help", false, "print usage") // -h is --hostname, as in docker
+	fs.BoolVarP(&o.interactive, "interactive", "i", false, "keep stdin open and forward it")
+	fs.BoolVarP(&o.tty, "tty", "t", false, "allocate a pseudo-terminal")
+	fs.BoolVar(&o.autoRemove, "rm", false, "remove the container when it exits")
+	fs.StringVar(&o.name, "name", "", "name the container")
+	fs.StringVarP(&o.hostname, "hostname", "h", "", "the container's host name")
+	fs.StringArrayVarP(&o.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it from here)")
+	fs.StringArrayVar(&o.envFile, "env-file", nil, "read environment variables from a file")
+	fs.StringArrayVarP(&o.labels, "label", "l", nil, "set a label (KEY=VALUE)")
+	fs.StringVarP(&o.user, "user", "u", "", "user name or uid[:group or gid]")
+	fs.StringVarP(&o.workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&o.memory, "memory", "m", "", "memory limit (e.g. 512m, 1g)")
+	fs.StringVar(&o.memorySwap, "memory-swap", "", "memory plus swap limit; -1 for unlimited swap")
+	fs.Int64VarP(&o.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
+	fs.StringVar(&o.cpus, "cpus", "", "number of CPUs (e.g. 1.5)")
+	fs.Int64Var(&o.pidsLimit, "pids-limit", 0, "maximum number of processes (-1 for unlimited)")
+	fs.StringArrayVarP(&o.volumes, "volume", "v", nil, "bind mount /host/path:/container/path[:ro|rw,...]")
+	fs.StringArrayVar(&o.mounts, "mount", nil, "mount: type=bind|tmpfs,source=...,target=...[,readonly]")
+	fs.StringArrayVar(&o.tmpfs, "tmpfs", nil, "mount a tmpfs: /container/path[:size=64m,mode=1777]")
+	fs.BoolVar(&o.readOnly, "read-only", false, "mount the root file system read-only")
+	fs.StringArrayVar(&o.capAdd, "cap-add", nil, "add a Linux capability")
+	fs.StringArrayVar(&o.capDrop, "cap-drop", nil, "drop a Linux capability")
+	fs.BoolVar(&o.privileged, "privileged", false, "give extended privileges to the container")
+	fs.StringArrayVar(&o.securityOpt, "security-opt", nil, "security options: seccomp=unconfined|FILE, no-new-privileges")
+	fs.StringVar(&o.stopSignal, "stop-signal", "", "signal to stop the container (default SIGTERM)")
+	fs.IntVar(&o.stopTimeout, "stop-timeout", 0, "seconds to wait for a stop before killing")
+	fs.StringVar(&o.restart, "restart", "no", "restart policy: no, always, on-failure[:N], unless-stopped, on-reboot")
+	fs.StringVar(&o.runtime, "runtime", "", "OCI runtime (runc or crun)")
+	fs.StringVar(&o.network, "network", "", "network mode: none (loopback only, default) or host")
+	fs.StringVar(&o.network, "net", "", "network mode: none or host (same as --network)")
+	fs.StringArrayVar(&o.logOpts, "log-opt", nil, "log driver option: max-size=SIZE, max-file=N")
+	fs.StringVar(&o.externalRootfs, "external-rootfs", "", "root file system directory (with the image name none)")
+	fs.BoolVar(&o.systemContainer, "system-container", false, "run a system container (an init as PID 1)")
+	fs.StringArrayVar(&o.hostChannels, "host-channel", nil, "share a tmpfs with the host: host:container[:rw|ro[:size]] (repeatable)")
+	fs.StringVar(&o.nsChangeOpt, "ns-change-opt", "", "writable namespaced sysctls: net, ipc (system containers)")
+	fs.StringVar(&o.envTargetFile, "env-target-file", "", "write the environment to this file in the rootfs at start")
+	fs.StringVar(&o.userRemap, "user-remap", "", "user namespace mapping uid:gid:offset (system containers)")
+	fs.StringVar(&o.hookSpec, "hook-spec", "", "JSON file with OCI hooks")
+	fs.StringVar(&o.cgroupParent, "cgroup-parent", "", "parent cgroup of the container")
+	fs.SortFlags = false
+}
+
+// buildRequest turns the flags, the image and the command into a create request, with every
+// value checked by the daemon's own validators. lookup reads the client's environment.
+func (o *containerOptions) buildRequest(image string, cmd []string, detach bool, lookup func(string) (string, bool)) (*types.CreateRequest, error) {
+	req := &types.CreateRequest{Name: o.name}
+	c, hc := &req.Config, &req.HostConfig
+	changed := func(n string) bool { return o.flags != nil && o.flags.Changed(n) }
+
+	c.Image = image
+	c.Cmd = cmd
+	c.Hostname = o.hostname
+	c.User = o.user
+	c.WorkingDir = o.workdir
+	c.Tty = o.tty
+	c.OpenStdin = o.interactive
+	c.AttachStdin = o.interactive && !detach
+	c.AttachStdout = !detach
+	c.AttachStderr = !detach
+
+	// Environment: files first, then -e, as docker.
+	var env []string
+	for _, f := range o.envFile {
+		e, err := opts.ParseEnvFile(f)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, e...)
+	}
+	e, err := parseEnvWith(o.env, lookup)
+	if err != nil {
+		return nil, err
+	}
+	c.Env = append(env, e...)
+
+	if len(o.labels) > 0 {
+		c.Labels = map[string]string{}
+		for _, l := range o.labels {
+			k, v, _ := strings.Cut(l, "=")
+			if k == "" {
+				return nil, invalid("invalid --label %q (want KEY=VALUE)", l)
+			}
+			c.Labels[k] = v
+		}
+	}
+	if o.stopSignal != "" {
+		sig, err := opts.ParseSignal(o.stopSignal)
+		if err != nil {
+			return nil, opts.WithFlag(err, "--stop-signal")
+		}
+		c.StopSignal = opts.SignalName(sig)
+	}
+	if changed("stop-timeout") {
+		t := o.stopTimeout
+		c.StopTimeout = &t
+	}
+
+	// Resources.
+	if o.memory != "" {
+		if hc.Memory, err = opts.ParseMemory(o.memory); err != nil {
+			return nil, err
+		}
+	}
+	if o.memorySwap != "" {
+		if hc.MemorySwap, err = opts.ParseMemorySwap(o.memorySwap); err != nil {
+			return nil, err
+		}
+	}
+	if o.cpus != "" {
+		if hc.NanoCPUs, err = opts.ParseCPUs(o.cpus); err != nil {
+			return nil, err
+		}
+	}
+	hc.CPUShares = o.cpuShares
+	if changed("pids-limit") {
+		p := o.pidsLimit
+		hc.PidsLimit = &p
+	}
+	hc.CgroupParent = o.cgroupParent
+
+	// Mounts: -v stays as given in Binds (docker's shape), --mount goes to Mounts, --tmpfs
+	// to the Tmpfs map; each checked here, and all together by ValidateCreate.
+	for _, v := range o.volumes {
+		if _, err := opts.ParseVolume(v); err != nil {
+			return nil, err
+		}
+		hc.Binds = append(hc.Binds, v)
+	}
+	for _, s := range o.mounts {
+		m, err := opts.ParseMount(s)
+		if err != nil {
+			return nil, err
+		}
+		hc.Mounts = append(hc.Mounts, m)
+	}
+	for _, s := range o.tmpfs {
+		m, err := opts.ParseTmpfs(s)
+		if err != nil {
+			return nil, err
+		}
+		if hc.Tmpfs == nil {
+			hc.Tmpfs = map[string]string{}
+		}
+		if _, dup := hc.Tmpfs[m.Target]; dup {
+			return nil, invalid("invalid --tmpfs %q: %s is given twice", s, m.Target)
+		}
+		_, options, _ := strings.Cut(s, ":")
+		hc.Tmpfs[m.Target] = options
+	}
+	hc.ReadonlyRootfs = o.readOnly
+
+	// Security.
+	hc.CapAdd = o.capAdd
+	hc.CapDrop = o.capDrop
+	hc.Privileged = o.privileged
+	hc.SecurityOpt = o.securityOpt
+
+	// Lifecycle.
+	if hc.RestartPolicy, err = opts.ParseRestartPolicy(o.restart); err != nil {
+		return nil, err
+	}
+	hc.AutoRemove = o.autoRemove
+	hc.Runtime = o.runtime
+	hc.NetworkMode = o.network
+	if len(o.logOpts) > 0 {
+		hc.LogConfig = types.LogConfig{Type: "json-file", Config: map[string]string{}}
+		for _, l := range o.logOpts {
+			k, v, ok := strings.Cut(l, "=")
+			if !ok || k == "" {
+				return nil, invalid("invalid --log-opt %q (want max-size=SIZE or max-file=N)", l)
+			}
+			hc.LogConfig.Config[k] = v
+		}
+	}
+
+	// System containers and host channels.
+	if o.externalRootfs != "" {
+		p, err := filepath.Abs(o.externalRootfs)
+		if err != nil {
+			return nil, invalid("invalid --external-rootfs %q: %v", o.externalRootfs, err)
+		}
+		hc.ExternalRootfs = p
+	}
+	hc.SystemContainer = o.systemContainer
+	for _, s := range o.hostChannels {
+		ch, err := hostchannel.Parse(s)
+		if err != nil {
+			msg := strings.TrimPrefix(err.Error(), "host channel: ")
+			return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid --host-channel %q: %s", s, msg)
+		}
+		hc.HostChannels = append(hc.HostChannels, ch)
+	}
+	if len(hc.HostChannels) > 0 {
+		first := hc.HostChannels[0]
+		hc.HostChannel = &first
+	}
+	hc.NsChangeOpt = o.nsChangeOpt
+	hc.EnvTargetFile = o.envTargetFile
+	hc.UserRemap = o.userRemap
+	if o.hookSpec != "" {
+		p, err := filepath.Abs(o.hookSpec)
+		if err != nil {
+			return nil, invalid("invalid --hook-spec %q: %v", o.hookSpec, err)
+		}
+		hc.HookSpec = p
+	}
+
+	if err := opts.ValidateCreate(req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func parseEnvWith(list []string, lookup func(string) (string, bool)) ([]string, error) {
+	if lookup == nil {
+		return opts.ParseEnv(list)
+	}
+	// opts.ParseEnv reads the process environment; apply the lookup for bare keys here and
+	// let opts check the result.
+	resolved := make([]string, 0, len(list))
+	for _, e := range list {
+		if !strings.Contains(e, "=") && e != "" && !strings.ContainsAny(e, " \t\x00") {
+			if v, ok := lookup(e); ok {
+				resolved = append(resolved, e+"="+v)
+			}
+			continue
+		}
+		resolved = append(resolved, e)
+	}
+	return opts.ParseEnv(resolved)
+}
+
+func invalid(format string, args ...any) error {
+	return errdefs.Errorf(errdefs.ErrInvalidArgument, format, args...)
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

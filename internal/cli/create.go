@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	apiv1 "github.com/isulad-go/isulad/api/v1"
+	"github.com/isulad-go/isulad/api/types"
+)
+
+func init() { register(newCreateCommand) }
+
+func newCreateCommand(c *CLI) *cobra.Command {
+	o := &containerOptions{}
+	cmd := &cobra.Command{
+		Use:         "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short:       "Create a new container",
+		Long:        "Create a new container. IMAGE is none with --external-rootfs DIR.",
+		Args:        minArgs(1),
+		Annotations: map[string]string{"engine-exit": "125"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := o.buildRequest(args[0], args[1:], true, c.LookupEnv)
+			if err != nil {
+				return withCode(ExitEngine, err)
+			}
+			id, err := c.create(req)
+			if err != nil {
+				return withCode(ExitEngine, err)
+			}
+			fmt.Fprintln(c.Out, id)
+			return nil
+		},
+	}
+	addContainerFlags(cmd.Flags(), o)
+	return cmd
+}
+
+// create sends a create request, prints the daemon's warnings and returns the new ID.
+func (c *CLI) create(req *types.CreateRequest) (string, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return "", err
+	}
+	resp, err := cl.Create(ctx(), &apiv1.CreateRequest{ConfigJson: b})
+	if err != nil {
+		return "", c.apiErr(err)
+	}
+	for _, w := range resp.Warnings {
+		fmt.Fprintf(c.Err, "WARNING: %s\n", w)
+	}
+	return resp.Id, nil
+}

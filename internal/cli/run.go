@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	apiv1 "github.com/isulad-go/isulad/api/v1"
+	"github.com/isulad-go/isulad/internal/errdefs"
+)
+
+func init() { register(newRunCommand) }
+
+type runOptions struct {
+	containerOptions
+	detach   bool
+	sigProxy bool
+}
+
+func newRunCommand(c *CLI) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and start a container",
+		Long: "Create and start a container, and (without -d) attach to it and exit with its exit code.\n" +
+			"IMAGE is none with --external-rootfs DIR. Exit codes: 125 engine error, 126 command\n" +
+			"cannot be executed, 127 command not found, else the container's.",
+		Args:        minArgs(1),
+		Annotations: map[string]string{"engine-exit": "125"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.run(o, args[0], args[1:])
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&o.detach, "detach", "d", false, "run in the background and print the container ID")
+	fs.BoolVar(&o.sigProxy, "sig-proxy", true, "forward received signals to the container (not with -t)")
+	addContainerFlags(fs, &o.containerOptions)
+	return cmd
+}
+
+func (c *CLI) run(o *runOptions, image string, cmd []string) error {
+	req, err := o.buildRequest(image, cmd, o.detach, c.LookupEnv)
+	if err != nil {
+		return withCode(ExitEngine, err)
+	}
+	if !o.detach {
+		if err := c.checkTTY(o.tty, o.interactive); err != nil {
+			return withCode(ExitEngine, err)
+		}
+	}
+	id, err := c.create(req)
+	if err != nil {
+		return withCode(ExitEngine, err)
+	}
+	cl, _ := c.client()
+	if o.detach {
+		if _, err := cl.Start(ctx(), &apiv1.IDRequest{Id: id}); err != nil {
+			return withCode(ExitEngine, c.apiErr(err))
+		}
+		fmt.Fprintln(c.Out, id)
+		return nil
+	}
+	res, err := c.attach(id, true, o.interactive, o.tty, o.sigProxy)
+	if err != nil {
+		return withCode(ExitEngine, err)
+	}
+	if res.detached {
+		return nil
+	}
+	code := res.code
+	if res.errMsg != "" {
+		if code == 0 {
+			code = ExitEngine
+		}
+		fmt.Fprintf(c.Err, "Error response from daemon: %s\n", oneLine(res.errMsg))
+	}
+	if o.autoRemove {
+		c.waitRemoved(id, 60*time.Second)
+	}
+	return exitWith(code)
+}
+
+func exitWith(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return withCode(code, nil)
+}
+
+// attach attaches to container id (starting it when start), and returns how the stream
+// ended. Without an Exit message (the daemon closed the stream), the exit code comes from
+// Wait.
+func (c *CLI) attach(id string, start, stdin, tty, sigProxy bool) (streamResult, error) {
+	cl, err := c.client()
+	if err != nil {
+		return streamResult{}, err
+	}
+	open := func(cx context.Context) (ioStream, error) { return cl.Attach(cx) }
+	first := func(w, h uint32) *apiv1.StreamIn {
+		return &apiv1.StreamIn{Msg: &apiv1.StreamIn_Attach{Attach: &apiv1.AttachRequest{
+			Id: id, Stdin: stdin, Start: start, Width: w, Height: h}}}
+	}
+	res, err := c.runStream(open, first, streamSpec{tty: tty, stdin: stdin, killID: id, sigProxy: sigProxy})
+	if err != nil || res.exited || res.detached {
+		return res, err
+	}
+	w, err := cl.Wait(ctx(), &apiv1.IDRequest{Id: id})
+	if err != nil {
+		return res, c.apiErr(err)
+	}
+	res.code, res.exited = int(w.ExitCode), true
+	return res, nil
+}
+
+// waitRemoved waits until the container is gone (run --rm returns after the removal).
+func (c *CLI) waitRemoved(id string, timeout time.Duration) {
+	cl, err := c.client()
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	delay := 10 * time.Millisecond
+	for time.Now().Before(deadline) {
+		_, err := cl.Inspect(ctx(), &apiv1.IDRequest{Id: id})
+		if err != nil {
+			var de *daemonError
+			if e := c.apiErr(err); errdefs.IsNotFound(e) || !errors.As(e, &de) {
+				return
+			}
+		}
+		time.Sleep(delay)
+		if delay < 200*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
