@@ -15,7 +15,7 @@ import (
 
 // containerOptions are the flags shared by create and run.
 type containerOptions struct {
-	interactive, tty, autoRemove bool
+	interactive, tty, autoRemove  bool
 	name, hostname, user, workdir string
 	env, envFile                  []string
 	labels                        []string
@@ -50,7 +50,7 @@ type containerOptions struct {
 
 func addContainerFlags(fs *pflag.FlagSet, o *containerOptions) {
 	o.flags = fs
-	fs.SetInterspersed(false) // flags stop at the image: isula run IMG sh -c '...'
+	fs.SetInterspersed(false)             // flags stop at the image: isula run IMG sh -c '...'
 	fs.Bool("help", false, "print usage") // -h is --hostname, as in docker
 	fs.BoolVarP(&o.interactive, "interactive", "i", false, "keep stdin open and forward it")
 	fs.BoolVarP(&o.tty, "tty", "t", false, "allocate a pseudo-terminal")

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	apiv1 "github.com/isulad-go/isulad/api/v1"
 	"github.com/isulad-go/isulad/api/types"
+	apiv1 "github.com/isulad-go/isulad/api/v1"
 )
 
 func init() { register(newPsCommand) }
@@ -33,7 +33,7 @@ var psHeaders = map[string]string{
 // psRow is what a ps template sees: docker's field names.
 type psRow struct {
 	ID, Names, Image, Command, CreatedAt, RunningFor, Status, State, Ports string
-	Pid                                                                   int
+	Pid                                                                    int
 }
 
 var psFilterKeys = map[string]bool{"status": true, "name": true, "id": true}

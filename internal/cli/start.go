@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	apiv1 "github.com/isulad-go/isulad/api/v1"
 	"github.com/isulad-go/isulad/api/types"
+	apiv1 "github.com/isulad-go/isulad/api/v1"
 )
 
 func init() { register(newStartCommand) }
