@@ -306,7 +306,7 @@ func (m *Manager) Create(owner string, ch types.HostChannel) error {
 
 // undo rolls back a failed create: directories, then the record. Errors are logged.
 func (m *Manager) undo(r *record) {
-	if err := m.removeDirs(r); err != nil {
+	if err := m.removeDirs(r, true); err != nil {
 		m.log.Error("host channel: rollback of create left something behind", "host", r.Channel.PathOnHost, "err", err)
 		return // keep the record so that Reconcile retries
 	}
@@ -453,8 +453,11 @@ func (m *Manager) removeDir(d madeDir) (gone bool, err error) {
 
 // removeDirs removes the channel directory and then, deepest first, the parents made for it
 // while they are empty. A non-empty channel directory is left in place with a warning.
-func (m *Manager) removeDirs(r *record) error {
-	if r.Dir.Path != "" {
+// strict (rollback within the same call) skips directories without a recorded inode: they
+// were not made by this call (mkdir failed). Without strict (recovery after a crash between
+// mkdir and recording the inode) such a directory is removed if it is an empty directory.
+func (m *Manager) removeDirs(r *record, strict bool) error {
+	if r.Dir.Path != "" && !(strict && r.Dir.Ino == 0) {
 		gone, err := m.removeDir(r.Dir)
 		if err != nil {
 			return err
@@ -465,6 +468,9 @@ func (m *Manager) removeDirs(r *record) error {
 		}
 	}
 	for i := len(r.Parents) - 1; i >= 0; i-- {
+		if strict && r.Parents[i].Ino == 0 {
+			continue
+		}
 		gone, err := m.removeDir(r.Parents[i])
 		if err != nil {
 			return err
@@ -669,7 +675,7 @@ func (m *Manager) recreate(r *record) error {
 		return err
 	}
 	if err := m.makeDirs(r); err != nil {
-		_ = m.removeDirs(r)
+		_ = m.removeDirs(r, true)
 		return err
 	}
 	r.State = stateCreated
@@ -776,7 +782,7 @@ func (m *Manager) remove(r *record) error {
 	} else if len(ms) > 0 {
 		return abort(errorf(ErrBusy, "host path %q: a %s filesystem that is not the channel's is mounted there (unmount it, then retry rm)", hp, ms[len(ms)-1].FSType))
 	}
-	if err := m.removeDirs(r); err != nil {
+	if err := m.removeDirs(r, false); err != nil {
 		return err
 	}
 	if err := m.deleteRecord(r); err != nil {
@@ -884,6 +890,9 @@ func (m *Manager) Reconcile(isKnown func(owner string) bool) error {
 		case r.State == stateRemoving:
 			m.log.Info("host channel: finishing an interrupted removal", "container", r.Owner, "host", r.Channel.PathOnHost)
 		default:
+			if r.State == stateCreating {
+				m.log.Warn("host channel: create of a known container was interrupted; start will refuse it, rm removes it", "container", r.Owner, "host", r.Channel.PathOnHost)
+			}
 			if err := m.adoptPending(r); err != nil {
 				errs = append(errs, err)
 			}

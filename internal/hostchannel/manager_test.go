@@ -821,3 +821,23 @@ func TestValidate(t *testing.T) {
 		t.Logf("cannot mount a named cgroup hierarchy (%v); skipping that case", err)
 	}
 }
+
+// Something appears at the host path between the checks and mkdir: Create fails and the
+// rollback leaves the other party's directory alone.
+func TestCreateRaceWithOutsider(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	testHookBeforeLeaf = func() error { return os.Mkdir(hp, 0o755) }
+	t.Cleanup(func() { testHookBeforeLeaf = nil })
+	err := m.Create("c1", channel(hp, "/ch", MiB))
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("Create = %v, want ErrExists", err)
+	}
+	if fi, err := os.Lstat(hp); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 {
+		t.Fatal("the outsider's directory was removed or changed")
+	}
+	if r := records(t, m); len(r) != 0 {
+		t.Fatalf("records left: %v", r)
+	}
+}
