@@ -421,7 +421,7 @@ func (r *Ring) heartbeat() {
 		}
 		if err := r.beatOnce(); err != nil {
 			r.setBroken(err)
-			bump(r.mySeq) // wake our own blocked call so it sees the error
+			r.wakeSelf() // wake our own blocked call so it sees the error
 			return
 		}
 	}
