@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +27,7 @@ type Client struct {
 	socket string
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	conns  map[*os.File]struct{}
 	closed bool
 }
 
@@ -153,7 +152,7 @@ func (c *Client) Close() error {
 // conn is one request's connection.
 type conn struct {
 	c  *Client
-	nc *net.UnixConn
+	nc *os.File
 	br *bufio.Reader
 	wm sync.Mutex // serializes frame writes
 }
@@ -188,7 +187,7 @@ func (c *Client) open(ctx context.Context, req request) (*conn, error) {
 		return nil, ErrClientClosed
 	}
 	if c.conns == nil {
-		c.conns = map[net.Conn]struct{}{}
+		c.conns = map[*os.File]struct{}{}
 	}
 	c.conns[nc] = struct{}{}
 	c.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isulad-go/isulad/internal/reaper"
+	"github.com/isulad-go/isulad/internal/unixsock"
 )
 
 // runtime drives the OCI runtime binary. Every invocation is a child started
@@ -116,7 +116,7 @@ func runtimeErrors(path string) string {
 type consoleSocket struct {
 	dir  string
 	path string
-	l    *net.UnixListener
+	l    *unixsock.Listener
 }
 
 // newConsoleSocket listens on a short path (the runtime connects by path,
@@ -134,12 +134,11 @@ func newConsoleSocket(dir string) (*consoleSocket, error) {
 		path = filepath.Join(d, "pty.sock")
 	}
 	os.Remove(path)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	l, err := unixsock.Listen(path)
 	if err != nil {
 		cs.close()
 		return nil, err
 	}
-	os.Chmod(path, 0o600)
 	cs.path, cs.l = path, l
 	return cs, nil
 }
@@ -147,14 +146,26 @@ func newConsoleSocket(dir string) (*consoleSocket, error) {
 // receive accepts one connection and returns the file descriptor it
 // carries, as a non-blocking *os.File.
 func (cs *consoleSocket) receive() (*os.File, error) {
-	c, err := cs.l.AcceptUnix()
+	c, err := cs.l.Accept()
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var n, oobn int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return nil, err
 	}

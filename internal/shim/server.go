@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -89,7 +88,7 @@ type server struct {
 	cfg    Config
 	reaper *reaper.Reaper
 	rt     *runtime
-	l      *net.UnixListener
+	l      *unixsock.Listener
 
 	out     broadcaster
 	outWG   sync.WaitGroup
@@ -202,15 +201,12 @@ func (s *server) quit() {
 
 func (s *server) accept() {
 	for {
-		c, err := s.l.AcceptUnix()
+		c, err := s.l.Accept()
 		if err != nil {
 			select {
 			case <-s.done:
 				return
 			default:
-			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
 			}
 			logf("accept: %v", err)
 			time.Sleep(100 * time.Millisecond)
@@ -220,7 +216,7 @@ func (s *server) accept() {
 	}
 }
 
-func (s *server) handle(c *net.UnixConn) {
+func (s *server) handle(c *os.File) {
 	uid, err := unixsock.PeerUID(c)
 	if err != nil || uid != 0 {
 		c.Close()
@@ -257,7 +253,7 @@ func (s *server) handle(c *net.UnixConn) {
 }
 
 // reply sends the result and closes the connection.
-func (s *server) reply(c net.Conn, r result) {
+func (s *server) reply(c *os.File, r result) {
 	c.SetWriteDeadline(time.Now().Add(flushTimeout))
 	c.Write(resultFrame(r))
 	c.Close()
@@ -276,7 +272,7 @@ func (s *server) state() result {
 	return result{Status: s.status, Pid: s.pid, Exit: s.exit}
 }
 
-func (s *server) handleStart(c *net.UnixConn, br *bufio.Reader) {
+func (s *server) handleStart(c *os.File, br *bufio.Reader) {
 	s.mu.Lock()
 	if s.startOnce {
 		s.mu.Unlock()
@@ -446,7 +442,7 @@ func (s *server) waitInit(pid int) {
 	s.quit()
 }
 
-func (s *server) handleWait(c *net.UnixConn, br *bufio.Reader) {
+func (s *server) handleWait(c *os.File, br *bufio.Reader) {
 	s.waiters.Add(1)
 	defer s.waiters.Add(-1)
 	gone := make(chan struct{})
@@ -502,7 +498,7 @@ func (s *server) kill(sig int, all bool) result {
 	return errResult(s.rt.run("kill", [3]*os.File{}, args...))
 }
 
-func (s *server) handleShutdown(c *net.UnixConn) {
+func (s *server) handleShutdown(c *os.File) {
 	s.mu.Lock()
 	status := s.status
 	s.mu.Unlock()
@@ -527,7 +523,7 @@ func (sk *sink) abort() {
 	}
 }
 
-func (s *server) handleAttach(c *net.UnixConn, br *bufio.Reader, req *request) {
+func (s *server) handleAttach(c *os.File, br *bufio.Reader, req *request) {
 	sk := newSink(c)
 	sk.send(encodeFrame(frameReady, nil))
 	if !s.out.add(sk) {
@@ -579,7 +575,7 @@ func validExecID(id string) bool {
 	return !strings.ContainsAny(id, "/\x00")
 }
 
-func (s *server) handleExec(c *net.UnixConn, br *bufio.Reader, req *request) {
+func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 	s.execs.Add(1)
 	defer s.execs.Add(-1)
 	if err := s.running(); err != nil {

@@ -3,7 +3,6 @@ package shim
 import (
 	"errors"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -18,7 +17,7 @@ const maxQueued = 4 << 20
 // sink is the shim's sending side of one client connection: frames are
 // queued without blocking and written by the sink's own goroutine.
 type sink struct {
-	conn net.Conn
+	conn *os.File
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -29,7 +28,7 @@ type sink struct {
 	done    chan struct{} // the writer goroutine ended
 }
 
-func newSink(c net.Conn) *sink {
+func newSink(c *os.File) *sink {
 	s := &sink{conn: c, done: make(chan struct{})}
 	s.cond.L = &s.mu
 	go s.run()

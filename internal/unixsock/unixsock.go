@@ -5,16 +5,20 @@
 // directory is opened (O_PATH) and the socket is named as
 // /proc/self/fd/<N>/<base>, which is short whatever the directory's length.
 // The directory fd is only needed while binding or connecting.
+//
+// The package works on raw sockets wrapped in *os.File (pollable, with
+// deadlines) rather than on package net: importing net makes a cgo build
+// link libc, and the shim, which uses this package, must stay small.
 package unixsock
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,64 +26,112 @@ import (
 // maxPath is the longest path that fits sun_path with its terminating NUL.
 const maxPath = 107
 
+// Listener is a listening unix stream socket.
+type Listener struct {
+	f *os.File
+}
+
 // Listen creates a unix stream socket at path with file mode 0600 and listens
 // on it. A stale socket file at path is removed first.
-func Listen(path string) (*net.UnixListener, error) {
+func Listen(path string) (*Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	var l *net.UnixListener
-	err := withShortPath(path, func(short string) error {
-		// The umask makes the socket 0600 from the start: nobody else may
-		// connect in the window before the chmod below.
-		old := unix.Umask(0o177)
-		defer unix.Umask(old)
-		var err error
-		l, err = net.ListenUnix("unix", &net.UnixAddr{Name: short, Net: "unix"})
-		return err
-	})
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	// Mode 0600 from the start (fchmod does not apply to sockets): nobody
+	// else may connect in the window before the chmod below.
+	old := unix.Umask(0o177)
+	err = withShortPath(path, func(short string) error {
+		return unix.Bind(fd, &unix.SockaddrUnix{Name: short})
+	})
+	unix.Umask(old)
+	if err == nil {
+		err = unix.Listen(fd, 128)
+	}
+	if err == nil {
+		err = os.Chmod(path, 0o600)
+	}
+	if err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	// Close must not try to unlink the short alias (its dir fd is gone).
-	l.SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
+	return &Listener{f: os.NewFile(uintptr(fd), path)}, nil
+}
+
+// Accept waits for a connection.
+func (l *Listener) Accept() (*os.File, error) {
+	rc, err := l.f.SyscallConn()
+	if err != nil {
 		return nil, err
 	}
-	return l, nil
-}
-
-// Dial connects to the unix stream socket at path.
-func Dial(ctx context.Context, path string) (*net.UnixConn, error) {
-	var c net.Conn
-	err := withShortPath(path, func(short string) error {
-		var d net.Dialer
-		var err error
-		c, err = d.DialContext(ctx, "unix", short)
-		return err
+	var nfd int
+	var aerr error
+	err = rc.Read(func(fd uintptr) bool {
+		nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		return aerr != unix.EAGAIN
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", path, err)
+		return nil, err
 	}
-	return c.(*net.UnixConn), nil
+	if aerr != nil {
+		return nil, os.NewSyscallError("accept4", aerr)
+	}
+	return os.NewFile(uintptr(nfd), "unix-conn"), nil
 }
 
-// PeerUID returns the uid of the process at the other end of c (SO_PEERCRED).
-func PeerUID(c *net.UnixConn) (uint32, error) {
-	raw, err := c.SyscallConn()
+// Close stops listening (the socket file stays; remove it yourself).
+func (l *Listener) Close() error { return l.f.Close() }
+
+// Dial connects to the unix stream socket at path.
+func Dial(ctx context.Context, path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	for delay := time.Millisecond; ; delay *= 2 {
+		err = withShortPath(path, func(short string) error {
+			return unix.Connect(fd, &unix.SockaddrUnix{Name: short})
+		})
+		// EAGAIN: the listener's backlog is full; try again.
+		if err != unix.EAGAIN {
+			break
+		}
+		if delay > 100*time.Millisecond {
+			delay = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			unix.Close(fd)
+			return nil, fmt.Errorf("dial %s: %w", path, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("dial %s: %w", path, os.NewSyscallError("connect", err))
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// PeerUID returns the uid of the process at the other end of a unix socket
+// (SO_PEERCRED).
+func PeerUID(f *os.File) (uint32, error) {
+	rc, err := f.SyscallConn()
 	if err != nil {
 		return 0, err
 	}
 	var cred *unix.Ucred
 	var cerr error
-	if err := raw.Control(func(fd uintptr) {
+	if err := rc.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
 		return 0, err
 	}
 	if cerr != nil {
-		return 0, cerr
+		return 0, os.NewSyscallError("getsockopt", cerr)
 	}
 	return cred.Uid, nil
 }

@@ -29,7 +29,7 @@ func TestLongPath(t *testing.T) {
 		}
 		done := make(chan string)
 		go func() {
-			c, err := l.AcceptUnix()
+			c, err := l.Accept()
 			if err != nil {
 				done <- err.Error()
 				return
