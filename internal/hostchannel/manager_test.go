@@ -841,3 +841,33 @@ func TestCreateRaceWithOutsider(t *testing.T) {
 		t.Fatalf("records left: %v", r)
 	}
 }
+
+// A parent swapped for a symlink that leads to the very same directory (same device and
+// inode) is still refused: no symlink is followed anywhere on the path.
+func TestParentSwappedForSymlinkBeforeMount(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "p", "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(base, "p"), filepath.Join(base, "p2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "p2"), filepath.Join(base, "p")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("Mount through a symlinked parent: %v, want ErrUnsafe", err)
+	}
+	if len(mountsOn(t, hp)) != 0 || len(mountsOn(t, filepath.Join(base, "p2", "ch"))) != 0 {
+		t.Fatal("something was mounted")
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(filepath.Join(base, "p2", "ch")) {
+		t.Fatal("Remove went through the symlink")
+	}
+}
