@@ -107,6 +107,11 @@ func (c *CLI) runStream(open func(context.Context) (ioStream, error), first func
 				go c.pumpStdin(send, sp.tty, detached)
 			}
 			if sp.tty {
+				// Send the size again once started: a size given before the
+				// container's terminal exists may be lost.
+				if w, h := c.winsize(); w > 0 {
+					send(&apiv1.StreamIn{Msg: &apiv1.StreamIn_Resize{Resize: &apiv1.Resize{Width: w, Height: h}}})
+				}
 				stop := c.watchResize(send)
 				go func() { <-cx.Done(); stop() }()
 			}
@@ -183,6 +188,9 @@ func (c *CLI) pumpStdin(send func(*apiv1.StreamIn) error, tty bool, detached cha
 					if held {
 						held = false
 						if b == 0x11 {
+							if len(out) > 0 {
+								send(&apiv1.StreamIn{Msg: &apiv1.StreamIn_Stdin{Stdin: out}})
+							}
 							close(detached)
 							return
 						}
