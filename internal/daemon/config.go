@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/isulad-go/isulad/internal/opts"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,9 +110,9 @@ func (c *Config) Finish() error {
 }
 
 // logLimits returns the json-file rotation settings, container options over daemon ones.
-func (c *Config) logLimits(opts map[string]string) (int64, int, error) {
+func (c *Config) logLimits(logOpts map[string]string) (int64, int, error) {
 	get := func(k string) string {
-		if v, ok := opts[k]; ok {
+		if v, ok := logOpts[k]; ok {
 			return v
 		}
 		return c.LogOpts[k]
@@ -119,7 +120,7 @@ func (c *Config) logLimits(opts map[string]string) (int64, int, error) {
 	var size int64
 	files := 1
 	if v := get("max-size"); v != "" {
-		n, err := parseLogSize(v)
+		n, err := opts.ParseMemory(v)
 		if err != nil {
 			return 0, 0, fmt.Errorf("log option max-size=%q: want a size like 10m: %w", v, errInvalid)
 		}

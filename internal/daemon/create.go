@@ -9,8 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -38,29 +36,15 @@ type plan struct {
 // validate checks a create request completely before anything is created. Every error is
 // one line naming the flag, the value and what is wanted.
 func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
+	// Values and combinations: the same code the client ran.
+	if err := opts.ValidateCreate(req); err != nil {
+		return nil, err
+	}
 	p := &plan{req: *req}
 	cfg, hc := &p.req.Config, &p.req.HostConfig
-	if req.Name != "" {
-		if err := opts.ValidateName(req.Name); err != nil {
-			return nil, err
-		}
-		p.req.Name = strings.TrimPrefix(req.Name, "/")
-	}
-	if cfg.Image == "" {
-		return nil, fmt.Errorf("image name must not be empty (use none with --external-rootfs DIR): %w", errInvalid)
-	}
-	if cfg.Image != "none" {
-		return nil, fmt.Errorf("image %q: there is no image store yet; use the image name none with --external-rootfs DIR: %w", cfg.Image, errInvalid)
-	}
-	if hc.ExternalRootfs == "" {
-		return nil, fmt.Errorf("image none needs --external-rootfs DIR: %w", errInvalid)
-	}
+	// What needs the host: the rootfs, the runtime, the mounts' sources, host channels.
 	if !filepath.IsAbs(hc.ExternalRootfs) {
-		abs, err := filepath.Abs(hc.ExternalRootfs)
-		if err != nil {
-			return nil, fmt.Errorf("--external-rootfs %q: %v: %w", hc.ExternalRootfs, err, errInvalid)
-		}
-		hc.ExternalRootfs = abs
+		return nil, fmt.Errorf("--external-rootfs %q: want an absolute path: %w", hc.ExternalRootfs, errInvalid)
 	}
 	real, err := filepath.EvalSymlinks(hc.ExternalRootfs)
 	if err != nil {
@@ -80,85 +64,27 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 	if hc.Runtime == "" {
 		hc.Runtime = d.cfg.DefaultRuntime
 	}
-	if _, err := d.runtime(hc.Runtime); err != nil {
+	if _, ok := d.cfg.Runtimes[hc.Runtime]; !ok {
 		return nil, fmt.Errorf("--runtime %q: not installed or not configured (have %s): %w", hc.Runtime, d.runtimeNames(), errInvalid)
 	}
-	switch hc.NetworkMode {
-	case "", "none", "default":
+	if hc.NetworkMode == "" {
 		hc.NetworkMode = "none"
-	case "host":
-	default:
-		return nil, fmt.Errorf("--net %q: want host or none: %w", hc.NetworkMode, errInvalid)
-	}
-	if cfg.StopSignal != "" {
-		if _, err := opts.ParseSignal(cfg.StopSignal); err != nil {
-			return nil, fmt.Errorf("--stop-signal: %w", err)
-		}
-	}
-	if err := validateRestart(hc); err != nil {
-		return nil, err
-	}
-	if err := validateResources(hc); err != nil {
-		return nil, err
-	}
-	if hc.CgroupParent != "" && !path.IsAbs(hc.CgroupParent) {
-		hc.CgroupParent = "/" + hc.CgroupParent
 	}
 	if hc.CgroupParent != "" {
-		clean := path.Clean(hc.CgroupParent)
-		if strings.Contains(hc.CgroupParent, "..") || clean == "/" {
-			return nil, fmt.Errorf("--cgroup-parent %q: want a cgroup path like /mygroup without ..: %w", hc.CgroupParent, errInvalid)
-		}
-		hc.CgroupParent = clean
+		hc.CgroupParent = path.Clean("/" + hc.CgroupParent)
 	}
-	if _, _, err := d.cfg.logLimits(hc.LogConfig.Config); err != nil {
+	if p.mounts, err = opts.UserMounts(hc); err != nil {
 		return nil, err
 	}
-	for k := range hc.LogConfig.Config {
-		if k != "max-size" && k != "max-file" {
-			return nil, fmt.Errorf("--log-opt %q: unknown option (want max-size or max-file): %w", k, errInvalid)
-		}
-	}
-	for _, e := range cfg.Env {
-		if e == "" || strings.HasPrefix(e, "=") || strings.ContainsRune(e, 0) {
-			return nil, fmt.Errorf("--env %q: want KEY=VALUE: %w", e, errInvalid)
-		}
-	}
-	// Mounts: -v, --mount and --tmpfs become one list.
-	for _, b := range hc.Binds {
-		m, err := opts.ParseVolume(b)
-		if err != nil {
-			return nil, err
-		}
-		p.mounts = append(p.mounts, m)
-	}
-	for _, m := range hc.Mounts {
-		if err := validateMount(m); err != nil {
-			return nil, err
-		}
-		p.mounts = append(p.mounts, m)
-	}
-	for dst, o := range hc.Tmpfs {
-		s := dst
-		if o != "" {
-			s += ":" + o
-		}
-		m, err := opts.ParseTmpfs(s)
-		if err != nil {
-			return nil, err
-		}
-		p.mounts = append(p.mounts, m)
-	}
-	seen := map[string]bool{}
 	var dests []string
 	for _, m := range p.mounts {
-		if seen[m.Target] {
-			return nil, fmt.Errorf("mount destination %q is given twice: %w", m.Target, errInvalid)
+		if m.Type == "bind" {
+			if _, err := os.Stat(m.Source); err != nil {
+				return nil, fmt.Errorf("bind mount source %q: does not exist: %w", m.Source, errInvalid)
+			}
 		}
-		seen[m.Target] = true
 		dests = append(dests, m.Target)
 	}
-	// System-container options.
 	if err := spec.ValidateSystemOptions(*cfg, *hc); err != nil {
 		return nil, err
 	}
@@ -180,113 +106,25 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 		hc.HostChannels = []types.HostChannel{*hc.HostChannel}
 	}
 	for i, ch := range hc.HostChannels {
-		perm := ch.Permissions
-		if perm == "" {
-			perm = "rw"
-		}
-		size := "64M"
-		if ch.Size != 0 {
-			size = strconv.FormatInt(ch.Size, 10)
-		}
-		if ch.Size < 0 {
-			return nil, fmt.Errorf("host channel: invalid size \"%d\": %w", ch.Size, errInvalid)
-		}
-		norm, err := hostchannel.Parse(ch.PathOnHost + ":" + ch.PathInContainer + ":" + perm + ":" + size)
-		if err != nil {
+		if hc.HostChannels[i], err = hostchannel.Check(ch); err != nil {
 			return nil, err
 		}
-		hc.HostChannels[i] = norm
 	}
 	if err := hostchannel.Validate(hc.HostChannels, hostchannel.CheckContext{
 		GraphDir: d.cfg.Graph, StateDir: d.cfg.State, Rootfs: p.rootfs, MountDests: dests,
 	}); err != nil {
 		return nil, err
 	}
+	hc.HostChannel = nil
 	if len(hc.HostChannels) > 0 {
 		first := hc.HostChannels[0]
 		hc.HostChannel = &first
 		if w := hostchannel.MemoryWarning(hc.HostChannels, hc.Memory); w != "" {
 			p.warnings = append(p.warnings, w)
 		}
-	} else {
-		hc.HostChannel = nil
 	}
 	p.systemd = hc.SystemContainer && spec.IsSystemdInit(p.rootfs, cfg.Cmd[0])
 	return p, nil
-}
-
-func validateRestart(hc *types.HostConfig) error {
-	rp := hc.RestartPolicy
-	switch rp.Name {
-	case "", "no":
-		hc.RestartPolicy.Name = "no"
-	case "always", "unless-stopped", "on-reboot":
-	case "on-failure":
-		if rp.MaximumRetryCount < 0 {
-			return fmt.Errorf("--restart on-failure:%d: want a non-negative retry count: %w", rp.MaximumRetryCount, errInvalid)
-		}
-	default:
-		return fmt.Errorf("--restart %q: want no, always, on-failure[:N], unless-stopped or on-reboot: %w", rp.Name, errInvalid)
-	}
-	if rp.Name != "on-failure" && rp.MaximumRetryCount != 0 {
-		return fmt.Errorf("--restart %s: a retry count is only valid with on-failure: %w", rp.Name, errInvalid)
-	}
-	if hc.AutoRemove && hc.RestartPolicy.Name != "no" {
-		return fmt.Errorf("--restart %s: conflicts with --rm: %w", rp.Name, errInvalid)
-	}
-	return nil
-}
-
-func validateResources(hc *types.HostConfig) error {
-	if hc.Memory < 0 {
-		return fmt.Errorf("--memory %d: want a positive size: %w", hc.Memory, errInvalid)
-	}
-	if hc.Memory > 0 && hc.Memory < 6*1024*1024 {
-		return fmt.Errorf("--memory %d: the minimum is 6MB: %w", hc.Memory, errInvalid)
-	}
-	if hc.MemorySwap != 0 && hc.MemorySwap != -1 {
-		if hc.Memory == 0 {
-			return fmt.Errorf("--memory-swap %d: needs --memory too: %w", hc.MemorySwap, errInvalid)
-		}
-		if hc.MemorySwap < hc.Memory {
-			return fmt.Errorf("--memory-swap %d: must not be lower than --memory %d: %w", hc.MemorySwap, hc.Memory, errInvalid)
-		}
-	}
-	if hc.MemorySwap < -1 {
-		return fmt.Errorf("--memory-swap %d: want -1 or a size: %w", hc.MemorySwap, errInvalid)
-	}
-	if hc.CPUShares < 0 || (hc.CPUShares > 0 && hc.CPUShares < 2) || hc.CPUShares > 262144 {
-		return fmt.Errorf("--cpu-shares %d: want 2 to 262144: %w", hc.CPUShares, errInvalid)
-	}
-	if hc.NanoCPUs < 0 {
-		return fmt.Errorf("--cpus: want a positive number: %w", errInvalid)
-	}
-	if hc.NanoCPUs > 0 && hc.NanoCPUs < 10_000_000 {
-		return fmt.Errorf("--cpus %.3f: the minimum is 0.01: %w", float64(hc.NanoCPUs)/1e9, errInvalid)
-	}
-	return nil
-}
-
-func validateMount(m types.Mount) error {
-	if !path.IsAbs(m.Target) || path.Clean(m.Target) == "/" {
-		return fmt.Errorf("--mount target %q: want an absolute path other than /: %w", m.Target, errInvalid)
-	}
-	switch m.Type {
-	case "bind":
-		if !filepath.IsAbs(m.Source) {
-			return fmt.Errorf("--mount source %q: want an absolute host path: %w", m.Source, errInvalid)
-		}
-		if _, err := os.Stat(m.Source); err != nil {
-			return fmt.Errorf("--mount source %q: does not exist: %w", m.Source, errInvalid)
-		}
-	case "tmpfs":
-		if m.Source != "" {
-			return fmt.Errorf("--mount type=tmpfs takes no source (got %q): %w", m.Source, errInvalid)
-		}
-	default:
-		return fmt.Errorf("--mount type %q: want bind or tmpfs: %w", m.Type, errInvalid)
-	}
-	return nil
 }
 
 func newID() string {

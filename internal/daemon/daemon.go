@@ -251,4 +251,7 @@ func init() {
 	// The host-channel package's categories, for the gRPC edge.
 	errdefs.Register(hostchannel.ErrInvalid, errdefs.ErrInvalidArgument)
 	errdefs.Register(hostchannel.ErrExists, errdefs.ErrAlreadyExists)
+	errdefs.Register(hostchannel.ErrNotFound, errdefs.ErrNotFound)
+	errdefs.Register(hostchannel.ErrUnsafe, errdefs.ErrConflict)
+	errdefs.Register(hostchannel.ErrBusy, errdefs.ErrConflict)
 }

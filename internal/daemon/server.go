@@ -84,7 +84,7 @@ func listenUnix(path string) (net.Listener, error) {
 		l.Close()
 		return nil, err
 	}
-	return &rootOnly{Listener: l.(*net.UnixListener)}, nil
+	return &rootOnly{UnixListener: l.(*net.UnixListener)}, nil
 }
 
 // rootOnly refuses connections from any user but root, whatever the socket's mode.

@@ -147,18 +147,16 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		client.Close()
 	})
 	if st != nil {
-		attached := make(chan struct{})
+		wait, err := client.AttachStream(context.Background(), st.Stdin, st.Stdout, st.Stderr)
+		if err != nil {
+			return fmt.Errorf("attaching to the shim: %w", err)
+		}
 		go func() {
-			err := client.AttachNotify(context.Background(), st.Stdin, st.Stdout, st.Stderr, func() { close(attached) })
+			err := wait()
 			if st.Done != nil {
 				st.Done <- err
 			}
 		}()
-		select {
-		case <-attached:
-		case <-time.After(10 * time.Second):
-			return fmt.Errorf("attaching to the shim timed out")
-		}
 		if st.Width > 0 && st.Height > 0 {
 			client.Resize(ctx, st.Width, st.Height)
 		}
