@@ -48,13 +48,14 @@ func cmdBench(args []string) error {
 		spin := fs.Duration("spin", 100*time.Microsecond, "spin budget for spin mode")
 		mib := fs.Int("mib", 1024, "MiB moved per throughput measurement")
 		place := fs.String("placement", "", "CPU placement label printed with the results")
+		csv := fs.Bool("csv", false, "also print one machine-readable line per measurement")
 		if _, err := parse(fs, args[1:], 0, ""); err != nil {
 			return err
 		}
 		if *dir == "" {
 			return errors.New("bench run: --dir is required")
 		}
-		return benchRun(*dir, *count, *spin, *mib, *place)
+		return benchRun(*dir, *count, *spin, *mib, *place, *csv)
 	}
 	return fmt.Errorf("bench: unknown mode %q (want serve or run)", args[0])
 }
@@ -219,7 +220,7 @@ type result struct {
 	mibps    float64
 }
 
-func benchRun(dir string, count int, spin time.Duration, mib int, placement string) error {
+func benchRun(dir string, count int, spin time.Duration, mib int, placement string, csv bool) error {
 	cpu := "?"
 	var set unix.CPUSet
 	if unix.SchedGetaffinity(0, &set) == nil {
@@ -266,6 +267,12 @@ func benchRun(dir string, count int, spin time.Duration, mib int, placement stri
 			fmt.Printf("%-34s %12s %12s %12.0f\n", r.name, "-", "-", r.mibps)
 		} else {
 			fmt.Printf("%-34s %12s %12s %12s\n", r.name, fmtDur(r.p50), fmtDur(r.p99), "-")
+		}
+	}
+	if csv {
+		for _, r := range res {
+			fmt.Printf("csv;%s;%s;%.2f;%.2f;%.0f\n", placement, r.name,
+				float64(r.p50)/float64(time.Microsecond), float64(r.p99)/float64(time.Microsecond), r.mibps)
 		}
 	}
 	u, s, sp := res[0], res[1], res[2]

@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // enter marks the endpoint busy. Every public data call starts with it.
@@ -262,6 +265,12 @@ func (r *Ring) wait(ctx context.Context, ready func() (bool, error)) error {
 				return err
 			}
 			if i&1023 == 0 {
+				// Now and then let others run: goroutines of this process
+				// (perhaps the peer, in-process) and, through sched_yield,
+				// a peer process sharing this CPU, which otherwise would
+				// not run until our spin budget is spent.
+				runtime.Gosched()
+				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 				if err := r.checkWait(ctx, ready); err != nil {
 					return err
 				}
