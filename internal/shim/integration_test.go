@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -628,7 +629,7 @@ func TestExec(t *testing.T) {
 func TestShimSurvivesLauncher(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
 		ctx := testCtx(t)
-		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "sleep 1; echo bye; exit 7"}})
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "sleep 3; echo bye; exit 7"}})
 		cfgJSON, _ := json.Marshal(e.cfg)
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), helperEnv+"="+string(cfgJSON), "ISULAD_SHIM_TEST_BIN="+shimBin)
@@ -840,6 +841,192 @@ func TestShimRSS(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), "tick") {
 			t.Errorf("out %q", out.String())
+		}
+	})
+}
+
+// blockingWriter blocks every Write until release is closed.
+type blockingWriter struct{ release chan struct{} }
+
+func (w blockingWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+
+func TestStuckClientDoesNotBlockContainer(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		// 16 MiB of output: far beyond what a client may fall behind.
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "head -c 16777216 /dev/zero | tr '\\0' 'z' | fold -w 1023; echo end"}})
+		e.cfg.LogMaxSize = 0
+		c := e.launch(ctx)
+		stuck := blockingWriter{make(chan struct{})}
+		defer close(stuck.release)
+		stuckWait, err := c.AttachStream(ctx, nil, stuck, stuck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go stuckWait()
+		var good countingWriter
+		goodWait, err := c.AttachStream(ctx, nil, &good, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goodErr := make(chan error, 1)
+		go func() { goodErr <- goodWait() }()
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Wait(ctx)
+		if err != nil || st.Code != 0 {
+			t.Fatalf("wait %+v %v", st, err)
+		}
+		if err := <-goodErr; err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(16<<20 + 16<<20/1023 + len("\nend\n")); good.n.Load() < 16<<20 || good.n.Load() > want {
+			t.Errorf("reading client got %d bytes", good.n.Load())
+		}
+		fi, err := os.Stat(e.cfg.LogPath)
+		if err != nil || fi.Size() < 16<<20 {
+			t.Errorf("log %v %v", fi, err)
+		}
+	})
+}
+
+type countingWriter struct{ n atomic.Int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+func TestOOMKilled(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"}})
+		limit := int64(32 << 20)
+		setSpec(t, e, func(s *specs.Spec) {
+			s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+		})
+		c := e.launch(ctx)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.OOMKilled || st.Code != 137 {
+			t.Errorf("exit %+v", st)
+		}
+	})
+}
+
+func setSpec(t *testing.T, e *env, f func(*specs.Spec)) {
+	p := filepath.Join(e.cfg.Bundle, "config.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	f(&s)
+	b, _ = json.Marshal(&s)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestManyClients(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "read x; echo got $x; exit 9"}, stdin: true})
+		c := e.launch(ctx)
+		const n = 5
+		var outs [n]buffer
+		var waits [n]func() error
+		for i := range outs {
+			var err error
+			if waits[i], err = c.AttachStream(ctx, nil, &outs[i], nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A second client with stdin (like a second `attach` of the daemon).
+		pr, pw := io.Pipe()
+		inWait, err := c.AttachStream(ctx, pr, io.Discard, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stc := make(chan ExitStatus, n)
+		for i := 0; i < n; i++ {
+			go func() {
+				st, err := c.Wait(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				stc <- st
+			}()
+		}
+		time.Sleep(100 * time.Millisecond)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Start(ctx); err == nil {
+			t.Error("second start accepted")
+		}
+		if err := c.Shutdown(ctx); err == nil {
+			t.Error("shutdown of a running container accepted")
+		}
+		pw.Write([]byte("it\n"))
+		for i := range waits {
+			if err := waits[i](); err != nil {
+				t.Fatal(err)
+			}
+			if outs[i].String() != "got it\n" {
+				t.Errorf("client %d: %q", i, outs[i].String())
+			}
+		}
+		inWait()
+		for i := 0; i < n; i++ {
+			if st := <-stc; st.Code != 9 {
+				t.Errorf("waiter: %+v", st)
+			}
+		}
+	})
+}
+
+func TestExecDetachedTerminal(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sleep", "1000"}})
+		c := e.launch(ctx)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		proc := &specs.Process{Args: []string{"sh", "-c", "for i in 1 2 3 4 5; do echo $i; done; touch /dev/shm/done"}, Terminal: true, Cwd: "/", Env: []string{"PATH=/bin"}}
+		if code, err := c.Exec(ctx, "d1", proc, nil, nil, nil, nil, true); err != nil || code != 0 {
+			t.Fatalf("exec %d %v", code, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, err := c.Exec(ctx, "probe", &specs.Process{Args: []string{"test", "-e", "/dev/shm/done"}, Cwd: "/", Env: []string{"PATH=/bin"}}, nil, nil, nil, nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("detached terminal exec did not finish")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c.Kill(ctx, 9, false)
+		if st, err := c.Wait(ctx); err != nil || st.Code != 137 {
+			t.Errorf("wait %+v %v", st, err)
 		}
 	})
 }

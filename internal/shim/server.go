@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
@@ -50,6 +51,8 @@ func Main(args []string) int {
 	// A shim sits idle most of its life: keep the heap and threads small.
 	debug.SetGCPercent(20)
 	goruntime.GOMAXPROCS(1)
+	// The shim has its own session; these come only from mistakes.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 
 	var cfg Config
 	fs := flag.NewFlagSet("isulad-shim", flag.ContinueOnError)
@@ -629,8 +632,11 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 	}
 	consoleC := make(chan *os.File, 1)
 	switch {
-	case req.Detach:
+	case req.Detach && !proc.Terminal:
+		// stdio is /dev/null
 	case proc.Terminal:
+		// A detached terminal process still needs its pty master held and
+		// drained, or it blocks (or gets SIGHUP) when we close it.
 		cs, err := newConsoleSocket(s.cfg.StateDir)
 		if err != nil {
 			fail(err)
@@ -685,7 +691,7 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 	if err == nil {
 		pid, err = readPidFile(pidFile)
 	}
-	if err == nil && proc.Terminal && !req.Detach {
+	if err == nil && proc.Terminal {
 		select {
 		case console = <-consoleC:
 		case <-time.After(5 * time.Second):
@@ -713,7 +719,20 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 		b.end()
 		sk.finish(resultFrame(result{Pid: pid}))
 		sk.wait(flushTimeout)
-		go func() { <-exitC }()
+		held := mine
+		mine = nil
+		go func() {
+			<-exitC
+			if !waitTimeout(&wg, drainTimeout) {
+				for _, f := range held {
+					f.Close()
+				}
+			}
+			wg.Wait()
+			for _, f := range held {
+				f.Close()
+			}
+		}()
 		return
 	}
 

@@ -11,8 +11,12 @@ import (
 	"github.com/isulad-go/isulad/internal/logfile"
 )
 
-// maxQueued is how far (bytes) a client may fall behind before it is dropped.
-const maxQueued = 4 << 20
+// A client may fall maxQueued bytes behind; beyond that the output waits up
+// to stallTimeout for it, then drops it.
+const (
+	maxQueued    = 1 << 20
+	stallTimeout = 500 * time.Millisecond
+)
 
 // sink is the shim's sending side of one client connection: frames are
 // queued without blocking and written by the sink's own goroutine.
@@ -51,6 +55,7 @@ func (s *sink) run() {
 		s.q[0] = nil
 		s.q = s.q[1:]
 		s.queued -= len(f)
+		s.cond.Broadcast() // a sender may wait for room
 		s.mu.Unlock()
 		if _, err := s.conn.Write(f); err != nil {
 			s.kill()
@@ -59,8 +64,10 @@ func (s *sink) run() {
 	}
 }
 
-// send queues a frame; a client too far behind is dropped. It reports
-// whether the client is still there.
+// send queues a frame. A client that is maxQueued bytes behind gets up to
+// stallTimeout to make room (a reading client paces the output, as in
+// docker); one that does not is dropped, so it cannot hold the container
+// up any longer. It reports whether the client is still there.
 func (s *sink) send(f []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,15 +75,31 @@ func (s *sink) send(f []byte) bool {
 		return false
 	}
 	if s.queued+len(f) > maxQueued {
-		s.dead = true
-		s.q = nil
-		s.cond.Signal()
-		s.conn.Close() // unblocks a pending Write
-		return false
+		deadline := time.Now().Add(stallTimeout)
+		t := time.AfterFunc(stallTimeout, func() {
+			s.mu.Lock()
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		})
+		for s.queued+len(f) > maxQueued && s.queued > 0 && !s.dead && time.Now().Before(deadline) {
+			s.cond.Wait()
+		}
+		t.Stop()
+		if s.dead {
+			return false
+		}
+		if s.queued+len(f) > maxQueued && s.queued > 0 {
+			logf("dropping a client %d bytes behind", s.queued)
+			s.dead = true
+			s.q = nil
+			s.cond.Broadcast()
+			s.conn.Close() // unblocks a pending Write
+			return false
+		}
 	}
 	s.q = append(s.q, f)
 	s.queued += len(f)
-	s.cond.Signal()
+	s.cond.Broadcast()
 	return true
 }
 
@@ -86,7 +109,7 @@ func (s *sink) finish(f []byte) {
 	if !s.dead && !s.closing {
 		s.q = append(s.q, f)
 		s.closing = true
-		s.cond.Signal()
+		s.cond.Broadcast()
 	}
 	s.mu.Unlock()
 }
@@ -97,7 +120,7 @@ func (s *sink) kill() {
 	if !s.dead {
 		s.dead = true
 		s.q = nil
-		s.cond.Signal()
+		s.cond.Broadcast()
 		s.conn.Close()
 	}
 	s.mu.Unlock()
