@@ -1,0 +1,61 @@
+#!/bin/bash
+# demo.sh: from a fresh checkout to a running system container with a host channel.
+#
+#   build and install isula/isulad/isulad-shim, make a busybox rootfs at /root/myrootfs, start
+#   isulad in the background if it is not running, run a system container with a 32M host
+#   channel /testdir, write a file on the host and read it inside, then remove the container.
+#
+# Run as root from the repository (make demo). Environment: ROOTFS (default /root/myrootfs),
+# ISULAD_SOCK (default /var/run/isulad.sock), KEEP=1 to leave the container running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:/usr/local/bin:$PATH
+
+ROOTFS=${ROOTFS:-/root/myrootfs}
+SOCK=${ISULAD_SOCK:-/var/run/isulad.sock}
+LOG=${ISULAD_LOG:-/var/log/isulad-demo.log}
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root" >&2; exit 1; }
+
+step "build and install"
+make --no-print-directory install
+
+step "busybox rootfs at $ROOTFS"
+scripts/mkrootfs.sh busybox "$ROOTFS"
+
+step "isulad"
+if isula -H "unix://$SOCK" version >/dev/null 2>&1; then
+	echo "isulad is already running on $SOCK"
+else
+	echo "starting isulad in the background (log: $LOG)"
+	nohup isulad -H "unix://$SOCK" >>"$LOG" 2>&1 </dev/null &
+	for _ in $(seq 1 100); do
+		isula -H "unix://$SOCK" version >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	isula -H "unix://$SOCK" version >/dev/null || { tail -n 20 "$LOG" >&2; exit 1; }
+	echo "isulad started (pid $!)"
+fi
+# Show each command as a user would type it, then run it against our daemon.
+isula() {
+	echo "+ isula $*" >&2
+	command isula -H "unix://$SOCK" "$@"
+}
+
+step "a system container with a host channel"
+isula rm -f demo >/dev/null 2>&1 || true
+isula run -d --name demo --host-channel /testdir:/testdir:rw:32M --system-container \
+	--external-rootfs "$ROOTFS" none init
+echo "+ echo hello > /testdir/hello   # on the host" >&2
+echo "hello from the host, $(date)" > /testdir/hello
+isula exec demo cat /testdir/hello
+isula exec demo ps
+isula ps
+
+if [ "${KEEP:-0}" = 1 ]; then
+	echo "container 'demo' left running; remove it with: isula rm -f demo"
+else
+	step "clean up"
+	isula rm -f demo
+fi
+echo "demo done"
