@@ -34,11 +34,23 @@ chan=$tmp/channel
 mounted=
 cleanup() {
 	"$RUNC" --root "$tmp/runc" kill "$id" KILL 2>/dev/null || true
-	sleep 0.2
-	"$RUNC" --root "$tmp/runc" delete -f "$id" 2>/dev/null || true
-	for d in /sys/fs/cgroup/*/"$id" /sys/fs/cgroup/*/*/"$id"; do
-		[ -d "$d" ] && rmdir "$d" 2>/dev/null || true
+	# Wait for the container's processes to be gone before deleting, or
+	# runc cannot remove every cgroup (seen with hugetlb on cgroup v1).
+	for _ in $(seq 100); do
+		st=$("$RUNC" --root "$tmp/runc" state "$id" 2>/dev/null | jq -r .status) || break
+		[ "$st" = stopped ] && break
+		sleep 0.05
 	done
+	"$RUNC" --root "$tmp/runc" delete -f "$id" 2>/dev/null || true
+	for _ in $(seq 20); do
+		left=
+		for d in /sys/fs/cgroup/*/"$id" /sys/fs/cgroup/*/*/"$id"; do
+			[ -d "$d" ] && { rmdir "$d" 2>/dev/null || left="$left $d"; }
+		done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	[ -n "$left" ] && echo "run.sh: cgroups left behind:$left" >&2
 	[ -n "$mounted" ] && umount -l "$chan" 2>/dev/null || true
 	rm -rf "$tmp"
 }
