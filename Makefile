@@ -6,6 +6,7 @@
 #   make demo      scripts/demo.sh: build, install, rootfs, daemon, a system container with a host channel
 #   make fuzz      every Fuzz target for FUZZTIME (default 10s) each
 #   make bench     benchmarks (bench/run.sh if present, else go test -bench)
+#   make syscheck  raw runc/crun boot checks of the system-container OCI config (docs/notes)
 #   make rootfs    busybox rootfs at ROOTFS (default /root/myrootfs)
 #   make clean
 
@@ -28,7 +29,7 @@ ROOTFS      ?= /root/myrootfs
 
 export CGO_ENABLED
 
-.PHONY: all build install uninstall test vet unit integration fuzz bench demo rootfs rootfs-debian clean
+.PHONY: all build install uninstall test vet unit integration fuzz bench demo syscheck rootfs rootfs-debian clean
 
 all: build
 
@@ -86,6 +87,9 @@ bench:
 
 demo:
 	scripts/demo.sh
+
+syscheck:
+	@set -e; for rt in runc crun; do for k in debian busybox; do scripts/syscontainer-check.sh $$rt $$k; done; done
 
 rootfs:
 	scripts/mkrootfs.sh busybox $(ROOTFS)
