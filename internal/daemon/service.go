@@ -415,6 +415,9 @@ func (s *service) Exec(srv apiv1.Containers_ExecServer) error {
 		default:
 		}
 	})
+	mu.Lock()
+	srv.Send(&apiv1.StreamOut{Msg: &apiv1.StreamOut_Ready{Ready: true}})
+	mu.Unlock()
 	code, err := s.d.Exec(srv.Context(), c, ec, ExecStreams{
 		Stdin: stdinR, Stdout: streamWriter{mu: &mu, send: srv.Send}, Stderr: streamWriter{mu: &mu, send: srv.Send, stderr: true},
 		Resize: resizeCh,

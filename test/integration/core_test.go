@@ -26,7 +26,7 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"/no/such/binary"}, 127},
 		{[]string{"nosuchcommand"}, 127},
 		{[]string{"/etc/passwd"}, 126},
-		{[]string{"sh", "-c", "kill -9 $$"}, 137},
+		{[]string{"sh", "-c", "sh -c 'kill -9 $$'; exit $?"}, 137},
 	}
 	for _, c := range cases {
 		r := d.Isula(append([]string{"run", "--rm", "--external-rootfs", rf, "none"}, c.args...)...)
@@ -88,6 +88,9 @@ func TestLifecycle(t *testing.T) {
 	}
 	if r := d.Isula("exec", "web", "sh", "-c", "exit 5"); r.Code != 5 {
 		t.Fatalf("exec exit code: %s", r)
+	}
+	if r := d.IsulaStdin("echo from-stdin\n", "exec", "-i", "web", "sh"); r.Code != 0 || r.Stdout != "from-stdin\n" {
+		t.Fatalf("exec -i: %s", r)
 	}
 	if r := d.Isula("exec", "web", "nosuch"); r.Code != 127 {
 		t.Fatalf("exec not found: %s", r)

@@ -97,8 +97,11 @@ func StartDaemon(t testing.TB, env ...string) *Daemon {
 	}
 	d := &Daemon{t: t, Dir: dir, Graph: filepath.Join(dir, "graph"), State: filepath.Join(dir, "state"),
 		Sock: filepath.Join(dir, "isulad.sock"), extraEnv: env}
-	d.Start()
+	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(d.Cleanup)
+	d.Start()
 	return d
 }
 
@@ -258,6 +261,19 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// TempDir is a scratch directory that lives until the daemon's cleanup, after its
+// containers (and their host channels) are gone. Its parents are searchable by anyone.
+func (d *Daemon) TempDir() string {
+	d.t.Helper()
+	os.Chmod(d.Dir, 0o755)
+	dir, err := os.MkdirTemp(d.Dir, "scratch-")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	return dir
 }
 
 // Rootfs returns a private copy of the busybox rootfs (for tests that write into it).
