@@ -9,9 +9,13 @@
 // (runtime invocations, the container's init once the runtime has exited,
 // exec'd processes). It holds the container's stdio (pipes, or the pty master
 // received on a --console-socket), always drains the output into the
-// json-file log (internal/logfile) and copies it to attached clients; a
-// client that falls more than maxQueued bytes behind is dropped, so no client
-// can block the container. When init exits the shim writes exit.json in its
+// json-file log (internal/logfile) and copies it to attached clients. A
+// client more than maxQueued (1 MiB) behind holds the output back for at most
+// stallTimeout (500ms) waiting for room, then is dropped: a reading client
+// paces a fast producer (as docker's attach does), a stuck or dead one cannot
+// block the container. At startup the shim removes exit.json and init.pid
+// left by a previous run, and refuses to start if another shim answers on its
+// socket. When init exits the shim writes exit.json in its
 // state directory (atomically), deletes the runtime's state, drains the
 // remaining output, ends the attached streams, answers the waiters and exits,
 // whether or not a daemon is connected.
@@ -37,7 +41,8 @@
 //	wait      'r' {exit} once init exited
 //	state     'r' {status, pid, exit}
 //	resize    {width, height} of the container's pty; 'r'
-//	exec      {exec_id, process (OCI process JSON), stdin, detach}: 'k' {pid}
+//	exec      {exec_id (used in file names: no "/"), process (OCI process
+//	          JSON), stdin, detach}: 'k' {pid}
 //	          once started, then 'o'/'e' (client sends 'i'/'c'/'w'), 'r' {code}
 //	kill      {signal, all}: runtime kill; 'r'
 //	shutdown  an idle shim (never started, failed, exited) exits; 'r'

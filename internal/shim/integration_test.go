@@ -337,6 +337,9 @@ func (e *env) logEntries() []logfile.Entry {
 // waitGone waits until the shim process has exited.
 func (e *env) waitGone(pid int) {
 	e.t.Helper()
+	if pid <= 0 {
+		e.t.Fatalf("bad shim pid %d", pid)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if syscall.Kill(pid, 0) != nil {
@@ -1026,6 +1029,34 @@ func TestExecDetachedTerminal(t *testing.T) {
 		}
 		c.Kill(ctx, 9, false)
 		if st, err := c.Wait(ctx); err != nil || st.Code != 137 {
+			t.Errorf("wait %+v %v", st, err)
+		}
+	})
+}
+
+func TestSecondShimRefused(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"true"}})
+		c := e.launch(ctx)
+		os.WriteFile(filepath.Join(e.cfg.StateDir, ExitFile), []byte(`{"code":1}`), 0o600)
+		if _, err := Launch(ctx, shimBin, e.cfg); err == nil || !strings.Contains(err.Error(), "already listens") {
+			t.Fatalf("second launch: %v", err)
+		}
+		shim := e.shimPid()
+		if err := c.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.waitGone(shim)
+		// A new shim for the container clears the old run's exit status.
+		c = e.launch(ctx)
+		if ef, _ := ReadExitFile(e.cfg.StateDir); ef != nil {
+			t.Errorf("stale exit file %+v", ef)
+		}
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := c.Wait(ctx); err != nil && !errors.Is(err, ErrShimGone) || st.Code != 0 {
 			t.Errorf("wait %+v %v", st, err)
 		}
 	})

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -150,6 +151,14 @@ func newServer(cfg Config) (*server, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o700); err != nil {
 		return nil, err
 	}
+	// Never steal the socket of a live shim; a stale socket file is replaced.
+	if c, err := unixsock.Dial(context.Background(), cfg.Socket); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("a shim already listens on %s", cfg.Socket)
+	}
+	// Files of a previous run of the container would mislead the daemon.
+	os.Remove(filepath.Join(cfg.StateDir, ExitFile))
+	os.Remove(filepath.Join(cfg.StateDir, InitPidFile))
 	s.l, err = unixsock.Listen(cfg.Socket)
 	if err != nil {
 		return nil, err
