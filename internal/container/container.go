@@ -28,6 +28,10 @@ const (
 type Container struct {
 	Op sync.Mutex `json:"-"`
 	mu sync.Mutex
+	// saveMu orders record writes against the removal of the directory; deleted is set
+	// once it is gone, so a late save cannot bring a removed container back.
+	saveMu  sync.Mutex
+	deleted bool
 
 	ID          string           `json:"ID"`
 	Name        string           `json:"Name"`

@@ -95,6 +95,11 @@ func (s *Store) Add(c *Container) {
 
 // Save writes the record atomically.
 func (s *Store) Save(c *Container) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	if c.deleted {
+		return nil
+	}
 	c.mu.Lock()
 	data, err := json.MarshalIndent(c, "", "  ")
 	c.mu.Unlock()
@@ -112,6 +117,9 @@ func (s *Store) Delete(c *Container) error {
 		delete(s.byName, c.Name)
 	}
 	s.mu.Unlock()
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	c.deleted = true
 	return os.RemoveAll(s.Dir(c.ID))
 }
 

@@ -255,12 +255,14 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 	err := c.SetExitedLocked(es.Code, es.ExitedAt.UTC(), es.OOMKilled)
 	manual := c.ManualStop
 	c.Unlock()
+	if err == nil {
+		d.store.Save(c)
+	}
 	close(run.Exited)
 	if err != nil {
 		d.log.Warn("exit of a container in an unexpected state", "id", c.ID, "err", err)
 		return
 	}
-	d.store.Save(c)
 	d.log.Info("container exited", "id", c.ID, "code", es.Code)
 	if c.HostConfig.AutoRemove {
 		if fault.Point(fault.ExitBeforeAutoRemove) != nil {

@@ -59,14 +59,14 @@ func TestMain(m *testing.M) {
 
 // Daemon is a private isulad for one test.
 type Daemon struct {
-	t       testing.TB
-	Dir     string
-	Graph   string
-	State   string
-	Sock    string
-	cmd     *exec.Cmd
-	logBuf  *syncBuffer
-	exited  chan struct{}
+	t        testing.TB
+	Dir      string
+	Graph    string
+	State    string
+	Sock     string
+	cmd      *exec.Cmd
+	logBuf   *syncBuffer
+	exited   chan struct{}
 	extraEnv []string
 }
 
