@@ -835,7 +835,9 @@ func TestShimRSS(t *testing.T) {
 		}
 		t.Logf("shim VmRSS with a running, logging, attached container: %s", rss)
 		kb, _ := strconv.Atoi(strings.Fields(rss)[0])
-		if kb > 4<<10 {
+		// Target 4 MiB (measured ~3.5 MiB); the margin keeps the test from
+		// flaking while still catching a shim that links libc (~5.4 MiB).
+		if kb > 4608 {
 			t.Errorf("shim RSS %d kB", kb)
 		}
 		c.Kill(ctx, 9, false)
