@@ -42,6 +42,12 @@ func parse(s string) map[string]string {
 	return m
 }
 
+// Enabled reports whether a fault is configured for name (for code that must take a
+// different, equivalent path to expose the point, e.g. runtime create+start instead of run).
+func Enabled(name string) bool {
+	return points != nil && points[name] != ""
+}
+
 // Point triggers the fault configured for name, if any.
 func Point(name string) error {
 	if points == nil {

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/isulad-go/isulad/internal/fault"
 	"github.com/isulad-go/isulad/internal/logfile"
 	"github.com/isulad-go/isulad/internal/reaper"
 	"github.com/isulad-go/isulad/internal/unixsock"
@@ -317,7 +318,13 @@ func (s *server) start() (pid int, err error) {
 	cfg := s.cfg
 	pidFile := filepath.Join(cfg.StateDir, "runtime-init.pid")
 	os.Remove(pidFile)
+	// Normally one `run --detach`; with the start-after-create fault point configured, the
+	// equivalent `create` then `start`, so a test can fail between the two.
+	splitStart := fault.Enabled(fault.StartAfterCreate)
 	args := []string{"run", "--detach", "--pid-file", pidFile, "--bundle", cfg.Bundle}
+	if splitStart {
+		args = []string{"create", "--pid-file", pidFile, "--bundle", cfg.Bundle}
+	}
 
 	s.out.gated = true
 	var cs *consoleSocket
@@ -341,7 +348,17 @@ func (s *server) start() (pid int, err error) {
 		go pump(s.stderrR, frameStderr, &s.out, &s.outWG)
 	}
 	args = append(args, cfg.ID)
-	err = s.rt.run("run", s.child, args...)
+	if splitStart {
+		err = s.rt.run("create", s.child, args...)
+		if err == nil {
+			err = fault.Point(fault.StartAfterCreate)
+		}
+		if err == nil {
+			err = s.rt.run("start", [3]*os.File{}, "start", cfg.ID)
+		}
+	} else {
+		err = s.rt.run("run", s.child, args...)
+	}
 	for i, f := range s.child {
 		if f != nil {
 			f.Close()
