@@ -55,7 +55,7 @@ func WriteHostFiles(rootfs, hostname string) (warning string, err error) {
 		return "", fmt.Errorf("writing host files: %w", err)
 	}
 	for _, f := range files {
-		if err := writeFileInRoot(rootfs, f.name, f.data, 0o644); err != nil {
+		if err := writeResolved(rootfs, f.name, f.data); err != nil {
 			if readOnly(err) {
 				return fmt.Sprintf("%s of the rootfs %s is read-only: hostname, hosts and resolv.conf not (all) written", f.name, rootfs), nil
 			}
@@ -63,6 +63,20 @@ func WriteHostFiles(rootfs, hostname string) (warning string, err error) {
 		}
 	}
 	return "", nil
+}
+
+// writeResolved writes data to p (a container path) in rootfs with mode 0644: p is resolved
+// inside the rootfs first (refused with errEscape if a symlink points out), so that a symlink
+// whose target does not exist yet gets its directories made.
+func writeResolved(rootfs, p string, data []byte) error {
+	r, err := resolveInRoot(rootfs, p, false)
+	if err != nil {
+		return err
+	}
+	if err := mkdirAllInRoot(rootfs, path.Dir(r)); err != nil {
+		return err
+	}
+	return writeFileInRoot(rootfs, r, data, 0o644)
 }
 
 func readOnly(err error) bool {
@@ -84,10 +98,9 @@ func WriteEnvTargetFile(rootfs, p string, env []string) error {
 		b.WriteString(kv)
 		b.WriteByte('\n')
 	}
-	if err := mkdirAllInRoot(rootfs, path.Dir(p)); err != nil {
-		return fmt.Errorf("--env-target-file %s: %w", p, err)
-	}
-	if err := writeFileInRoot(rootfs, p, b.Bytes(), 0o644); err != nil {
+	if err := writeResolved(rootfs, p, b.Bytes()); errors.Is(err, errEscape) {
+		return invalidf("--env-target-file %s: %v", p, err)
+	} else if err != nil {
 		return fmt.Errorf("--env-target-file %s: %w", p, err)
 	}
 	return nil

@@ -48,7 +48,13 @@ func resolveInRoot(rootfs, p string, clamp bool) (string, error) {
 		next := path.Join(resolved, c)
 		fi, err := os.Lstat(path.Join(rootfs, next))
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
-			// The rest does not exist (yet): nothing more to follow.
+			// The rest does not exist (yet): nothing more to follow. A ".." after a missing
+			// directory cannot be walked (the kernel says ENOENT); never clean it away.
+			for _, r := range rest {
+				if r == ".." {
+					return "", &os.PathError{Op: "resolve", Path: p, Err: fs.ErrNotExist}
+				}
+			}
 			resolved = path.Join(append([]string{next}, rest...)...)
 			return path.Clean("/" + resolved), nil
 		}

@@ -1,0 +1,412 @@
+package spec
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isulad-go/isulad/api/types"
+)
+
+func mkTree(t *testing.T, root string, files map[string]string, links map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, target := range links {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestIsSystemdInit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		links map[string]string
+		cmd   string
+		want  bool
+	}{
+		{"debian usrmerge", map[string]string{"usr/lib/systemd/systemd": "ELF"},
+			map[string]string{"sbin": "usr/sbin", "lib": "usr/lib", "usr/sbin/init": "../lib/systemd/systemd"}, "/sbin/init", true},
+		{"absolute link", map[string]string{"lib/systemd/systemd": "ELF"}, map[string]string{"sbin/init": "/lib/systemd/systemd"}, "/sbin/init", true},
+		{"escaping relative link stays inside", map[string]string{"usr/lib/systemd/systemd": "ELF"},
+			map[string]string{"sbin/init": "../../../../usr/lib/systemd/systemd"}, "/sbin/init", true},
+		{"by PATH", map[string]string{"lib/systemd/systemd": "ELF"}, map[string]string{"sbin/init": "/lib/systemd/systemd"}, "init", true},
+		{"systemd directly", map[string]string{"lib/systemd/systemd": "ELF"}, nil, "/lib/systemd/systemd", true},
+		{"busybox init", map[string]string{"bin/busybox": "ELF"}, map[string]string{"sbin/init": "../bin/busybox"}, "/sbin/init", false},
+		{"busybox by PATH", map[string]string{"bin/busybox": "ELF"}, map[string]string{"sbin/init": "/bin/busybox"}, "init", false},
+		{"named systemd elsewhere", map[string]string{"opt/systemd": "ELF"}, nil, "/opt/systemd", false},
+		{"dangling", nil, map[string]string{"sbin/init": "/lib/systemd/systemd"}, "/sbin/init", false},
+		{"missing", nil, nil, "/sbin/init", false},
+		{"loop", nil, map[string]string{"sbin/init": "init2", "sbin/init2": "init"}, "/sbin/init", false},
+		{"directory", map[string]string{"lib/systemd/systemd/": ""}, nil, "/lib/systemd/systemd", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			mkTree(t, root, tc.files, tc.links)
+			if got := IsSystemdInit(root, tc.cmd); got != tc.want {
+				t.Errorf("IsSystemdInit(%s) = %v, want %v", tc.cmd, got, tc.want)
+			}
+		})
+	}
+	// A link that escapes must not find the host's systemd.
+	outside := t.TempDir()
+	mkTree(t, outside, map[string]string{"lib/systemd/systemd": "ELF"}, nil)
+	root := filepath.Join(outside, "rootfs")
+	mkTree(t, root, nil, map[string]string{"sbin/init": "../../lib/systemd/systemd"})
+	if IsSystemdInit(root, "/sbin/init") {
+		t.Error("followed a symlink out of the rootfs")
+	}
+}
+
+func TestResolveInRoot(t *testing.T) {
+	root := t.TempDir()
+	mkTree(t, root, map[string]string{"etc/x": ""}, map[string]string{"abs": "/etc", "rel": "etc", "up": "../../etc", "bad": "../.."})
+	for _, tc := range []struct {
+		p     string
+		clamp bool
+		want  string
+		err   bool
+	}{
+		{"/abs/x", false, "/etc/x", false},
+		{"/rel/x", false, "/etc/x", false},
+		{"/up/x", true, "/etc/x", false},
+		{"/up/x", false, "", true},
+		{"/bad", false, "", true},
+		{"/../etc", false, "", true},
+		{"/new/dir/file", false, "/new/dir/file", false},
+		{"/etc/x/y", false, "/etc/x/y", false},
+		{"/new/../../x", true, "", true},
+	} {
+		got, err := resolveInRoot(root, tc.p, tc.clamp)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("resolveInRoot(%s, clamp=%v) = %q, %v; want %q (err %v)", tc.p, tc.clamp, got, err, tc.want, tc.err)
+		}
+		if tc.err && tc.p != "/new/../../x" && !errors.Is(err, errEscape) {
+			t.Errorf("%s: error %v is not errEscape", tc.p, err)
+		}
+	}
+}
+
+func TestWriteHostFiles(t *testing.T) {
+	rc := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(rc, []byte("nameserver 192.0.2.1\n"), 0o644)
+	defer func(old string) { hostResolvConf = old }(hostResolvConf)
+	hostResolvConf = rc
+
+	root := t.TempDir()
+	mkTree(t, root, map[string]string{"etc/hostname": "old\n"}, nil)
+	warn, err := WriteHostFiles(root, "0123456789ab")
+	if err != nil || warn != "" {
+		t.Fatalf("WriteHostFiles: %q %v", warn, err)
+	}
+	for name, want := range map[string]string{"etc/hostname": "0123456789ab\n", "etc/resolv.conf": "nameserver 192.0.2.1\n"} {
+		if b, _ := os.ReadFile(filepath.Join(root, name)); string(b) != want {
+			t.Errorf("%s = %q, want %q", name, b, want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "etc/hosts")); !strings.Contains(string(b), "127.0.1.1\t0123456789ab\n") || !strings.Contains(string(b), "localhost") {
+		t.Errorf("hosts = %q", b)
+	}
+	// /etc missing: made.
+	root2 := t.TempDir()
+	if _, err := WriteHostFiles(root2, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root2, "etc/hostname")); string(b) != "h\n" {
+		t.Errorf("hostname in new /etc: %q", b)
+	}
+}
+
+func TestWriteHostFilesEscapes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		links map[string]string // inside the rootfs; %HOST% is the host directory
+	}{
+		{"etc to host dir (absolute)", map[string]string{"etc": "%HOST%"}},
+		{"etc to host dir (relative)", map[string]string{"etc": "../host"}},
+		{"hostname file up and out", map[string]string{"etc/hostname": "../../host/victim"}},
+		{"hosts through a chain", map[string]string{"etc/hosts": "/a", "a": "b/../../host/victim"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			host := filepath.Join(base, "host")
+			root := filepath.Join(base, "rootfs")
+			mkTree(t, host, map[string]string{"victim": "keep", "hostname": "keep", "hosts": "keep"}, nil)
+			os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+			for l, target := range tc.links {
+				os.RemoveAll(filepath.Join(root, l))
+				mkTree(t, root, nil, map[string]string{l: strings.ReplaceAll(target, "%HOST%", host)})
+			}
+			_, err := WriteHostFiles(root, "h")
+			for _, f := range []string{"victim", "hostname", "hosts"} {
+				if b, _ := os.ReadFile(filepath.Join(host, f)); string(b) != "keep" {
+					t.Errorf("host file %s changed to %q", f, b)
+				}
+			}
+			if strings.HasPrefix(tc.links["etc"], "%HOST%") {
+				// An absolute target is taken inside the rootfs: written there, not on the host.
+				if b, _ := os.ReadFile(filepath.Join(root, host, "hostname")); err != nil || string(b) != "h\n" {
+					t.Errorf("absolute link: %v, hostname inside the rootfs %q", err, b)
+				}
+				return
+			}
+			if err == nil {
+				t.Errorf("escape not refused")
+			}
+		})
+	}
+}
+
+func TestWriteHostFilesReadOnlyEtc(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// root writes through 0555; use a read-only bind mount instead.
+		root := t.TempDir()
+		os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+		if err := mountReadOnly(filepath.Join(root, "etc")); err != nil {
+			t.Skipf("cannot make a read-only mount: %v", err)
+		}
+		defer unmount(filepath.Join(root, "etc"))
+		warn, err := WriteHostFiles(root, "h")
+		if err != nil || !strings.Contains(warn, "read-only") {
+			t.Errorf("read-only /etc: warning %q, err %v", warn, err)
+		}
+		return
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o555)
+	warn, err := WriteHostFiles(root, "h")
+	if err != nil || !strings.Contains(warn, "read-only") {
+		t.Errorf("read-only /etc: warning %q, err %v", warn, err)
+	}
+}
+
+func TestWriteEnvTargetFile(t *testing.T) {
+	root := t.TempDir()
+	env := []string{"PATH=/bin", "A=b c", "container=isulad"}
+	if err := WriteEnvTargetFile(root, "/etc/profile.d/env.sh", env); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "etc/profile.d/env.sh")
+	b, _ := os.ReadFile(p)
+	if string(b) != "PATH=/bin\nA=b c\ncontainer=isulad\n" {
+		t.Errorf("content %q", b)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v", fi.Mode())
+	}
+	// Rewriting truncates.
+	if err := WriteEnvTargetFile(root, "/etc/profile.d/env.sh", []string{"X=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "X=1\n" {
+		t.Errorf("rewritten content %q", b)
+	}
+	// A symlink inside the rootfs with an absolute target is followed inside it.
+	mkTree(t, root, map[string]string{"data/": ""}, map[string]string{"envdir": "/data"})
+	if err := WriteEnvTargetFile(root, "/envdir/e", []string{"Y=2"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "data/e")); string(b) != "Y=2\n" {
+		t.Errorf("through inside link: %q", b)
+	}
+}
+
+func TestWriteEnvTargetFileEscapes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		path  string
+		links map[string]string
+	}{
+		{"relative", "etc/env", nil},
+		{"dot dot", "/../host/victim", nil},
+		{"dot dot inside", "/etc/../../host/victim", nil},
+		{"root", "/", nil},
+		{"dir link up", "/d/victim", map[string]string{"d": "../host"}},
+		{"file link up", "/env", map[string]string{"env": "../../../host/victim"}},
+		{"absolute host path", "/env", map[string]string{"env": "%HOST%/victim"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			host := filepath.Join(base, "host")
+			root := filepath.Join(base, "rootfs")
+			mkTree(t, host, map[string]string{"victim": "keep"}, nil)
+			os.MkdirAll(root, 0o755)
+			for l, target := range tc.links {
+				mkTree(t, root, nil, map[string]string{l: strings.ReplaceAll(target, "%HOST%", host)})
+			}
+			err := WriteEnvTargetFile(root, tc.path, []string{"A=1"})
+			if b, _ := os.ReadFile(filepath.Join(host, "victim")); string(b) != "keep" {
+				t.Errorf("host file changed to %q", b)
+			}
+			if tc.name == "absolute host path" {
+				// An absolute target is taken inside the rootfs: it is written there, not on the host.
+				if err != nil {
+					t.Fatalf("absolute target inside the rootfs: %v", err)
+				}
+				if b, _ := os.ReadFile(filepath.Join(root, host, "victim")); string(b) != "A=1\n" {
+					t.Errorf("not written inside the rootfs: %q", b)
+				}
+				return
+			}
+			if err == nil {
+				t.Errorf("escape %q not refused", tc.path)
+			}
+		})
+	}
+}
+
+func TestParseUserRemap(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want *IDMap
+	}{
+		{"100000:100000:65535", &IDMap{100000, 100000, 65535}},
+		{"0:0:1", &IDMap{0, 0, 1}},
+		{"1000:2000:10", &IDMap{1000, 2000, 10}},
+		{"4294901760:1:65534", &IDMap{4294901760, 1, 65534}},
+		{"4294901760:1:65535", &IDMap{4294901760, 1, 65535}}, // last id 2^32-2
+		{"4294901761:1:65535", nil},                          // last id would be 2^32-1 (-1)
+		{"1:2:0", nil},
+		{"1:2:65536", nil},
+		{"-1:2:3", nil},
+		{"+1:2:3", nil},
+		{"1:2", nil},
+		{"1:2:3:4", nil},
+		{"a:2:3", nil},
+		{"1::3", nil},
+		{"", nil},
+		{" 1:2:3", nil},
+		{"0x10:2:3", nil},
+		{"1_0:2:3", nil},
+		{"4294967296:1:1", nil},
+	} {
+		got, err := ParseUserRemap(tc.in)
+		if tc.want == nil {
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "--user-remap") {
+				t.Errorf("ParseUserRemap(%q) = %+v, %v; want an invalid-argument error", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || *got != *tc.want {
+			t.Errorf("ParseUserRemap(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func FuzzParseUserRemap(f *testing.F) {
+	for _, s := range []string{"100000:100000:65535", "0:0:1", "1:2", "-1:0:1", "4294967295:0:1", "1:1:65536"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseUserRemap(s)
+		if err != nil {
+			if m != nil {
+				t.Fatal("map with error")
+			}
+			return
+		}
+		if m.Size < 1 || m.Size > 65535 {
+			t.Fatalf("%q: size %d", s, m.Size)
+		}
+		if uint64(m.UID)+uint64(m.Size) > 1<<32-1 || uint64(m.GID)+uint64(m.Size) > 1<<32-1 {
+			t.Fatalf("%q: range overflows", s)
+		}
+		if strings.Count(s, ":") != 2 {
+			t.Fatalf("%q accepted", s)
+		}
+	})
+}
+
+func TestParseHookSpec(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o644)
+		return p
+	}
+	good := write("good.json", `{"prestart":[{"path":"/bin/true","args":["true"]}],"poststart":[{"path":"/bin/echo","timeout":5}],"poststop":[{"path":"/bin/true","env":["A=1"]}]}`)
+	h, err := ParseHookSpec(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Prestart) != 1 || h.Prestart[0].Path != "/bin/true" || len(h.Poststart) != 1 || *h.Poststart[0].Timeout != 5 || h.Poststop[0].Env[0] != "A=1" { //nolint:staticcheck
+		t.Errorf("hooks %+v", h)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"relative", "hooks.json", "absolute"},
+		{"missing", filepath.Join(dir, "nope.json"), "no such file"},
+		{"directory", dir, "not a regular file"},
+		{"bad json", write("bad.json", `{"prestart":[`), "invalid JSON"},
+		{"unknown key", write("unknown.json", `{"prestrat":[]}`), "unknown field"},
+		{"relative hook path", write("rel.json", `{"poststop":[{"path":"true"}]}`), "must be absolute"},
+		{"zero timeout", write("timeout.json", `{"poststop":[{"path":"/bin/true","timeout":0}]}`), "timeout"},
+		{"trailing", write("trailing.json", `{} {}`), "trailing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseHookSpec(tc.path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("err = %v, want one naming %s and %q", err, tc.path, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateSystemOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hc   types.HostConfig
+		want string // "" = accepted
+	}{
+		{"plain", types.HostConfig{}, ""},
+		{"system all", types.HostConfig{SystemContainer: true, ExternalRootfs: "/r", NsChangeOpt: "net,ipc", UserRemap: "1000:1000:100", EnvTargetFile: "/etc/env", HookSpec: "/h.json"}, ""},
+		{"ns-change-opt alone", types.HostConfig{NsChangeOpt: "net"}, "--ns-change-opt net: only with --system-container"},
+		{"ns-change-opt bad", types.HostConfig{SystemContainer: true, NsChangeOpt: "net,pid"}, `invalid value "pid"`},
+		{"ns-change-opt empty item", types.HostConfig{SystemContainer: true, NsChangeOpt: "net,"}, `invalid value ""`},
+		{"ns-change-opt net with host net", types.HostConfig{SystemContainer: true, NsChangeOpt: "net", NetworkMode: "host"}, "--net host"},
+		{"ns-change-opt ipc with host net", types.HostConfig{SystemContainer: true, NsChangeOpt: "ipc", NetworkMode: "host"}, ""},
+		{"ns-change-opt privileged", types.HostConfig{SystemContainer: true, NsChangeOpt: "ipc", Privileged: true}, "--privileged"},
+		{"user-remap alone", types.HostConfig{UserRemap: "1:1:1", ExternalRootfs: "/r"}, "--user-remap 1:1:1: only with --system-container"},
+		{"user-remap no rootfs", types.HostConfig{SystemContainer: true, UserRemap: "1:1:1"}, "--external-rootfs"},
+		{"user-remap bad", types.HostConfig{SystemContainer: true, ExternalRootfs: "/r", UserRemap: "1:1"}, "uid:gid:offset"},
+		{"user-remap privileged", types.HostConfig{SystemContainer: true, ExternalRootfs: "/r", UserRemap: "1:1:1", Privileged: true}, "--privileged"},
+		{"user-remap host net", types.HostConfig{SystemContainer: true, ExternalRootfs: "/r", UserRemap: "1:1:1", NetworkMode: "host"}, "--net host"},
+		{"env-target-file relative", types.HostConfig{ExternalRootfs: "/r", EnvTargetFile: "env"}, "absolute"},
+		{"env-target-file dotdot", types.HostConfig{ExternalRootfs: "/r", EnvTargetFile: "/a/../../b"}, ".."},
+		{"env-target-file no rootfs", types.HostConfig{EnvTargetFile: "/env"}, "--external-rootfs"},
+		{"hook-spec relative", types.HostConfig{HookSpec: "h.json"}, "--hook-spec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateSystemOptions(types.Config{}, tc.hc)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want an invalid-argument error containing %q", err, tc.want)
+			}
+		})
+	}
+}
