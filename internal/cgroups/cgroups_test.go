@@ -1,0 +1,68 @@
+package cgroups
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestPath(t *testing.T) {
+	for _, tc := range []struct{ parent, id, want string }{
+		{"", "abc", "/isulad/abc"},
+		{"/isulad", "abc", "/isulad/abc"},
+		{"custom/", "abc", "/custom/abc"},
+		{"/a/b/", "abc", "/a/b/abc"},
+		{"/", "abc", "/abc"},
+	} {
+		if got := Path(tc.parent, tc.id); got != tc.want {
+			t.Errorf("Path(%q, %q) = %q, want %q", tc.parent, tc.id, got, tc.want)
+		}
+	}
+}
+
+func TestModeAt(t *testing.T) {
+	if got := ModeAt(t.TempDir()); got != V1 {
+		t.Errorf("plain directory: %s, want v1 (no cgroup2 anywhere)", got)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup"); err == nil {
+		m := Mode()
+		if m != V1 && m != Hybrid && m != V2 {
+			t.Errorf("Mode() = %q", m)
+		}
+		t.Logf("this host: %s", m)
+	}
+}
+
+const mountinfo = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+31 25 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+32 31 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+33 31 0:28 / /sys/fs/cgroup/sys\040temd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
+36 31 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory
+`
+
+func TestSystemdMount(t *testing.T) {
+	if got := systemdMount(strings.NewReader(mountinfo)); got != "/sys/fs/cgroup/sys temd" {
+		t.Errorf("systemdMount = %q", got)
+	}
+	// A bind of a sub-cgroup (root not /) is not the hierarchy's mount point.
+	sub := "40 31 0:28 /isulad/x /mnt/x rw - cgroup cgroup rw,name=systemd\n"
+	if got := systemdMount(strings.NewReader(sub)); got != "" {
+		t.Errorf("bind of a sub-cgroup taken: %q", got)
+	}
+	if got := systemdMount(strings.NewReader("garbage\n")); got != "" {
+		t.Errorf("garbage: %q", got)
+	}
+}
+
+func TestLayoutSystemdPath(t *testing.T) {
+	l := Layout{Mode: Hybrid, SystemdMount: "/sys/fs/cgroup/systemd"}
+	if got := l.SystemdPath("/isulad/abc"); got != "/sys/fs/cgroup/systemd/isulad/abc" {
+		t.Errorf("SystemdPath = %q", got)
+	}
+	if got := (Layout{Mode: V2}).SystemdPath("/isulad/abc"); got != "" {
+		t.Errorf("v2 SystemdPath = %q", got)
+	}
+	if d := Detect(); d.Mode != V2 && d.SystemdMount == "" {
+		t.Logf("this v1 host has no name=systemd hierarchy")
+	}
+}
