@@ -6,8 +6,6 @@
 package spec
 
 import (
-	"errors"
-	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -16,14 +14,15 @@ import (
 
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/cgroups"
+	"github.com/isulad-go/isulad/internal/errdefs"
 )
 
 // ErrInvalid marks errors caused by the user's configuration (bad flag values, forbidden
-// combinations); the daemon maps it to "invalid argument". Test with errors.Is.
-var ErrInvalid = errors.New("invalid argument")
+// combinations): it is errdefs.ErrInvalidArgument. Test with errors.Is.
+var ErrInvalid = errdefs.ErrInvalidArgument
 
 func invalidf(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	return errdefs.Errorf(errdefs.ErrInvalidArgument, format, a...)
 }
 
 // Options is everything Generate needs. The daemon resolves what needs resolving (command,
