@@ -191,6 +191,8 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	if err != nil {
 		return fail(err)
 	}
+	// crun 1.8 accepts only 1.0.x specs; the fields used here all exist in 1.0.2.
+	s.Version = "1.0.2"
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fail(err)
