@@ -467,3 +467,16 @@ func TestRuncSystemdBoots(t *testing.T) {
 	}
 	t.Logf("systemd stopped %v after SIGRTMIN+3", time.Since(start).Round(10*time.Millisecond))
 }
+
+func TestRuncNsChangeOpt(t *testing.T) {
+	e := newRuncEnv(t)
+	o := e.options("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward && echo net-ok; echo 1000000 > /proc/sys/kernel/shmmax && echo ipc-ok; echo 5 > /proc/sys/kernel/panic && echo panic-WRITABLE; true")
+	o.HostConfig = types.HostConfig{SystemContainer: true, ExternalRootfs: e.rootfs, NsChangeOpt: "net,ipc"}
+	out, err := e.run(mustGenerate(t, o))
+	if err != nil {
+		t.Fatalf("runc run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "net-ok") || !strings.Contains(out, "ipc-ok") || strings.Contains(out, "panic-WRITABLE") {
+		t.Errorf("sysctls inside:\n%s", out)
+	}
+}

@@ -94,6 +94,13 @@ func GenerateOn(h Host, o Options) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	if net, _, err := parseNsChangeOpt(hc.NsChangeOpt); err == nil && net && hc.NsChangeOpt != "" {
+		// Writing /proc/sys/net needs CAP_NET_ADMIN; it acts on the container's own network
+		// namespace only (--ns-change-opt net is refused with --net host).
+		if c := "CAP_NET_ADMIN"; !slices.Contains(caps, c) && slices.Contains(h.CapBnd, c) && !dropped(hc.CapDrop, c) {
+			caps = append(caps, c)
+		}
+	}
 	hostname := o.Hostname
 	if hostname == "" {
 		hostname = o.Config.Hostname
@@ -291,4 +298,14 @@ func depth(p string) int {
 		return 0
 	}
 	return strings.Count(p, "/")
+}
+
+// dropped tells whether --cap-drop names capability c (or ALL).
+func dropped(drop []string, c string) bool {
+	for _, d := range drop {
+		if n, err := normalizeCap(d); err == nil && (n == c || n == "ALL") {
+			return true
+		}
+	}
+	return false
 }
