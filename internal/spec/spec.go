@@ -175,7 +175,8 @@ func engineName(n string) string {
 // rlimits (hard limits above the daemon's would make runc fail) and no oom_score_adj.
 func Default() *specs.Spec {
 	return &specs.Spec{
-		Version: specs.Version,
+		// crun 1.8 accepts only 1.0.x specs; every field used here exists in 1.0.2.
+		Version: OCIVersion,
 		Root:    &specs.Root{Path: "rootfs"},
 		Process: &specs.Process{
 			Args: []string{"sh"},
@@ -199,6 +200,9 @@ func Default() *specs.Spec {
 		},
 	}
 }
+
+// OCIVersion is the ociVersion written in generated specs.
+const OCIVersion = "1.0.2"
 
 // DefaultPath is the PATH of a container whose environment sets none (docker's).
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
