@@ -172,6 +172,16 @@ func (d *Daemon) recover(c *container.Container) {
 	}
 	if status != container.Running && status != container.Paused && status != container.Restarting {
 		d.cleanupRuntime(c.ID)
+		if status == container.Exited && c.HostConfig.AutoRemove {
+			// Its exit was recorded, but the daemon stopped before --rm removed it.
+			d.log.Info("removing a --rm container whose exit was recorded before the daemon stopped", "id", c.ID)
+			d.bgGo(func() {
+				if err := d.Remove(context.Background(), c, true); err != nil && !isErr(err, errNotFound) {
+					d.log.Error("auto-remove", "id", c.ID, "err", err)
+				}
+			})
+			return
+		}
 		if c.HostConfig.RestartPolicy.Name == "always" && c.StartedOnce && !c.ManualStop {
 			d.bgGo(func() { d.restartAfterExit(c, 0) })
 		}
