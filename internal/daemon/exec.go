@@ -1,20 +1,19 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/spec"
 )
 
 // ExecStreams are the client's ends of an exec.
@@ -78,7 +77,7 @@ func (d *Daemon) execProcess(c *container.Container, ec types.ExecConfig) (*spec
 		p.Cwd = ec.WorkingDir
 	}
 	if ec.User != "" {
-		u, err := resolveUser(c.Rootfs, ec.User)
+		u, err := spec.LookupUser(c.Rootfs, ec.User)
 		if err != nil {
 			return nil, err
 		}
@@ -103,77 +102,4 @@ func setEnv(env []string, kv string) []string {
 		}
 	}
 	return append(env, kv)
-}
-
-// resolveUser turns "name", "uid", "name:group" or "uid:gid" into ids, reading the
-// rootfs's /etc/passwd and /etc/group (never following a link out of the rootfs: the files
-// are read through the rootfs path, and a missing file just means numeric ids only).
-func resolveUser(rootfs, user string) (specs.User, error) {
-	name, group, hasGroup := strings.Cut(user, ":")
-	var u specs.User
-	uid, err := strconv.ParseUint(name, 10, 32)
-	found := false
-	gid := uint64(0)
-	if err == nil {
-		u.UID = uint32(uid)
-		found = true
-	}
-	for _, f := range readColonFile(rootfs, "/etc/passwd") {
-		if len(f) < 4 {
-			continue
-		}
-		if (err != nil && f[0] == name) || (err == nil && f[2] == name) {
-			id, e1 := strconv.ParseUint(f[2], 10, 32)
-			g, e2 := strconv.ParseUint(f[3], 10, 32)
-			if e1 == nil && e2 == nil {
-				u.UID, gid, found = uint32(id), g, true
-			}
-			break
-		}
-	}
-	if !found {
-		return u, fmt.Errorf("--user %q: no such user in the container's /etc/passwd: %w", user, errInvalid)
-	}
-	u.GID = uint32(gid)
-	if hasGroup {
-		g, err := strconv.ParseUint(group, 10, 32)
-		if err != nil {
-			ok := false
-			for _, f := range readColonFile(rootfs, "/etc/group") {
-				if len(f) >= 3 && f[0] == group {
-					if g, err = strconv.ParseUint(f[2], 10, 32); err == nil {
-						ok = true
-					}
-					break
-				}
-			}
-			if !ok {
-				return u, fmt.Errorf("--user %q: no such group in the container's /etc/group: %w", user, errInvalid)
-			}
-		}
-		u.GID = uint32(g)
-	}
-	return u, nil
-}
-
-func readColonFile(rootfs, name string) [][]string {
-	p := filepath.Join(rootfs, name)
-	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
-		return nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out [][]string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := s.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out = append(out, strings.Split(line, ":"))
-	}
-	return out
 }

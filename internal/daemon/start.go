@@ -140,6 +140,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	if err != nil {
 		return fmt.Errorf("starting the shim: %w", err)
 	}
+	// Undone in reverse: shim shutdown, then whatever the runtime still holds (a shim that
+	// died after the runtime's create cannot delete it: its init, cgroup and state would stay).
+	undo = append(undo, func() { d.cleanupRuntime(c.ID) })
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"github.com/isulad-go/isulad/internal/opts"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -170,26 +169,11 @@ func ParseHookSpec(p string) (*specs.Hooks, error) {
 // ParseUserRemap parses --user-remap "uid:gid:offset": container root maps to host uid and
 // gid, offset ids long (1..65535); the mapped ranges must fit below 2^32-1.
 func ParseUserRemap(s string) (*IDMap, error) {
-	f := strings.Split(s, ":")
-	if len(f) != 3 {
-		return nil, invalidf("--user-remap %q: want uid:gid:offset", s)
+	uid, gid, size, err := opts.ParseUserRemap(s)
+	if err != nil {
+		return nil, err
 	}
-	var v [3]uint64
-	for i, name := range []string{"uid", "gid", "offset"} {
-		n, err := strconv.ParseUint(f[i], 10, 32)
-		if err != nil || f[i] == "" {
-			return nil, invalidf("--user-remap %q: %s %q is not a non-negative decimal number below 2^32", s, name, f[i])
-		}
-		v[i] = n
-	}
-	uid, gid, size := v[0], v[1], v[2]
-	if size < 1 || size > 65535 {
-		return nil, invalidf("--user-remap %q: offset %d is out of range (1..65535)", s, size)
-	}
-	if uid+size > math.MaxUint32 || gid+size > math.MaxUint32 {
-		return nil, invalidf("--user-remap %q: uid/gid plus offset must stay below %d", s, uint64(math.MaxUint32))
-	}
-	return &IDMap{UID: uint32(uid), GID: uint32(gid), Size: uint32(size)}, nil
+	return &IDMap{UID: uid, GID: gid, Size: size}, nil
 }
 
 // ValidateSystemOptions refuses combinations of system-container options that cannot work,

@@ -100,7 +100,7 @@ func WithCwd(dir string) SpecOpt {
 // supplementary groups are added as docker does.
 func WithUser(rootfs, user string) SpecOpt {
 	return func(s *specs.Spec) error {
-		u, err := lookupUser(rootfs, user)
+		u, err := LookupUser(rootfs, user)
 		if err != nil {
 			return err
 		}
@@ -120,7 +120,9 @@ type groupEntry struct {
 	members []string
 }
 
-func lookupUser(rootfs, user string) (specs.User, error) {
+// LookupUser resolves -u (uid, uid:gid, name or name:group) against the rootfs's
+// /etc/passwd and /etc/group.
+func LookupUser(rootfs, user string) (specs.User, error) {
 	if user == "" {
 		return specs.User{}, nil
 	}
