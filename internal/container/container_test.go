@@ -1,0 +1,185 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/isulad-go/isulad/internal/errdefs"
+)
+
+func TestTransitions(t *testing.T) {
+	c := &Container{ID: "abc"}
+	c.State.Status = string(Created)
+	steps := []struct {
+		to Status
+		ok bool
+	}{
+		{Paused, false}, // a created container cannot be paused
+		{Running, true},
+		{Paused, true},
+		{Created, false},
+		{Running, true},
+		{Exited, true},
+		{Paused, false},
+		{Running, true},
+		{Exited, true},
+		{Removing, true},
+		{Running, false},
+	}
+	for i, s := range steps {
+		err := c.SetStatusLocked(s.to)
+		if (err == nil) != s.ok {
+			t.Fatalf("step %d: %s -> %s: err=%v, want ok=%v", i, c.State.Status, s.to, err, s.ok)
+		}
+		var te *ErrTransition
+		if err != nil && !errors.As(err, &te) {
+			t.Fatalf("step %d: error is not a transition error: %v", i, err)
+		}
+	}
+}
+
+func TestRunningAndExitedFields(t *testing.T) {
+	c := &Container{ID: "abc"}
+	c.State.Status = string(Created)
+	now := time.Now()
+	if err := c.SetRunningLocked(42, now); err != nil {
+		t.Fatal(err)
+	}
+	if !c.State.Running || c.State.Pid != 42 || !c.StartedOnce {
+		t.Fatalf("running state: %+v", c.State)
+	}
+	if err := c.SetExitedLocked(137, now, true); err != nil {
+		t.Fatal(err)
+	}
+	if c.State.Running || c.State.Pid != 0 || c.State.ExitCode != 137 || !c.State.OOMKilled {
+		t.Fatalf("exited state: %+v", c.State)
+	}
+}
+
+func newTestStore(t *testing.T) *Store {
+	s, err := NewStore(filepath.Join(t.TempDir(), "containers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func add(t *testing.T, s *Store, id, name string) *Container {
+	c := &Container{ID: id, Name: name, Created: time.Now()}
+	c.State.Status = string(Created)
+	if err := s.ReserveName(name, id); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(s.Dir(id), 0o700)
+	if err := s.Save(c); err != nil {
+		t.Fatal(err)
+	}
+	s.Add(c)
+	return c
+}
+
+func TestStoreGet(t *testing.T) {
+	s := newTestStore(t)
+	add(t, s, "aaaa1111", "one")
+	add(t, s, "aaaa2222", "two")
+	add(t, s, "bbbb3333", "three")
+	for ref, want := range map[string]string{"one": "aaaa1111", "/two": "aaaa2222", "bbbb": "bbbb3333", "aaaa1": "aaaa1111", "aaaa2222": "aaaa2222"} {
+		c, err := s.Get(ref)
+		if err != nil || c.ID != want {
+			t.Errorf("Get(%q) = %v, %v; want %s", ref, c, err, want)
+		}
+	}
+	if _, err := s.Get("aaaa"); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+	if _, err := s.Get("zzz"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+	if _, err := s.Get(""); err == nil {
+		t.Errorf("empty ref accepted")
+	}
+}
+
+func TestReserveNameRace(t *testing.T) {
+	s := newTestStore(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if s.ReserveName("same", fmt.Sprintf("id%d", i)) == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d reservations of one name won", wins)
+	}
+}
+
+func TestLoadAndOrphans(t *testing.T) {
+	s := newTestStore(t)
+	c := add(t, s, "cccc", "kept")
+	c.Lock()
+	c.State.ExitCode = 3
+	c.Unlock()
+	s.Save(c)
+	os.MkdirAll(s.Dir("orphan"), 0o700) // a create killed before its record was saved
+	s2, _ := NewStore(s.Root)
+	orphans, err := s2.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orphans) != 1 || filepath.Base(orphans[0]) != "orphan" {
+		t.Fatalf("orphans: %v", orphans)
+	}
+	got, err := s2.Get("kept")
+	if err != nil || got.State.ExitCode != 3 {
+		t.Fatalf("reloaded: %v %v", got, err)
+	}
+}
+
+func TestDeleteThenSaveDoesNotResurrect(t *testing.T) {
+	s := newTestStore(t)
+	c := add(t, s, "dddd", "gone")
+	if err := s.Delete(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.Dir(c.ID)); !os.IsNotExist(err) {
+		t.Fatalf("a save after delete recreated the record: %v", err)
+	}
+	if s.Known(c.ID) {
+		t.Fatalf("still known")
+	}
+}
+
+func TestRename(t *testing.T) {
+	s := newTestStore(t)
+	a := add(t, s, "eeee", "a")
+	add(t, s, "ffff", "b")
+	if err := s.Rename(a, "b"); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Fatalf("rename onto a used name: %v", err)
+	}
+	if err := s.Rename(a, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("a"); err == nil {
+		t.Fatalf("old name still resolves")
+	}
+	if c, _ := s.Get("c"); c != a {
+		t.Fatalf("new name does not resolve")
+	}
+}
