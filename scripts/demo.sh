@@ -49,6 +49,13 @@ isula run -d --name demo --host-channel /testdir:/testdir:rw:32M --system-contai
 echo "+ echo hello > /testdir/hello   # on the host" >&2
 echo "hello from the host, $(date)" > /testdir/hello
 isula exec demo cat /testdir/hello
+echo "+ # and the other way: written inside, read on the host" >&2
+isula exec demo sh -c 'echo "hello from the container $(hostname)" > /testdir/reply'
+echo "+ cat /testdir/reply   # on the host" >&2
+cat /testdir/reply
+echo "+ # the channel holds 32M at most: dd inside stops with ENOSPC" >&2
+isula exec demo sh -c 'dd if=/dev/zero of=/testdir/fill bs=1024 count=64K 2>&1 | tail -n 3' || true
+isula inspect -f '{{json .HostConfig.HostChannel}} mounted={{(index .HostChannels 0).Mounted}} used={{(index .HostChannels 0).UsedBytes}}' demo
 isula exec demo ps
 isula ps
 
