@@ -512,3 +512,26 @@ func TestDetachKeys(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+func TestExecStdinWithoutReady(t *testing.T) {
+	// The daemon's Exec sends no Ready: stdin must flow at once.
+	f := &fakeClient{echoStdin: true, closed: make(chan struct{}), echoed: make(chan []byte, 16)}
+	var out, errb bytes.Buffer
+	c := &CLI{In: strings.NewReader("abc"), Out: &out, Err: &errb, Client: f}
+	done := make(chan int)
+	go func() { done <- c.Run([]string{"exec", "-i", "-e", "A=1", "-u", "0", "-w", "/tmp", "web", "cat"}) }()
+	select {
+	case code := <-done:
+		if code != 0 || out.String() != "abc" {
+			t.Fatalf("code %d out %q err %q", code, out.String(), errb.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("exec -i hung")
+	}
+	e := f.sent[0].GetExec()
+	var ec types.ExecConfig
+	if e == nil || json.Unmarshal(e.ConfigJson, &ec) != nil || !ec.AttachStdin || ec.User != "0" || ec.WorkingDir != "/tmp" ||
+		ec.Env[0] != "A=1" || ec.Cmd[0] != "cat" || e.Id != "web" {
+		t.Fatalf("%v %+v", e, ec)
+	}
+}

@@ -60,7 +60,7 @@ func newExecCommand(c *CLI) *cobra.Command {
 			first := func(w, h uint32) *apiv1.StreamIn {
 				return &apiv1.StreamIn{Msg: &apiv1.StreamIn_Exec{Exec: &apiv1.ExecRequest{Id: id, ConfigJson: b, Width: w, Height: h}}}
 			}
-			res, err := c.runStream(open, first, streamSpec{tty: o.tty, stdin: ec.AttachStdin, detach: o.detach})
+			res, err := c.runStream(open, first, streamSpec{tty: o.tty, stdin: ec.AttachStdin, detach: o.detach, noReady: true})
 			if err != nil {
 				return err
 			}

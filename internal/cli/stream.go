@@ -29,6 +29,7 @@ type streamSpec struct {
 	killID   string // with sigProxy: container to forward signals to
 	sigProxy bool   // forward SIGINT, SIGTERM... to killID (not with a tty)
 	detach   bool   // exec -d: do not copy output, return at the first answer
+	noReady  bool   // the daemon sends no Ready message (exec): start input at once
 }
 
 // streamResult is how a stream ended.
@@ -120,6 +121,10 @@ func (c *CLI) runStream(open func(context.Context) (ioStream, error), first func
 				go func() { <-cx.Done(); stop() }()
 			}
 		})
+	}
+
+	if sp.noReady && !sp.detach {
+		startInput()
 	}
 
 	type recvd struct {
