@@ -21,6 +21,7 @@ type ExecStreams struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Resize         <-chan [2]uint16
+	Width, Height  uint16 // initial terminal size
 }
 
 // Exec runs a process in a running container and returns its exit code.
@@ -42,6 +43,9 @@ func (d *Daemon) Exec(ctx context.Context, c *container.Container, ec types.Exec
 	proc, err := d.execProcess(c, ec)
 	if err != nil {
 		return 0, err
+	}
+	if ec.Tty && st.Width > 0 && st.Height > 0 {
+		proc.ConsoleSize = &specs.Box{Width: uint(st.Width), Height: uint(st.Height)}
 	}
 	return client.Exec(ctx, newID()[:16], proc, st.Stdin, st.Stdout, st.Stderr, st.Resize, ec.Detach)
 }

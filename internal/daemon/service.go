@@ -420,7 +420,7 @@ func (s *service) Exec(srv apiv1.Containers_ExecServer) error {
 	mu.Unlock()
 	code, err := s.d.Exec(srv.Context(), c, ec, ExecStreams{
 		Stdin: stdinR, Stdout: streamWriter{mu: &mu, send: srv.Send}, Stderr: streamWriter{mu: &mu, send: srv.Send, stderr: true},
-		Resize: resizeCh,
+		Resize: resizeCh, Width: uint16(er.Width), Height: uint16(er.Height),
 	})
 	msg := ""
 	if err != nil {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/atomicfile"
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/fault"
 	"github.com/isulad-go/isulad/internal/shim"
@@ -125,6 +129,13 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	size, files, err := d.cfg.logLimits(hc.LogConfig.Config)
 	if err != nil {
 		return err
+	}
+	if st != nil && c.Config.Tty && st.Width > 0 && st.Height > 0 {
+		// The runtime sizes the terminal before the first instruction runs, so even a
+		// command that asks at once (stty size) sees the client's size.
+		if err := d.setConsoleSize(c, st.Width, st.Height); err != nil {
+			return err
+		}
 	}
 	sd := d.stateDir(c.ID)
 	if err := os.MkdirAll(sd, 0o700); err != nil {
@@ -328,4 +339,25 @@ func (d *Daemon) hostChannelStatus(c *container.Container) []types.HostChannelSt
 		out = append(out, types.HostChannelStatus{HostChannel: ch, Mounted: m, UsedBytes: used})
 	}
 	return out
+}
+
+// setConsoleSize records the initial terminal size in the container's OCI spec.
+func (d *Daemon) setConsoleSize(c *container.Container, w, h uint16) error {
+	p := filepath.Join(d.store.Dir(c.ID), "config.json")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	if s.Process == nil {
+		return nil
+	}
+	s.Process.ConsoleSize = &specs.Box{Width: uint(w), Height: uint(h)}
+	if data, err = json.MarshalIndent(&s, "", "  "); err != nil {
+		return err
+	}
+	return atomicfile.Write(p, data, 0o600)
 }

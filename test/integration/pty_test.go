@@ -158,3 +158,18 @@ func TestAttach(t *testing.T) {
 		t.Fatalf("after exit: %s", st)
 	}
 }
+
+func TestTTYInitialSize(t *testing.T) {
+	d := StartDaemon(t)
+	c := d.StartConsole(33, 111, "run", "--rm", "-it", "--external-rootfs", busyboxRoot, "none", "stty", "size")
+	c.Expect("33 111", 10*time.Second)
+	if code := c.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	d.Must("run", "-d", "--name", "sz", "--external-rootfs", busyboxRoot, "none", "sleep", "600")
+	e := d.StartConsole(44, 122, "exec", "-it", "sz", "stty", "size")
+	e.Expect("44 122", 10*time.Second)
+	if code := e.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("exec exit %d", code)
+	}
+}
