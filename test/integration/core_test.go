@@ -49,6 +49,13 @@ func TestRunOutputAndStdin(t *testing.T) {
 	if r.Code != 0 || r.Stdout != "line one\nline two\n" {
 		t.Fatalf("stdin: %s", r)
 	}
+	// The output of a container that exits at once is never lost.
+	for i := 0; i < 20; i++ {
+		r := d.Isula("run", "--rm", "--external-rootfs", busyboxRoot, "none", "echo", "quick", strconv.Itoa(i))
+		if r.Code != 0 || r.Stdout != "quick "+strconv.Itoa(i)+"\n" {
+			t.Fatalf("run %d of a quick container: %s", i, r)
+		}
+	}
 	// A lot of output is not lost nor truncated.
 	r = d.Isula("run", "--rm", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "seq 1 20000")
 	if r.Code != 0 || strings.Count(r.Stdout, "\n") != 20000 || !strings.HasSuffix(r.Stdout, "\n20000\n") {
