@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(tmp, 0o755) // the client is also run as an unprivileged user
 	binDir = filepath.Join(tmp, "bin")
-	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/isula", "./cmd/isulad", "./cmd/isulad-shim")
+	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/isula", "./cmd/isulad", "./cmd/isulad-shim", "./cmd/isula-ring")
 	build.Dir = repoRoot
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

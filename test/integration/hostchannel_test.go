@@ -307,3 +307,55 @@ func TestHostChannelMemoryLimit(t *testing.T) {
 		t.Fatalf("a container limited to 16m filled 60M of its channel: %s", r)
 	}
 }
+
+func TestHostChannelStartFailureUnmounts(t *testing.T) {
+	d := StartDaemon(t)
+	hp := filepath.Join(d.TempDir(), "failing")
+	r := d.Isula("run", "--name", "nostart", "--host-channel", hp+":/c", "--external-rootfs", busyboxRoot, "none", "/no/such/binary")
+	if r.Code != 127 {
+		t.Fatalf("want 127: %s", r)
+	}
+	if m := mountOf(hp); m != "" {
+		t.Fatalf("a failed start left its channel mounted: %s", m)
+	}
+	if _, err := os.Lstat(hp); err != nil {
+		t.Fatalf("the channel directory of an existing container went away: %v", err)
+	}
+	d.Must("rm", "nostart")
+	if _, err := os.Lstat(hp); err == nil {
+		t.Fatalf("rm left the channel directory")
+	}
+}
+
+func TestShmringAcrossContainer(t *testing.T) {
+	d := StartDaemon(t)
+	rf := Rootfs(t)
+	ring := filepath.Join(binDir, "isula-ring")
+	if _, err := os.Stat(ring); err != nil {
+		t.Skip("isula-ring not built")
+	}
+	if out, err := exec.Command("cp", ring, filepath.Join(rf, "bin", "isula-ring")).CombinedOutput(); err != nil {
+		t.Fatalf("copy: %v %s", err, out)
+	}
+	hp := filepath.Join(d.TempDir(), "ringch")
+	d.Must("run", "-d", "--name", "ring", "--host-channel", hp+":/ch:rw:16M", "--external-rootfs", rf, "none", "sleep", "600")
+	host := filepath.Join(hp, "events.ring")
+	if out, err := exec.Command(ring, "create", "--size", "1M", host).CombinedOutput(); err != nil {
+		t.Fatalf("create ring: %v %s", err, out)
+	}
+	recv := make(chan Result, 1)
+	go func() { recv <- d.Isula("exec", "ring", "isula-ring", "recv", "--count", "3", "/ch/events.ring") }()
+	send := exec.Command(ring, "send", host)
+	send.Stdin = strings.NewReader("one\ntwo\nthree\n")
+	if out, err := send.CombinedOutput(); err != nil {
+		t.Fatalf("send: %v %s", err, out)
+	}
+	select {
+	case r := <-recv:
+		if r.Code != 0 || r.Stdout != "one\ntwo\nthree\n" {
+			t.Fatalf("recv inside: %s", r)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("recv inside did not finish")
+	}
+}
