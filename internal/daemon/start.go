@@ -98,7 +98,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	}
 	if hc.EnvTargetFile != "" {
 		if err := spec.WriteEnvTargetFile(c.Rootfs, hc.EnvTargetFile, d.containerEnv(c)); err != nil {
-			return fmt.Errorf("--env-target-file %q: %w", hc.EnvTargetFile, err)
+			return err // spec names the flag and the path
 		}
 	}
 	// Host channels are mounted before the runtime creates the container.
