@@ -39,9 +39,9 @@ func TestStatusPhrase(t *testing.T) {
 func TestStartCode(t *testing.T) {
 	cases := map[string]int{
 		`runc run failed: unable to start container process: exec: "nosuch": executable file not found in $PATH`: 127,
-		"crun run: executable file `nosuch` not found in $PATH: No such file or directory":                      127,
-		`exec: "/etc/passwd": permission denied`:                                                                126,
-		"something else broke":                                                                                  125,
+		"crun run: executable file `nosuch` not found in $PATH: No such file or directory":                       127,
+		`exec: "/etc/passwd": permission denied`:                                                                 126,
+		"something else broke":                                                                                   125,
 	}
 	for msg, want := range cases {
 		if got := startCode(msg); got != want {
