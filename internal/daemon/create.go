@@ -211,7 +211,9 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	d.store.Add(c)
 	d.log.Info("container created", "id", id, "name", name)
 	if err := fault.Point(fault.CreateAfterRecord); err != nil {
-		return c, p.warnings, err
+		// A create that reports failure leaves nothing behind, even past its commit point.
+		d.Remove(context.Background(), c, true)
+		return nil, nil, err
 	}
 	return c, p.warnings, nil
 }
