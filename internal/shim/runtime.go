@@ -257,20 +257,11 @@ func writeFileAtomic(path string, data []byte) error {
 // oomKilled reports whether the OOM killer struck in the container's memory
 // cgroup (cgroup v1 memory.oom_control or v2 memory.events). Read it before
 // the runtime deletes the cgroup.
-func oomKilled(bundle string) bool {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
+func oomKilled(cgroupsPath string) bool {
+	if !strings.HasPrefix(cgroupsPath, "/") {
 		return false
 	}
-	var spec struct {
-		Linux *struct {
-			CgroupsPath string `json:"cgroupsPath"`
-		} `json:"linux"`
-	}
-	if json.Unmarshal(b, &spec) != nil || spec.Linux == nil || !strings.HasPrefix(spec.Linux.CgroupsPath, "/") {
-		return false
-	}
-	p := filepath.Clean(spec.Linux.CgroupsPath)
+	p := filepath.Clean(cgroupsPath)
 	for _, f := range []string{
 		filepath.Join("/sys/fs/cgroup/memory", p, "memory.oom_control"),
 		filepath.Join("/sys/fs/cgroup", p, "memory.events"),

@@ -32,6 +32,8 @@ import (
 const (
 	drainTimeout = 3 * time.Second // output EOF after the process exited
 	flushTimeout = 5 * time.Second // clients taking the last frames
+	// lateWaitGrace: how long an exited shim still answers a late wait or state.
+	lateWaitGrace = 200 * time.Millisecond
 )
 
 // Container states as reported by state.
@@ -102,10 +104,13 @@ type server struct {
 	stdinW  *os.File
 	child   [3]*os.File // the container's ends, closed once the runtime ran
 	console *os.File    // pty master (terminal)
+	bundle  bundleInfo  // from config.json, read during the start
 
 	started chan struct{} // closed after a start (successful or not)
 	done    chan struct{} // closed when the shim should exit
 	exited  chan struct{} // closed once exit status is final and output delivered
+	// initDone is closed once init was reaped (the console's EIO is final then).
+	initDone chan struct{}
 
 	mu        sync.Mutex
 	status    string
@@ -128,12 +133,13 @@ func newServer(cfg Config) (*server, error) {
 		return nil, fmt.Errorf("set child subreaper: %w", err)
 	}
 	s := &server{
-		cfg:     cfg,
-		reaper:  reaper.New(),
-		started: make(chan struct{}),
-		done:    make(chan struct{}),
-		exited:  make(chan struct{}),
-		status:  statusCreated,
+		cfg:      cfg,
+		reaper:   reaper.New(),
+		started:  make(chan struct{}),
+		done:     make(chan struct{}),
+		exited:   make(chan struct{}),
+		status:   statusCreated,
+		initDone: make(chan struct{}),
 	}
 	s.rt = &runtime{bin: cfg.Runtime, root: cfg.RuntimeRoot, stateDir: cfg.StateDir, reaper: s.reaper}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
@@ -348,6 +354,9 @@ func (s *server) start() (pid int, err error) {
 		go pump(s.stderrR, frameStderr, &s.out, &s.outWG)
 	}
 	args = append(args, cfg.ID)
+	// The exit path needs a few fields of the spec: read them while the runtime works.
+	bundleC := make(chan bundleInfo, 1)
+	go func() { bundleC <- readBundleInfo(cfg.Bundle) }()
 	if splitStart {
 		err = s.rt.run("create", s.child, args...)
 		if err == nil {
@@ -365,6 +374,7 @@ func (s *server) start() (pid int, err error) {
 			s.child[i] = nil
 		}
 	}
+	s.bundle = <-bundleC
 	if err == nil {
 		pid, err = readPidFile(pidFile)
 	}
@@ -384,7 +394,7 @@ func (s *server) start() (pid int, err error) {
 	}
 	if cfg.Terminal {
 		s.outWG.Add(1)
-		go pump(s.console, frameStdout, &s.out, &s.outWG)
+		go pumpConsole(s.console, &s.out, &s.outWG, s.initDone)
 	}
 	if err := writeFileAtomic(filepath.Join(cfg.StateDir, InitPidFile), []byte(strconv.Itoa(pid))); err != nil {
 		logf("write %s: %v", InitPidFile, err)
@@ -425,14 +435,20 @@ func (s *server) startFailed(err error) error {
 // runtime's state, drain the output, tell everyone, exit.
 func (s *server) waitInit(pid int) {
 	e := <-s.reaper.Wait(pid)
-	st := &ExitStatus{Code: e.Status, Signal: e.Signal, ExitedAt: e.At.UTC(), OOMKilled: oomKilled(s.cfg.Bundle)}
+	close(s.initDone)
+	st := &ExitStatus{Code: e.Status, Signal: e.Signal, ExitedAt: e.At.UTC(), OOMKilled: oomKilled(s.bundle.cgroupsPath)}
 	b, _ := json.Marshal(st)
 	if err := writeFileAtomic(filepath.Join(s.cfg.StateDir, ExitFile), b); err != nil {
 		logf("write %s: %v", ExitFile, err)
 	}
-	if err := s.rt.run("delete", [3]*os.File{}, "delete", s.cfg.ID); err != nil {
-		if err := s.rt.run("delete", [3]*os.File{}, "delete", "--force", s.cfg.ID); err != nil {
-			logf("delete: %v", err)
+	if err := s.rt.fastDelete(s.cfg.ID, s.bundle); err != nil {
+		if !errors.Is(err, errNoFastDelete) {
+			logf("fast delete: %v; running the runtime's delete", err)
+		}
+		if err := s.rt.run("delete", [3]*os.File{}, "delete", s.cfg.ID); err != nil {
+			if err := s.rt.run("delete", [3]*os.File{}, "delete", "--force", s.cfg.ID); err != nil {
+				logf("delete: %v", err)
+			}
 		}
 	}
 	// Processes that kept the output open (outside a pid namespace) must
@@ -464,6 +480,13 @@ func (s *server) waitInit(pid int) {
 		sk.wait(flushTimeout)
 	}
 	close(s.exited) // the waiters answer now
+	// A client asking for the exit just after it (kill, then wait) must still
+	// find the shim: linger a moment unless told to go (a shutdown). The
+	// runtime's delete used to give such a client 15-30 ms by accident.
+	select {
+	case <-s.done:
+	case <-time.After(lateWaitGrace):
+	}
 	deadline := time.Now().Add(drainTimeout + flushTimeout)
 	for (s.waiters.Load() > 0 || s.execs.Load() > 0) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -1,0 +1,178 @@
+package shim
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// bundleInfo is what the exit path needs from the bundle's config.json. It is
+// read while the runtime starts the container, so the exit does not parse the
+// spec.
+type bundleInfo struct {
+	cgroupsPath string // linux.cgroupsPath
+	ownPidNS    bool   // a new pid namespace (no path): nothing outlives init
+	hooks       bool   // poststop hooks (only the runtime runs those)
+	ok          bool   // the spec was read
+}
+
+func readBundleInfo(bundle string) bundleInfo {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return bundleInfo{}
+	}
+	var spec struct {
+		Hooks *struct {
+			Poststop []json.RawMessage `json:"poststop"`
+		} `json:"hooks"`
+		Linux *struct {
+			CgroupsPath string `json:"cgroupsPath"`
+			Namespaces  []struct {
+				Type string `json:"type"`
+				Path string `json:"path"`
+			} `json:"namespaces"`
+		} `json:"linux"`
+	}
+	if json.Unmarshal(b, &spec) != nil || spec.Linux == nil {
+		return bundleInfo{}
+	}
+	bi := bundleInfo{cgroupsPath: spec.Linux.CgroupsPath, ok: true}
+	bi.hooks = spec.Hooks != nil && len(spec.Hooks.Poststop) > 0
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == "pid" && ns.Path == "" {
+			bi.ownPidNS = true
+		}
+	}
+	return bi
+}
+
+// errNoFastDelete: the container does not qualify; the runtime deletes it.
+var errNoFastDelete = errors.New("no fast delete")
+
+// fastDelete removes the state of a stopped container the way `runc delete`
+// and `crun delete` do for one (destroy its cgroups, remove the runtime's
+// state directory), without starting the runtime binary: that process is
+// 15-30 ms on the exit path of every container (docs/PERFORMANCE.md). Only
+// for the plain case: init had its own pid namespace (so the kernel killed
+// every other process of the container with it), no poststop hooks (the
+// runtime runs those), a cgroupfs path (absolute cgroupsPath) and a runtime
+// --root. Anything else, or anything that fails, returns an error and the
+// caller runs the runtime's delete, which finishes the job.
+func (r *runtime) fastDelete(id string, bi bundleInfo) error {
+	if !bi.ok || !bi.ownPidNS || bi.hooks || !filepath.IsAbs(bi.cgroupsPath) || r.root == "" ||
+		id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
+		return errNoFastDelete
+	}
+	stateDir := filepath.Join(r.root, id)
+	if _, err := os.Lstat(stateDir); err != nil {
+		return err
+	}
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return err
+	}
+	rel := filepath.Clean(bi.cgroupsPath)
+	if rel == "/" {
+		return errNoFastDelete
+	}
+	for _, m := range mounts {
+		if err := removeCgroup(filepath.Join(m, rel)); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(stateDir)
+}
+
+// cgroupMounts lists the mount points of every cgroup (v1) and cgroup2
+// hierarchy visible to the shim. A hierarchy mounted from below its root (a
+// cgroup namespace, a bind mount of a sub-cgroup) makes the paths ambiguous:
+// then an error, and the runtime deletes.
+func cgroupMounts() ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superopts
+		line := sc.Text()
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		fstype, _, _ := strings.Cut(post, " ")
+		if fstype != "cgroup" && fstype != "cgroup2" {
+			continue
+		}
+		fields := strings.Fields(pre)
+		if len(fields) < 5 {
+			continue
+		}
+		if fields[3] != "/" {
+			return nil, fmt.Errorf("cgroup hierarchy at %s mounted from %s: %w", fields[4], fields[3], errNoFastDelete)
+		}
+		out = append(out, unescapeMount(fields[4]))
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a blank...).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
+// removeCgroup removes a cgroup directory and its children, deepest first (a
+// system container's systemd makes children). A cgroup still holding tasks
+// (the last processes of the pid namespace still exiting) is retried for a
+// while, as runc does.
+func removeCgroup(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroup(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	delay := time.Millisecond
+	for i := 0; ; i++ {
+		err := syscall.Rmdir(dir)
+		if err == nil || err == syscall.ENOENT {
+			return nil
+		}
+		if err != syscall.EBUSY || i == 7 {
+			return &os.PathError{Op: "rmdir", Path: dir, Err: err}
+		}
+		time.Sleep(delay)
+		delay *= 2
+	}
+}
