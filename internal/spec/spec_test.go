@@ -422,6 +422,7 @@ func TestSystemContainerV1(t *testing.T) {
 		"/dev/shm":               {"nosuid", "nodev", "noexec", "mode=1777", "size=65536k"},
 		"/sys/fs/cgroup":         {"nosuid", "noexec", "nodev", "relatime", "ro"},
 		"/sys/fs/cgroup/systemd": {"rbind", "rw", "nosuid", "noexec", "nodev", "rprivate"},
+		"/sys/fs/cgroup/unified": {"rbind", "rw", "nosuid", "noexec", "nodev", "rprivate"},
 	} {
 		m := mountAt(s, dst)
 		if m == nil || !slices.Equal(m.Options, want) {
@@ -430,6 +431,13 @@ func TestSystemContainerV1(t *testing.T) {
 	}
 	if m := mountAt(s, "/sys/fs/cgroup/systemd"); m.Source != "/sys/fs/cgroup/systemd/isulad/abc" || m.Type != "bind" {
 		t.Errorf("systemd bind %+v", m)
+	}
+	// Hybrid: the container's own cgroup2 directory, so systemd gets cgroup-empty events.
+	if m := mountAt(s, "/sys/fs/cgroup/unified"); m.Source != "/sys/fs/cgroup/unified/isulad/abc" || m.Type != "bind" {
+		t.Errorf("unified bind %+v", m)
+	}
+	if m := mountAt(gen(t, testHost(t, cgroups.V1), o), "/sys/fs/cgroup/unified"); m != nil {
+		t.Errorf("unified bind on a v1 host without cgroup2: %+v", m)
 	}
 	// The extra seccomp rule.
 	sc := s.Linux.Seccomp
@@ -500,7 +508,7 @@ func TestUserRemapV1(t *testing.T) {
 	if m := mountAt(s, "/dev/pts"); slices.Contains(m.Options, "gid=5") {
 		t.Error("devpts gid=5 with gid 5 unmapped")
 	}
-	if args := s.Hooks.CreateRuntime[0].Args; !slices.Equal(args, []string{"chown", "-R", "100000:100000", "/sys/fs/cgroup/systemd/isulad/abc"}) {
+	if args := s.Hooks.CreateRuntime[0].Args; !slices.Equal(args, []string{"chown", "-R", "100000:100000", "/sys/fs/cgroup/systemd/isulad/abc", "/sys/fs/cgroup/unified/isulad/abc"}) {
 		t.Errorf("chown hook %v", args)
 	}
 	if len(s.Hooks.Poststop) != 1 {

@@ -92,7 +92,21 @@ func withSystemdCgroups(s *specs.Spec, l cgroups.Layout, cgroupsPath string) err
 	}
 	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sys/fs/cgroup/systemd", Type: "bind", Source: src,
 		Options: []string{"rbind", "rw", "nosuid", "noexec", "nodev", "rprivate"}})
+	if l.Mode == cgroups.Hybrid {
+		// The container's own directory of the host's cgroup2 (which holds no controller on a
+		// hybrid host), read-write: with it systemd runs in hybrid mode and learns that a
+		// unit's cgroup got empty from cgroup.events. Without it (legacy mode, and no release
+		// agent in a container) a unit whose last process was not systemd's child, such as
+		// the console's login shell at shutdown, stays "deactivating" until its stop timeout.
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sys/fs/cgroup/unified", Type: "bind",
+			Source: unifiedPath(cgroupsPath), Options: []string{"rbind", "rw", "nosuid", "noexec", "nodev", "rprivate"}})
+	}
 	return nil
+}
+
+// unifiedPath is the host directory of cgroupsPath in the cgroup2 hierarchy of a hybrid host.
+func unifiedPath(cgroupsPath string) string {
+	return path.Join(cgroups.Root, "unified", cgroupsPath)
 }
 
 // WithCgroupChown hands the container's writable cgroup subtree (name=systemd on v1, its own
@@ -111,6 +125,9 @@ func WithCgroupChown(l cgroups.Layout, cgroupsPath string, m IDMap) SpecOpt {
 		}
 		owner := fmt.Sprintf("%d:%d", m.UID, m.GID)
 		args := []string{"chown", "-R", owner, dir}
+		if l.Mode == cgroups.Hybrid {
+			args = append(args, unifiedPath(cgroupsPath))
+		}
 		if l.Mode == cgroups.V2 {
 			// Only the delegation files: the limits stay root's.
 			args = []string{"chown", owner, dir, dir + "/cgroup.procs", dir + "/cgroup.subtree_control", dir + "/cgroup.threads"}
