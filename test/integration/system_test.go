@@ -491,3 +491,31 @@ func TestSystemRefusals(t *testing.T) {
 func regexFind(s, re string) bool {
 	return regexp.MustCompile(re).MatchString(s)
 }
+
+// A container whose policy restarts it, caught by a daemon restart between its exit and the
+// restart (the policy's back-off), is restarted by the new daemon: always and unless-stopped
+// alike (docker's rule; a user's stop is the only thing that keeps them down).
+func TestSystemRestartAcrossDaemonRestart(t *testing.T) {
+	s := startSysDaemon(t)
+	for _, p := range []string{"always", "unless-stopped"} {
+		s.runD("--name", p, "--restart", p, "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 0.2; exit 1")
+	}
+	// After a few restarts the back-off (n x 100ms) keeps them exited most of the time.
+	WaitFor(t, "a few restarts", 20*time.Second, func() bool {
+		a, _ := strconv.Atoi(s.Inspect("always", "{{.RestartCount}}"))
+		u, _ := strconv.Atoi(s.Inspect("unless-stopped", "{{.RestartCount}}"))
+		return a >= 6 && u >= 6
+	})
+	WaitFor(t, "both exited at once", 20*time.Second, func() bool {
+		return s.Inspect("always", "{{.State.Status}}") == "exited" && s.Inspect("unless-stopped", "{{.State.Status}}") == "exited"
+	})
+	s.Kill()
+	s.Start()
+	for _, p := range []string{"always", "unless-stopped"} {
+		n0, _ := strconv.Atoi(s.Inspect(p, "{{.RestartCount}}"))
+		WaitFor(t, p+" to go on restarting after the daemon restart", 10*time.Second, func() bool {
+			n, _ := strconv.Atoi(s.Inspect(p, "{{.RestartCount}}"))
+			return n > n0
+		})
+	}
+}
