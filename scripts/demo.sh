@@ -17,6 +17,18 @@ LOG=${ISULAD_LOG:-/var/log/isulad-demo.log}
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root" >&2; exit 1; }
 
+step "packages (runc, crun, busybox-static) if missing"
+need=()
+command -v runc >/dev/null || need+=(runc)
+command -v crun >/dev/null || need+=(crun)
+[ -x /bin/busybox ] || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+else
+	echo "all there"
+fi
+command -v go >/dev/null || { echo "demo.sh: Go is needed to build (/usr/local/go/bin/go)" >&2; exit 1; }
+
 step "build and install"
 make --no-print-directory install
 
