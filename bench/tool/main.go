@@ -277,6 +277,19 @@ func specCmd(args []string) {
 	if linux == nil {
 		die("spec without linux")
 	}
+	// Mounts made from the container's own cgroup (a system container's cgroup2 dir on hybrid
+	// hosts) follow the new path.
+	if old, _ := linux["cgroupsPath"].(string); old != "" {
+		if ms, ok := s["mounts"].([]any); ok {
+			for _, m := range ms {
+				if mm, ok := m.(map[string]any); ok {
+					if src, ok := mm["source"].(string); ok && strings.HasSuffix(src, old) {
+						mm["source"] = strings.TrimSuffix(src, old) + args[2]
+					}
+				}
+			}
+		}
+	}
 	linux["cgroupsPath"] = args[2]
 	if len(args) > 3 {
 		proc, _ := s["process"].(map[string]any)
