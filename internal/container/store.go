@@ -93,8 +93,15 @@ func (s *Store) Add(c *Container) {
 	s.byName[c.Name] = c.ID
 }
 
-// Save writes the record atomically.
-func (s *Store) Save(c *Container) error {
+// Commit writes the record of a new container durably: this write is the create's commit
+// point.
+func (s *Store) Commit(c *Container) error { return s.save(c, atomicfile.Write) }
+
+// Save writes a state change of the record atomically. It does not fsync: after a power
+// loss every container is stopped anyway, and restore works from whichever record is found.
+func (s *Store) Save(c *Container) error { return s.save(c, atomicfile.Replace) }
+
+func (s *Store) save(c *Container, write func(string, []byte, os.FileMode) error) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	if c.deleted {
@@ -106,7 +113,7 @@ func (s *Store) Save(c *Container) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(s.Dir(c.ID), recordFile), data, 0o600)
+	return write(filepath.Join(s.Dir(c.ID), recordFile), data, 0o600)
 }
 
 // Delete forgets the container and removes its directory.

@@ -201,11 +201,12 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		return fail(err)
 	}
 	hcData, _ := json.MarshalIndent(c.HostConfig, "", "  ")
-	if err := atomicfile.Write(filepath.Join(dir, "hostconfig.json"), hcData, 0o600); err != nil {
+	// A copy for readers of the directory; the record below holds the same, durably.
+	if err := atomicfile.Replace(filepath.Join(dir, "hostconfig.json"), hcData, 0o600); err != nil {
 		return fail(err)
 	}
 	// The record is the commit point: once it is on disk the container exists.
-	if err := d.store.Save(c); err != nil {
+	if err := d.store.Commit(c); err != nil {
 		return fail(err)
 	}
 	d.store.Add(c)

@@ -359,5 +359,5 @@ func (d *Daemon) setConsoleSize(c *container.Container, w, h uint16) error {
 	if data, err = json.MarshalIndent(&s, "", "  "); err != nil {
 		return err
 	}
-	return atomicfile.Write(p, data, 0o600)
+	return atomicfile.Replace(p, data, 0o600)
 }
