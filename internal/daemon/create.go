@@ -143,11 +143,18 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	}
 	id := newID()
 	name := p.req.Name
-	if name == "" {
-		name = d.randomName()
-	}
-	if err := d.store.ReserveName(name, id); err != nil {
-		return nil, nil, err
+	if name != "" {
+		if err := d.store.ReserveName(name, id); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		// Concurrent creates may pick one random name: retry until a reservation holds.
+		for i := 0; ; i++ {
+			name = d.randomName(i)
+			if d.store.ReserveName(name, id) == nil {
+				break
+			}
+		}
 	}
 	cfg, hc := p.req.Config, p.req.HostConfig
 	c := &container.Container{

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"math/rand/v2"
+	"strconv"
 )
 
 var (
@@ -9,15 +10,17 @@ var (
 	nameRight = []string{"babbage", "curie", "darwin", "euler", "fermat", "galois", "hopper", "kepler", "lovelace", "noether", "pascal", "ritchie", "shannon", "tesla", "thompson", "turing", "volta", "wiles", "wozniak", "yonath"}
 )
 
-// randomName picks a free docker-style name.
-func (d *Daemon) randomName() string {
-	for i := 0; ; i++ {
+// randomName picks a docker-style name that is free now; after a few attempts it adds a
+// number, as docker does.
+func (d *Daemon) randomName(attempt int) string {
+	for {
 		n := nameLeft[rand.IntN(len(nameLeft))] + "_" + nameRight[rand.IntN(len(nameRight))]
-		if i > 10 {
-			n += "_" + string(rune('a'+rand.IntN(26))) + string(rune('a'+rand.IntN(26)))
+		if attempt > 3 {
+			n += "_" + strconv.Itoa(rand.IntN(1000))
 		}
 		if _, err := d.store.Get(n); err != nil {
 			return n
 		}
+		attempt++
 	}
 }
