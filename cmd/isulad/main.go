@@ -30,8 +30,12 @@ func main() {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := cfg
 			cfg = daemon.DefaultConfig()
-			if err := daemon.LoadConfigFile(&cfg, configFile, cmd.Flags().Changed("config-file")); err != nil {
+			unknown, err := daemon.LoadConfigFile(&cfg, configFile, cmd.Flags().Changed("config-file"))
+			if err != nil {
 				return err
+			}
+			for _, k := range unknown {
+				fmt.Fprintf(os.Stderr, "isulad: %s: ignoring unknown key %q\n", configFile, k)
 			}
 			f := cmd.Flags()
 			if f.Changed("graph") {

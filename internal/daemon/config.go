@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -48,21 +50,33 @@ func DefaultConfig() Config {
 }
 
 // LoadConfigFile merges the JSON file at path over c. A missing file is not an error
-// unless required.
-func LoadConfigFile(c *Config, path string, required bool) error {
+// unless required. Keys this engine does not know (an iSulad daemon.json has many) are
+// returned, to be logged, not refused; a known key with a value of the wrong type is an error.
+func LoadConfigFile(c *Config, path string, required bool) (unknown []string, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && !required {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
-		return fmt.Errorf("config file %s: %v", path, err)
+	if err := json.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("config file %s: %v", path, err)
 	}
-	return nil
+	var keys map[string]json.RawMessage
+	json.Unmarshal(data, &keys)
+	known := map[string]bool{}
+	t := reflect.TypeOf(*c)
+	for i := 0; i < t.NumField(); i++ {
+		known[strings.Split(t.Field(i).Tag.Get("json"), ",")[0]] = true
+	}
+	for k := range keys {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	return unknown, nil
 }
 
 // Finish fills derived values and checks the configuration.

@@ -97,8 +97,8 @@ func TestConfigFile(t *testing.T) {
 	p := filepath.Join(dir, "daemon.json")
 	os.WriteFile(p, []byte(`{"graph":"/g","state":"/s","default-runtime":"runc","log-opts":{"max-size":"10m"}}`), 0o600)
 	c := DefaultConfig()
-	if err := LoadConfigFile(&c, p, true); err != nil {
-		t.Fatal(err)
+	if unknown, err := LoadConfigFile(&c, p, true); err != nil || len(unknown) != 0 {
+		t.Fatal(unknown, err)
 	}
 	if c.Graph != "/g" || c.State != "/s" || c.LogOpts["max-size"] != "10m" {
 		t.Fatalf("loaded: %+v", c)
@@ -110,12 +110,16 @@ func TestConfigFile(t *testing.T) {
 	if _, _, err := c.logLimits(map[string]string{"max-file": "0"}); err == nil {
 		t.Fatalf("max-file 0 accepted")
 	}
-	os.WriteFile(p, []byte(`{"grpah":"/g"}`), 0o600)
-	if err := LoadConfigFile(&c, p, true); err == nil || !strings.Contains(err.Error(), "grpah") {
-		t.Fatalf("unknown key: %v", err)
+	os.WriteFile(p, []byte(`{"grpah":"/g","storage-driver":"overlay2"}`), 0o600)
+	if unknown, err := LoadConfigFile(&c, p, true); err != nil || strings.Join(unknown, ",") != "grpah,storage-driver" {
+		t.Fatalf("unknown keys: %v %v", unknown, err)
+	}
+	os.WriteFile(p, []byte(`{"graph":5}`), 0o600)
+	if _, err := LoadConfigFile(&c, p, true); err == nil {
+		t.Fatalf("a known key of the wrong type was accepted")
 	}
 	c = DefaultConfig()
-	if err := LoadConfigFile(&c, filepath.Join(dir, "missing.json"), false); err != nil {
+	if _, err := LoadConfigFile(&c, filepath.Join(dir, "missing.json"), false); err != nil {
 		t.Fatalf("missing optional file: %v", err)
 	}
 	c.Graph = "relative"
