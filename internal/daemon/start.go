@@ -254,7 +254,9 @@ func (d *Daemon) monitor(c *container.Container, client *shim.Client, run *conta
 			es = shim.ExitStatus{Code: 137, ExitedAt: time.Now()}
 		}
 	}
-	client.Close()
+	// Not client.Close(): it would cut the attach streams of this client that may still
+	// be reading the last output (the shim answers waiters once that output is written to
+	// the sockets, not once it is read). They end by themselves when the shim exits.
 	d.setShim(c.ID, nil)
 	d.handleExit(c, run, es)
 }

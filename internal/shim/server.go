@@ -577,8 +577,7 @@ func (sk *sink) abort() {
 
 func (s *server) handleAttach(c *os.File, br *bufio.Reader, req *request) {
 	sk := newSink(c)
-	sk.send(encodeFrame(frameReady, nil))
-	if !s.out.add(sk) {
+	if !s.out.add(sk, encodeFrame(frameReady, nil)) {
 		<-s.exited
 		s.mu.Lock()
 		serr := s.startErr

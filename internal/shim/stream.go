@@ -203,10 +203,15 @@ func (b *broadcaster) open(keep bool) {
 	b.gated = false
 }
 
-// add registers a sink; false once the output has ended.
-func (b *broadcaster) add(s *sink) bool {
+// add registers a sink; false once the output has ended. The first frames (the ready frame)
+// are queued in the same critical section: a client that reads "ready" and starts the
+// container at once is registered by then, and no output can come before them.
+func (b *broadcaster) add(s *sink, first ...[]byte) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for _, f := range first {
+		s.send(f)
+	}
 	if b.ended {
 		return false
 	}
