@@ -32,6 +32,22 @@ hybrid() {
 		[ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]
 }
 
+# Removed cgroups can linger a while (dying, still referenced), keeping a detached hugetlb
+# hierarchy alive after its umount. Mounting it again and unmounting it once they are gone
+# lets the kernel release it; try for up to 30 s.
+release_detached() {
+	for _ in $(seq 1 30); do
+		grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null && return 0
+		tmp=$(mktemp -d /tmp/hugetlb-restore.XXXXXX)
+		if mount -t cgroup -o hugetlb cgroup "$tmp" 2>/dev/null; then
+			find "$tmp" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
+			umount "$tmp"
+		fi
+		rmdir "$tmp"
+		sleep 1
+	done
+}
+
 case ${1:-} in
 status)
 	if moved; then echo moved
@@ -61,6 +77,9 @@ move)
 restore)
 	if ! moved; then
 		[ -d "$dir" ] && ! mountpoint -q "$dir" && rmdir "$dir" 2>/dev/null || true
+		if [ "$(v1id)" != 0 ] && [ -n "$(v1id)" ] && hybrid; then
+			release_detached # left detached by an earlier restore
+		fi
 		echo "$prog: hugetlb is not moved; nothing to do" >&2
 		exit 0
 	fi
@@ -83,9 +102,12 @@ restore)
 		grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null && break
 		sleep 0.2
 	done
-	grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null ||
-		echo "$prog: warning: hugetlb is not back in /sys/fs/cgroup/unified/cgroup.controllers yet" >&2
-	echo "$prog: hugetlb restored to the cgroup2 hierarchy" >&2
+	release_detached
+	if grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
+		echo "$prog: hugetlb restored to the cgroup2 hierarchy" >&2
+	else
+		echo "$prog: warning: hugetlb is still on a detached v1 hierarchy; run '$prog restore' again later" >&2
+	fi
 	;;
 *)
 	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2

@@ -150,6 +150,7 @@ type broadcaster struct {
 	log    *logfile.Writer
 	sinks  map[*sink]struct{}
 	gated  bool // hold output until the runtime reports success
+	drop   bool // the start failed: what still comes is the runtime's error output
 	held   []chunk
 	ended  bool
 	logErr bool
@@ -162,6 +163,9 @@ func (b *broadcaster) write(typ byte, p []byte) {
 	defer b.mu.Unlock()
 	if b.gated {
 		b.held = append(b.held, chunk{typ, append([]byte(nil), p...), t})
+		return
+	}
+	if b.drop {
 		return
 	}
 	b.deliver(typ, p, t)
@@ -201,6 +205,9 @@ func (b *broadcaster) open(keep bool) {
 	}
 	b.held = nil
 	b.gated = false
+	// After a failed start the pipes may still hold the runtime's error text (crun's
+	// child writes it to the container's stderr): none of it is the container's output.
+	b.drop = !keep
 }
 
 // add registers a sink; false once the output has ended. The first frames (the ready frame)
