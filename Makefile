@@ -22,7 +22,9 @@ COMPLETIONDIR ?= /usr/share/bash-completion/completions
 CGO_ENABLED ?= 0
 GOFLAGS_BUILD ?= -trimpath
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS     ?= -s -w
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+MOD         := github.com/isulad-go/isulad
+LDFLAGS     ?= -s -w -X $(MOD)/internal/daemon.GitCommit=$(COMMIT) -X $(MOD)/internal/cli.GitCommit=$(COMMIT)
 TEST_TIMEOUT ?= 60m
 FUZZTIME    ?= 10s
 ROOTFS      ?= /root/myrootfs

@@ -40,7 +40,7 @@ const (
 
 // Version is the client's version; set with -ldflags "-X .../internal/cli.Version=...".
 var (
-	Version   = "0.1.0-dev"
+	Version   = "0.1.0"
 	GitCommit = ""
 )
 
