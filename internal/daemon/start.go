@@ -25,9 +25,7 @@ import (
 type Streams struct {
 	Stdin          io.Reader // nil: not forwarded
 	Stdout, Stderr io.Writer
-	Width, Height  uint16
-	// Attached is called once the streams are connected to the shim (before the start).
-	Attached func()
+	Width, Height  uint16 // initial terminal size (in the OCI spec's consoleSize)
 	// Done receives the result of the attach (nil once the output ended).
 	Done chan error
 }
@@ -171,9 +169,6 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 				st.Done <- err
 			}
 		}()
-		if st.Width > 0 && st.Height > 0 {
-			client.Resize(ctx, st.Width, st.Height)
-		}
 	}
 	pid, err := client.Start(ctx)
 	if err != nil {
@@ -184,9 +179,6 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		c.Unlock()
 		d.store.Save(c)
 		return &StartError{Code: code, Err: err}
-	}
-	if st != nil && st.Attached != nil {
-		st.Attached()
 	}
 	run := c.NewRun()
 	c.Lock()
