@@ -52,7 +52,23 @@ func TestMain(m *testing.M) {
 		fmt.Printf("mkrootfs busybox failed: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// The engine's default cgroup parent (/isulad) is made by the runtime in every
+	// hierarchy; runc deletes the containers' cgroups, not the parent. Remove the parents
+	// this run made, once they are empty.
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/isulad")
+	had := map[string]bool{}
+	for _, p := range parents {
+		had[p] = true
+	}
 	code := m.Run()
+	parents, _ = filepath.Glob("/sys/fs/cgroup/*/isulad")
+	for _, p := range parents {
+		if !had[p] {
+			if err := os.Remove(p); err != nil {
+				fmt.Printf("cgroup parent %s left: %v\n", p, err)
+			}
+		}
+	}
 	os.RemoveAll(tmp)
 	os.Exit(code)
 }
