@@ -2,7 +2,6 @@ package container
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -196,6 +195,3 @@ func (s *Store) Known(id string) bool {
 	_, ok := s.byID[id]
 	return ok
 }
-
-// ErrNotSaved marks a record that could not be written.
-var ErrNotSaved = errors.New("container record not saved")

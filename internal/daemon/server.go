@@ -22,7 +22,6 @@ type Server struct {
 	D    *Daemon
 	GRPC *grpc.Server
 	lis  []net.Listener
-	lock *os.File
 }
 
 // NewServer takes the state directory's lock (one daemon per --state), loads the daemon

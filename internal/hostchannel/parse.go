@@ -214,9 +214,6 @@ func within(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, dir+"/")
 }
 
-// overlaps reports whether one of two clean absolute paths is equal to or inside the other.
-func overlaps(a, b string) bool { return within(a, b) || within(b, a) }
-
 // Hooks for tests.
 var (
 	pageSize    = os.Getpagesize
