@@ -175,3 +175,32 @@ func TestReadMissing(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// One write holding many lines (a 32 KiB read of a busy pipe) still rotates at max size.
+func TestRotateWithinOneWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.log")
+	w, err := NewWriter(path, 1024, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big []byte
+	for i := 0; i < 500; i++ {
+		big = append(big, fmt.Sprintf("line-%03d\n", i)...)
+	}
+	if err := w.Write("stdout", big, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for _, p := range []string{path, path + ".1", path + ".2"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > 1024 {
+			t.Errorf("%s is %d bytes, over max-size 1024", p, st.Size())
+		}
+	}
+	if _, err := os.Stat(path + ".3"); err == nil {
+		t.Errorf("more files than max-file")
+	}
+}

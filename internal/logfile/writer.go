@@ -69,7 +69,9 @@ func (w *Writer) Write(stream string, p []byte, t time.Time) error {
 		p = p[n:]
 		start := len(w.buf)
 		w.buf = AppendEntry(w.buf, stream, line, ts)
-		if w.maxSize > 0 && w.size > 0 && w.size+int64(len(w.buf)) > w.maxSize {
+		// What the current file would hold before this entry: written plus still buffered.
+		before := w.size + int64(start)
+		if w.maxSize > 0 && before > 0 && w.size+int64(len(w.buf)) > w.maxSize {
 			// Flush what precedes this entry into the current file, then rotate.
 			if err := w.flush(w.buf[:start]); err != nil {
 				return err

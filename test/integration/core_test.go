@@ -408,3 +408,33 @@ func TestCrunRuntime(t *testing.T) {
 	d.Must("stop", "-t", "1", "c")
 	d.Must("rm", "c")
 }
+
+func TestLogRotation(t *testing.T) {
+	d := StartDaemon(t)
+	id := d.Must("run", "-d", "--log-opt", "max-size=4k", "--log-opt", "max-file=3", "--external-rootfs", busyboxRoot, "none",
+		"sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done")
+	d.Must("wait", id)
+	logPath := d.Inspect(id, "{{.LogPath}}")
+	files, _ := filepath.Glob(logPath + "*")
+	if len(files) != 3 {
+		t.Fatalf("want 3 log files (max-file=3), got %v", files)
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || st.Size() > 8<<10 {
+			t.Errorf("%s: %v bytes (max-size 4k)", f, st.Size())
+		}
+	}
+	// logs reads across the rotated files, in order, ending with the last line.
+	out := strings.Split(d.Must("logs", id), "\n")
+	if out[len(out)-1] != "line-1999" {
+		t.Fatalf("last log line %q", out[len(out)-1])
+	}
+	first, _ := strconv.Atoi(strings.TrimPrefix(out[0], "line-"))
+	for i, l := range out {
+		if l != "line-"+strconv.Itoa(first+i) {
+			t.Fatalf("log line %d is %q, want line-%d", i, l, first+i)
+		}
+	}
+	// The daemon's default comes from daemon.json's log-opts.
+	d.Must("rm", id)
+}
