@@ -438,3 +438,37 @@ func TestLogRotation(t *testing.T) {
 	// The daemon's default comes from daemon.json's log-opts.
 	d.Must("rm", id)
 }
+
+func TestStartAttachLogsFollowFilters(t *testing.T) {
+	d := StartDaemon(t)
+	d.Must("create", "--name", "sa", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "echo hello-start; exit 6")
+	r := d.Isula("start", "-a", "sa")
+	if r.Code != 6 || r.Stdout != "hello-start\n" {
+		t.Fatalf("start -a: %s", r)
+	}
+	r = d.IsulaStdin("piped\n", "start", "-a", "-i", "sa")
+	if r.Code != 6 {
+		t.Fatalf("start -a -i: %s", r)
+	}
+	d.Must("run", "-d", "--name", "lf", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "for i in 1 2 3; do echo f$i; sleep 0.2; done")
+	done := make(chan Result, 1)
+	go func() { done <- d.Isula("logs", "-f", "lf") }()
+	select {
+	case r := <-done:
+		if r.Code != 0 || r.Stdout != "f1\nf2\nf3\n" {
+			t.Fatalf("logs -f: %s", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("logs -f did not end when the container stopped")
+	}
+	d.Must("run", "-d", "--name", "up", "--external-rootfs", busyboxRoot, "none", "sleep", "60")
+	if out := d.Must("ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"); out != "lf\nsa" && out != "sa\nlf" {
+		t.Fatalf("ps --filter status=exited: %q", out)
+	}
+	if out := d.Must("ps", "--filter", "name=up", "-q"); len(out) != 12 {
+		t.Fatalf("ps --filter name=up -q: %q", out)
+	}
+	if r := d.Isula("ps", "--filter", "colour=blue"); r.Code == 0 {
+		t.Fatalf("unknown filter accepted")
+	}
+}
