@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run runs a throw-away container and returns its stdout; it fails the test unless the
@@ -124,5 +125,23 @@ func TestNetworkFlags(t *testing.T) {
 	out = d.run("--net", "host", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "ls /sys/class/net | wc -l")
 	if out != strconv.Itoa(len(host)) {
 		t.Fatalf("--net host: %s interfaces, host has %d", out, len(host))
+	}
+}
+
+func TestExecFlags(t *testing.T) {
+	d := StartDaemon(t)
+	d.Must("run", "-d", "--name", "ex", "-e", "FROM_RUN=1", "--external-rootfs", busyboxRoot, "none", "sleep", "600")
+	out := d.Must("exec", "-e", "X=y", "-u", "nobody", "-w", "/tmp", "ex", "sh", "-c", `echo "$X $FROM_RUN $(id -u) $(pwd)"`)
+	if out != "y 1 65534 /tmp" {
+		t.Fatalf("exec -e -u -w: %q", out)
+	}
+	if r := d.Isula("exec", "-d", "ex", "sh", "-c", "sleep 0.5; touch /tmp/detached"); r.Code != 0 {
+		t.Fatalf("exec -d: %s", r)
+	}
+	WaitFor(t, "the detached exec to run", 10*time.Second, func() bool {
+		return d.Isula("exec", "ex", "test", "-f", "/tmp/detached").Code == 0
+	})
+	if r := d.Isula("exec", "-u", "nosuchuser", "ex", "true"); r.Code == 0 {
+		t.Fatalf("exec as a missing user succeeded")
 	}
 }
