@@ -182,7 +182,7 @@ func (d *Daemon) recover(c *container.Container) {
 			})
 			return
 		}
-		if c.HostConfig.RestartPolicy.Name == "always" && c.StartedOnce && !c.ManualStop {
+		if rp := c.HostConfig.RestartPolicy.Name; (rp == "always" || rp == "unless-stopped") && c.StartedOnce && !c.ManualStop {
 			d.bgGo(func() { d.restartAfterExit(c, 0) })
 		}
 		return
