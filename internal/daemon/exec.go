@@ -2,10 +2,8 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -53,12 +51,8 @@ func (d *Daemon) Exec(ctx context.Context, c *container.Container, ec types.Exec
 // execProcess derives the exec's process from the container's own (capabilities, rlimits,
 // apparmor and the rest stay the same), then applies the exec's options.
 func (d *Daemon) execProcess(c *container.Container, ec types.ExecConfig) (*specs.Process, error) {
-	data, err := os.ReadFile(filepath.Join(d.store.Dir(c.ID), "config.json"))
+	s, err := d.loadSpec(c)
 	if err != nil {
-		return nil, err
-	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, err
 	}
 	p := *s.Process
@@ -69,10 +63,10 @@ func (d *Daemon) execProcess(c *container.Container, ec types.ExecConfig) (*spec
 		if !strings.Contains(e, "=") || strings.HasPrefix(e, "=") {
 			return nil, fmt.Errorf("exec --env %q: want KEY=VALUE: %w", e, errInvalid)
 		}
-		p.Env = setEnv(p.Env, e)
+		p.Env = spec.SetEnv(p.Env, e)
 	}
 	if ec.Tty {
-		p.Env = setEnv(p.Env, "TERM=xterm")
+		p.Env = spec.SetEnv(p.Env, "TERM=xterm")
 	}
 	if ec.WorkingDir != "" {
 		if !filepath.IsAbs(ec.WorkingDir) {
@@ -95,15 +89,4 @@ func (d *Daemon) execProcess(c *container.Container, ec types.ExecConfig) (*spec
 		p.Capabilities.Inheritable = p.Capabilities.Bounding
 	}
 	return &p, nil
-}
-
-func setEnv(env []string, kv string) []string {
-	k, _, _ := strings.Cut(kv, "=")
-	for i, e := range env {
-		if strings.HasPrefix(e, k+"=") {
-			env[i] = kv
-			return env
-		}
-	}
-	return append(env, kv)
 }

@@ -95,7 +95,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		}
 	}
 	if hc.EnvTargetFile != "" {
-		if err := spec.WriteEnvTargetFile(c.Rootfs, hc.EnvTargetFile, d.containerEnv(c)); err != nil {
+		// The environment the runtime gives the process: the one in the OCI spec.
+		s, err := d.loadSpec(c)
+		if err != nil {
+			return err
+		}
+		if err := spec.WriteEnvTargetFile(c.Rootfs, hc.EnvTargetFile, s.Process.Env); err != nil {
 			return err // spec names the flag and the path
 		}
 	}
@@ -220,15 +225,6 @@ func (d *Daemon) logPath(c *container.Container) string {
 	return filepath.Join(d.store.Dir(c.ID), c.ID+"-json.log")
 }
 
-// containerEnv is the environment the container's process gets (for --env-target-file).
-func (d *Daemon) containerEnv(c *container.Container) []string {
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=" + c.Config.Hostname}
-	if c.HostConfig.SystemContainer {
-		env = append(env, "container="+d.cfg.EngineName)
-	}
-	return append(env, c.Config.Env...)
-}
-
 // monitor waits for the container's exit through its shim.
 func (d *Daemon) monitor(c *container.Container, client *shim.Client, run *container.Run) {
 	es, err := client.Wait(context.Background())
@@ -335,23 +331,32 @@ func (d *Daemon) hostChannelStatus(c *container.Container) []types.HostChannelSt
 	return out
 }
 
-// setConsoleSize records the initial terminal size in the container's OCI spec.
-func (d *Daemon) setConsoleSize(c *container.Container, w, h uint16) error {
-	p := filepath.Join(d.store.Dir(c.ID), "config.json")
-	data, err := os.ReadFile(p)
+// loadSpec reads the container's OCI spec (config.json in its bundle).
+func (d *Daemon) loadSpec(c *container.Container) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(d.store.Dir(c.ID), "config.json"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
-		return err
+		return nil, err
 	}
 	if s.Process == nil {
-		return nil
+		return nil, fmt.Errorf("container %s: its OCI spec has no process", c.Name)
 	}
-	s.Process.ConsoleSize = &specs.Box{Width: uint(w), Height: uint(h)}
-	if data, err = json.MarshalIndent(&s, "", "  "); err != nil {
+	return &s, nil
+}
+
+// setConsoleSize records the initial terminal size in the container's OCI spec.
+func (d *Daemon) setConsoleSize(c *container.Container, w, h uint16) error {
+	s, err := d.loadSpec(c)
+	if err != nil {
 		return err
 	}
-	return atomicfile.Replace(p, data, 0o600)
+	s.Process.ConsoleSize = &specs.Box{Width: uint(w), Height: uint(h)}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(filepath.Join(d.store.Dir(c.ID), "config.json"), data, 0o600)
 }

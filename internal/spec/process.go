@@ -63,14 +63,15 @@ func WithEnv(hostname string, tty bool, env []string) SpecOpt {
 			if k == "" {
 				return invalidf("environment variable %q has no name", kv)
 			}
-			out = replaceOrAppendEnv(out, kv)
+			out = SetEnv(out, kv)
 		}
 		s.Process.Env = out
 		return nil
 	}
 }
 
-func replaceOrAppendEnv(env []string, kv string) []string {
+// SetEnv sets KEY=VALUE in env, replacing an earlier value of KEY.
+func SetEnv(env []string, kv string) []string {
 	k, _, _ := strings.Cut(kv, "=")
 	for i, e := range env {
 		if ek, _, _ := strings.Cut(e, "="); ek == k {
