@@ -162,45 +162,38 @@ func Check(ch types.HostChannel) (types.HostChannel, error) {
 // pseudoRoots are refused lexically, for both sides.
 var pseudoRoots = []string{"/proc", "/sys", "/dev"}
 
-func checkHostPath(p string) (string, error) {
-	if p == "" {
-		return "", errorf(ErrInvalid, "host path is empty (want an absolute path such as /srv/channel)")
-	}
-	if strings.IndexByte(p, 0) >= 0 {
-		return "", errorf(ErrInvalid, "host path %q contains a NUL byte (want a plain absolute path)", p)
-	}
-	if !filepath.IsAbs(p) {
-		return "", errorf(ErrInvalid, "host path %q must be absolute", p)
-	}
-	c := filepath.Clean(p)
-	if c == "/" {
-		return "", errorf(ErrInvalid, "host path %q is the root directory (want a new directory below /)", p)
-	}
-	for _, r := range pseudoRoots {
-		if within(c, r) {
-			return "", errorf(ErrInvalid, "host path %q lies inside the pseudo-filesystem %s (want a path outside /proc, /sys and /dev)", p, r)
-		}
-	}
-	return c, nil
+// pathSide holds what differs between the two paths of a channel: their name in messages,
+// an example, and how the root and the pseudo-filesystems are described.
+type pathSide struct {
+	name, example, root, inside string
 }
 
-func checkContainerPath(p string) (string, error) {
+var (
+	hostSide      = pathSide{"host path", "/srv/channel", "is the root directory (want a new directory below /)", "the pseudo-filesystem "}
+	containerSide = pathSide{"container path", "/channel", "is the container's root (want a directory below /)", ""}
+)
+
+func checkHostPath(p string) (string, error)      { return checkPath(hostSide, p) }
+func checkContainerPath(p string) (string, error) { return checkPath(containerSide, p) }
+
+// checkPath checks and cleans one side's path: absolute, not /, not in /proc, /sys or /dev.
+func checkPath(side pathSide, p string) (string, error) {
 	if p == "" {
-		return "", errorf(ErrInvalid, "container path is empty (want an absolute path such as /channel)")
+		return "", errorf(ErrInvalid, "%s is empty (want an absolute path such as %s)", side.name, side.example)
 	}
 	if strings.IndexByte(p, 0) >= 0 {
-		return "", errorf(ErrInvalid, "container path %q contains a NUL byte (want a plain absolute path)", p)
+		return "", errorf(ErrInvalid, "%s %q contains a NUL byte (want a plain absolute path)", side.name, p)
 	}
 	if !filepath.IsAbs(p) {
-		return "", errorf(ErrInvalid, "container path %q must be absolute", p)
+		return "", errorf(ErrInvalid, "%s %q must be absolute", side.name, p)
 	}
 	c := filepath.Clean(p)
 	if c == "/" {
-		return "", errorf(ErrInvalid, "container path %q is the container's root (want a directory below /)", p)
+		return "", errorf(ErrInvalid, "%s %q %s", side.name, p, side.root)
 	}
 	for _, r := range pseudoRoots {
 		if within(c, r) {
-			return "", errorf(ErrInvalid, "container path %q lies inside %s (want a path outside /proc, /sys and /dev)", p, r)
+			return "", errorf(ErrInvalid, "%s %q lies inside %s%s (want a path outside /proc, /sys and /dev)", side.name, p, side.inside, r)
 		}
 	}
 	return c, nil
