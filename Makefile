@@ -4,7 +4,7 @@
 #   make install   binaries, systemd unit and bash completion onto this host (root)
 #   make test      go vet, all unit + integration tests, short fuzz runs (root; see .ci/run)
 #   make demo      scripts/demo.sh: build, install, rootfs, daemon, a system container with a host channel
-#   make fuzz      every Fuzz target for FUZZTIME (default 10s) each
+#   make fuzz      every Fuzz target for FUZZTIME (default 50000x: a count of inputs) each
 #   make bench     benchmarks (bench/run.sh if present, else go test -bench)
 #   make syscheck  raw runc/crun boot checks of the system-container OCI config (docs/notes)
 #   make rootfs    busybox rootfs at ROOTFS (default /root/myrootfs)
@@ -26,7 +26,10 @@ COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 MOD         := github.com/isulad-go/isulad
 LDFLAGS     ?= -s -w -X $(MOD)/internal/daemon.GitCommit=$(COMMIT) -X $(MOD)/internal/cli.GitCommit=$(COMMIT)
 TEST_TIMEOUT ?= 60m
-FUZZTIME    ?= 10s
+# A count, not a duration: with a duration, Go's fuzz coordinator (go1.26) can fail a target
+# with a bare "context deadline exceeded" at the deadline, no crasher involved
+# (go.dev/issue/75804, fixed in go1.27). A count has no deadline to race.
+FUZZTIME    ?= 50000x
 ROOTFS      ?= /root/myrootfs
 
 export CGO_ENABLED
