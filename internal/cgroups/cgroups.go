@@ -5,12 +5,13 @@
 package cgroups
 
 import (
-	"bufio"
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,42 +91,15 @@ func (l Layout) SystemdPath(cgroupsPath string) string {
 
 // systemdMount finds the mount point of the v1 hierarchy named systemd in a mountinfo file.
 func systemdMount(r io.Reader) string {
-	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 64*1024), 1024*1024)
-	for s.Scan() {
-		// 36 25 0:32 / /sys/fs/cgroup/systemd rw,... shared:9 - cgroup cgroup rw,xattr,name=systemd
-		pre, post, ok := strings.Cut(s.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 || qf[0] != "cgroup" || pf[3] != "/" {
-			continue
-		}
-		for _, o := range strings.Split(qf[2], ",") {
-			if o == "name=systemd" {
-				return unescapeMountinfo(pf[4])
-			}
+	ms, err := mountinfo.GetMountsFromReader(r, mountinfo.FSTypeFilter("cgroup"))
+	if err != nil {
+		return ""
+	}
+	for _, m := range ms {
+		// A bind of a sub-cgroup (root not /) is not the hierarchy's mount point.
+		if m.Root == "/" && slices.Contains(strings.Split(m.VFSOptions, ","), "name=systemd") {
+			return m.Mountpoint
 		}
 	}
 	return ""
 }
-
-// unescapeMountinfo undoes the octal escapes (\040 for space...) of mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOct(s[i+1]) && isOct(s[i+2]) && isOct(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOct(c byte) bool { return c >= '0' && c <= '7' }

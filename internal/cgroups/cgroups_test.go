@@ -33,7 +33,7 @@ func TestModeAt(t *testing.T) {
 	}
 }
 
-const mountinfo = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+const sampleMountinfo = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
 31 25 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
 32 31 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
 33 31 0:28 / /sys/fs/cgroup/sys\040temd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
@@ -41,7 +41,7 @@ const mountinfo = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - 
 `
 
 func TestSystemdMount(t *testing.T) {
-	if got := systemdMount(strings.NewReader(mountinfo)); got != "/sys/fs/cgroup/sys temd" {
+	if got := systemdMount(strings.NewReader(sampleMountinfo)); got != "/sys/fs/cgroup/sys temd" {
 		t.Errorf("systemdMount = %q", got)
 	}
 	// A bind of a sub-cgroup (root not /) is not the hierarchy's mount point.

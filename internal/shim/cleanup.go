@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // bundleInfo is what the exit path needs from the bundle's config.json. It is
@@ -90,59 +91,28 @@ func (r *runtime) fastDelete(id string, bi bundleInfo) error {
 }
 
 // cgroupMounts lists the mount points of every cgroup (v1) and cgroup2
-// hierarchy visible to the shim. A hierarchy mounted from below its root (a
-// cgroup namespace, a bind mount of a sub-cgroup) makes the paths ambiguous:
-// then an error, and the runtime deletes.
+// hierarchy visible to the shim.
 func cgroupMounts() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options [optional...] - fstype source superopts
-		line := sc.Text()
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
-		}
-		fstype, _, _ := strings.Cut(post, " ")
-		if fstype != "cgroup" && fstype != "cgroup2" {
-			continue
-		}
-		fields := strings.Fields(pre)
-		if len(fields) < 5 {
-			continue
-		}
-		if fields[3] != "/" {
-			return nil, fmt.Errorf("cgroup hierarchy at %s mounted from %s: %w", fields[4], fields[3], errNoFastDelete)
-		}
-		out = append(out, unescapeMount(fields[4]))
-	}
-	return out, sc.Err()
+	return hierarchyRoots(ms)
 }
 
-// unescapeMount undoes mountinfo's octal escapes (\040 for a blank...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
+// hierarchyRoots is the mount points of ms. A hierarchy mounted from below its
+// root (a cgroup namespace, a bind mount of a sub-cgroup) makes the paths
+// ambiguous: then an error, and the runtime deletes.
+func hierarchyRoots(ms []*mountinfo.Info) ([]string, error) {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.Root != "/" {
+			return nil, fmt.Errorf("cgroup hierarchy at %s mounted from %s: %w", m.Mountpoint, m.Root, errNoFastDelete)
 		}
-		b.WriteByte(s[i])
+		out = append(out, m.Mountpoint)
 	}
-	return b.String()
+	return out, nil
 }
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // removeCgroup removes a cgroup directory and its children, deepest first (a
 // system container's systemd makes children). A cgroup still holding tasks

@@ -1,13 +1,20 @@
 package shim
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/moby/sys/mountinfo"
 )
 
-func TestUnescapeMount(t *testing.T) {
-	for in, want := range map[string]string{
+// The mount points of the cgroup hierarchies come from mountinfo with its
+// octal escapes undone; a hierarchy mounted from below its root stops the fast
+// path.
+func TestHierarchyRoots(t *testing.T) {
+	cases := map[string]string{
 		"/sys/fs/cgroup/cpu":      "/sys/fs/cgroup/cpu",
 		`/mnt/a\040b`:             "/mnt/a b",
 		`/mnt/tab\011x\134y`:      "/mnt/tab\tx\\y",
@@ -16,10 +23,25 @@ func TestUnescapeMount(t *testing.T) {
 		`/mnt/end\`:               `/mnt/end\`,
 		`\040\040`:                "  ",
 		"/sys/fs/cgroup/cpu,cpua": "/sys/fs/cgroup/cpu,cpua",
-	} {
-		if got := unescapeMount(in); got != want {
-			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
+	}
+	for in, want := range cases {
+		line := "36 31 0:31 / " + in + " rw,nosuid shared:15 - cgroup cgroup rw,cpu\n"
+		ms, err := mountinfo.GetMountsFromReader(strings.NewReader(line), mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
 		}
+		got, err := hierarchyRoots(ms)
+		if err != nil || len(got) != 1 || got[0] != want {
+			t.Errorf("mount point %q = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	sub := "40 31 0:28 /isulad/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+	ms, err := mountinfo.GetMountsFromReader(strings.NewReader(sub), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hierarchyRoots(ms); !errors.Is(err, errNoFastDelete) {
+		t.Errorf("hierarchy mounted from a sub-cgroup: %v, want errNoFastDelete", err)
 	}
 }
 
