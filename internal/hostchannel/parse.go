@@ -10,14 +10,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/units"
 )
 
 // Sentinel errors. Every error this package returns wraps at most one of them, so the daemon
@@ -59,17 +58,6 @@ func errorf(kind error, format string, args ...any) error {
 	return &chError{msg: "host channel: " + fmt.Sprintf(format, args...), kind: kind}
 }
 
-// sizeRe: digits, an optional fraction with at least one digit on both sides, an optional unit.
-var sizeRe = regexp.MustCompile(`^([0-9]+)(?:\.([0-9]+))?([A-Za-z]*)$`)
-
-var units = map[string]int64{
-	"": 1, "b": 1,
-	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
-	"t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
-}
-
 // SizeError is returned by ParseSize; its message names the value and what is wanted.
 type SizeError struct{ Value string }
 
@@ -86,26 +74,11 @@ func (e *SizeError) Unwrap() error { return ErrInvalid }
 // (32M = 33554432). A fraction is rounded down to whole bytes. The empty string, values that
 // do not fit in an int64 and everything else are rejected with a *SizeError (an ErrInvalid).
 func ParseSize(s string) (int64, error) {
-	m := sizeRe.FindStringSubmatch(s)
-	if m == nil {
+	n, err := units.Parse(s, units.TiB)
+	if err != nil {
 		return 0, &SizeError{Value: s}
 	}
-	mult, ok := units[strings.ToLower(m[3])]
-	if !ok {
-		return 0, &SizeError{Value: s}
-	}
-	// Exact arithmetic: (int.frac) * mult, rounded down.
-	num, ok := new(big.Int).SetString(m[1]+m[2], 10)
-	if !ok {
-		return 0, &SizeError{Value: s}
-	}
-	num.Mul(num, big.NewInt(mult))
-	den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(m[2]))), nil)
-	num.Quo(num, den)
-	if !num.IsInt64() {
-		return 0, &SizeError{Value: s}
-	}
-	return num.Int64(), nil
+	return n, nil
 }
 
 // Parse parses one --host-channel value:

@@ -1,49 +1,31 @@
 package opts
 
 import (
-	"math/big"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/isulad-go/isulad/internal/units"
 )
 
 const sizeWant = "bytes, or a number with a binary unit b, k, m, g or t, e.g. 512m or 1.5g"
 
-// sizeRe: digits, an optional fraction with digits on both sides of the point, an optional
-// unit. No space, sign or exponent.
-var sizeRe = regexp.MustCompile(`^([0-9]+)(?:\.([0-9]+))?([A-Za-z]*)$`)
-
-var sizeUnits = map[string]int64{
-	"": 1, "b": 1,
-	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
-	"t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
-	"p": 1 << 50, "pb": 1 << 50, "pib": 1 << 50,
-}
-
-// parseSize parses a non-negative size with docker's units (all binary: 1k = 1024),
+// parseSize parses a non-negative size with docker's units (all binary: 1k = 1024, up to p),
 // case-insensitive, with an optional fraction rounded down to whole bytes.
 func parseSize(flag, s string) (int64, error) {
-	m := sizeRe.FindStringSubmatch(s)
-	if m == nil {
+	n, err := units.Parse(s, units.PiB)
+	var ue *units.UnitError
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.As(err, &ue):
+		return 0, newErr(flag, s, "unknown unit "+quote(ue.Unit), sizeWant)
+	case errors.Is(err, units.ErrRange):
+		return 0, newErr(flag, s, "too large", sizeWant)
+	default:
 		return 0, newErr(flag, s, "", sizeWant)
 	}
-	mult, ok := sizeUnits[strings.ToLower(m[3])]
-	if !ok {
-		return 0, newErr(flag, s, "unknown unit "+quote(m[3]), sizeWant)
-	}
-	if len(m[1])+len(m[2]) > 40 {
-		return 0, newErr(flag, s, "too large", sizeWant)
-	}
-	num, _ := new(big.Int).SetString(m[1]+m[2], 10)
-	num.Mul(num, big.NewInt(mult))
-	den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(m[2]))), nil)
-	num.Quo(num, den)
-	if !num.IsInt64() {
-		return 0, newErr(flag, s, "too large", sizeWant)
-	}
-	return num.Int64(), nil
 }
 
 // ParseMemory parses a memory size like docker's -m: "16m", "1g", "512k", "1.5g" or plain
