@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -117,11 +118,13 @@ type consoleSocket struct {
 	dir  string
 	path string
 	l    *unixsock.Listener
+	got  chan *os.File // the received pty master, nil if receiving failed
 }
 
 // newConsoleSocket listens on a short path (the runtime connects by path,
 // so it must fit in sun_path): in dir if short enough, else in a temporary
-// directory.
+// directory. It accepts the runtime's connection in the background; await
+// returns what it carried.
 func newConsoleSocket(dir string) (*consoleSocket, error) {
 	cs := &consoleSocket{}
 	path := filepath.Join(dir, "pty.sock")
@@ -140,7 +143,28 @@ func newConsoleSocket(dir string) (*consoleSocket, error) {
 		return nil, err
 	}
 	cs.path, cs.l = path, l
+	cs.got = make(chan *os.File, 1)
+	go func() {
+		f, err := cs.receive()
+		if err != nil {
+			f = nil
+		}
+		cs.got <- f
+	}()
 	return cs, nil
+}
+
+// await returns the pty master the runtime sent, waiting for it at most 5 s
+// (the runtime sends it before its create returns).
+func (cs *consoleSocket) await() (*os.File, error) {
+	select {
+	case f := <-cs.got:
+		if f != nil {
+			return f, nil
+		}
+	case <-time.After(5 * time.Second):
+	}
+	return nil, errors.New("no console received from the runtime")
 }
 
 // receive accepts one connection and returns the file descriptor it

@@ -334,20 +334,12 @@ func (s *server) start() (pid int, err error) {
 
 	s.out.gated = true
 	var cs *consoleSocket
-	consoleC := make(chan *os.File, 1)
 	if cfg.Terminal {
 		if cs, err = newConsoleSocket(cfg.StateDir); err != nil {
 			return 0, s.startFailed(err)
 		}
 		defer cs.close()
 		args = append(args, "--console-socket", cs.path)
-		go func() {
-			f, err := cs.receive()
-			if err != nil {
-				f = nil
-			}
-			consoleC <- f
-		}()
 	} else {
 		s.outWG.Add(2)
 		go pump(s.stdoutR, frameStdout, &s.out, &s.outWG)
@@ -380,13 +372,7 @@ func (s *server) start() (pid int, err error) {
 	}
 	os.Remove(pidFile)
 	if err == nil && cfg.Terminal {
-		select {
-		case s.console = <-consoleC:
-		case <-time.After(5 * time.Second):
-		}
-		if s.console == nil {
-			err = errors.New("no console received from the runtime")
-		}
+		s.console, err = cs.await()
 	}
 	if err != nil {
 		s.out.open(false)
@@ -678,27 +664,20 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 		sk.finish(resultFrame(errResult(err)))
 		sk.wait(flushTimeout)
 	}
-	consoleC := make(chan *os.File, 1)
+	var cs *consoleSocket
 	switch {
 	case req.Detach && !proc.Terminal:
 		// stdio is /dev/null
 	case proc.Terminal:
 		// A detached terminal process still needs its pty master held and
 		// drained, or it blocks (or gets SIGHUP) when we close it.
-		cs, err := newConsoleSocket(s.cfg.StateDir)
-		if err != nil {
+		var err error
+		if cs, err = newConsoleSocket(s.cfg.StateDir); err != nil {
 			fail(err)
 			return
 		}
 		defer cs.close()
 		args = append(args, "--console-socket", cs.path)
-		go func() {
-			f, err := cs.receive()
-			if err != nil {
-				f = nil
-			}
-			consoleC <- f
-		}()
 	default:
 		outR, outW, err := os.Pipe()
 		if err != nil {
@@ -740,13 +719,7 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 		pid, err = readPidFile(pidFile)
 	}
 	if err == nil && proc.Terminal {
-		select {
-		case console = <-consoleC:
-		case <-time.After(5 * time.Second):
-		}
-		if console == nil {
-			err = errors.New("no console received from the runtime")
-		} else {
+		if console, err = cs.await(); err == nil {
 			mine = append(mine, console)
 			stdinW = console
 			wg.Add(1)
