@@ -67,20 +67,11 @@ func (c *CLI) run(o *runOptions, image string, cmd []string) error {
 	if err != nil {
 		return withCode(ExitEngine, err)
 	}
-	if res.detached {
-		return nil
-	}
-	code := res.code
-	if res.errMsg != "" {
-		if code == 0 {
-			code = ExitEngine
-		}
-		fmt.Fprintf(c.Err, "Error response from daemon: %s\n", oneLine(res.errMsg))
-	}
-	if o.autoRemove {
+	err = c.streamExit(res)
+	if o.autoRemove && !res.detached {
 		c.waitRemoved(id, 60*time.Second)
 	}
-	return exitWith(code)
+	return err
 }
 
 func exitWith(code int) error {
