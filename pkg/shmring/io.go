@@ -13,33 +13,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// enter marks the endpoint busy. Every public data call starts with it.
-func (r *Ring) enter(want Role) error {
+// enter marks the endpoint busy and turns faults on the mapping into panics
+// (a truncated file gives SIGBUS). Every public data call starts with it and,
+// when it succeeds, defers leave with the old fault setting.
+func (r *Ring) enter(want Role) (oldFault bool, err error) {
 	if !r.use.CompareAndSwap(0, 1) {
 		if r.use.Load() == 2 || r.closing.Load() {
-			return ErrClosed
+			return false, ErrClosed
 		}
-		return ErrConcurrent
+		return false, ErrConcurrent
 	}
 	if r.closing.Load() {
 		r.use.Store(0)
-		return ErrClosed
+		return false, ErrClosed
 	}
 	if r.opts.Role != want {
 		r.use.Store(0)
-		return fmt.Errorf("%w: %s on a %s endpoint", ErrWrongRole, map[Role]string{Producer: "send", Consumer: "receive"}[want], r.opts.Role)
+		return false, fmt.Errorf("%w: %s on a %s endpoint", ErrWrongRole, map[Role]string{Producer: "send", Consumer: "receive"}[want], r.opts.Role)
 	}
 	if err := r.Err(); err != nil {
 		r.use.Store(0)
-		return err
+		return false, err
 	}
-	return nil
+	return debug.SetPanicOnFault(true), nil
 }
 
-// leave runs at the API boundary, deferred, after a fault has been turned
-// into an error: it restores the fault setting and leaves the endpoint.
-func (r *Ring) leave(old bool) {
-	debug.SetPanicOnFault(old)
+// leave is deferred at the API boundary: a fault on the mapping becomes the
+// call's error and breaks the ring; then the fault setting is restored and the
+// endpoint left.
+func (r *Ring) leave(oldFault bool, err *error) {
+	if x := recover(); x != nil {
+		*err = faultErr(x)
+		r.setBroken(*err)
+	}
+	debug.SetPanicOnFault(oldFault)
 	r.use.Store(0)
 }
 
@@ -84,17 +91,11 @@ func (r *Ring) RecvTimeout(buf []byte, d time.Duration) (int, error) {
 }
 
 func (r *Ring) send(ctx context.Context, msg []byte, block bool) (err error) {
-	if err := r.enter(Producer); err != nil {
+	oldFault, err := r.enter(Producer)
+	if err != nil {
 		return err
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		if x := recover(); x != nil {
-			err = faultErr(x)
-			r.setBroken(err)
-		}
-		r.leave(old)
-	}()
+	defer r.leave(oldFault, &err)
 	if uint64(len(msg)) > r.maxMsg {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(msg), r.maxMsg)
 	}
@@ -168,17 +169,11 @@ func (r *Ring) trySendLocked(msg []byte, need uint64) (bool, error) {
 }
 
 func (r *Ring) recv(ctx context.Context, buf []byte, block bool) (n int, err error) {
-	if err := r.enter(Consumer); err != nil {
+	oldFault, err := r.enter(Consumer)
+	if err != nil {
 		return 0, err
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		if x := recover(); x != nil {
-			err = faultErr(x)
-			r.setBroken(err)
-		}
-		r.leave(old)
-	}()
+	defer r.leave(oldFault, &err)
 	for {
 		n, ok, err := r.tryRecvLocked(buf)
 		if ok || err != nil {

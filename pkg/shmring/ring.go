@@ -232,12 +232,7 @@ func Create(path string, capacity int, opts *Options) (r *Ring, err error) {
 		return nil, &os.LinkError{Op: "create ring", Old: tmp, New: path, Err: err}
 	}
 	linked = true
-	if err := r.setup(uint64(capacity)); err != nil {
-		unix.Munmap(mem)
-		return nil, err
-	}
-	if err := r.attach(); err != nil {
-		unix.Munmap(mem)
+	if err := r.ready(uint64(capacity)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -319,15 +314,23 @@ func Open(path string, opts *Options) (*Ring, error) {
 		return nil, &os.PathError{Op: "mmap", Path: path, Err: err}
 	}
 	r := &Ring{path: path, opts: o, mem: mem}
-	if err := r.setup(c); err != nil {
-		unix.Munmap(mem)
-		return nil, err
-	}
-	if err := r.attach(); err != nil {
-		unix.Munmap(mem)
+	if err := r.ready(c); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// ready ends Create and Open: the views of the mapping, then this side's
+// attach. On failure it unmaps.
+func (r *Ring) ready(c uint64) error {
+	err := r.setup(c)
+	if err == nil {
+		err = r.attach()
+	}
+	if err != nil {
+		unix.Munmap(r.mem)
+	}
+	return err
 }
 
 func (r *Ring) setup(c uint64) error {
