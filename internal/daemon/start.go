@@ -105,20 +105,23 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		}
 	}
 	// Host channels are mounted before the runtime creates the container.
-	for _, ch := range hc.HostChannels {
-		mounted, _ := d.channels.Status(ch)
-		if err := d.channels.Mount(c.ID, ch); err != nil {
+	var remap *spec.IDMap
+	if hc.UserRemap != "" && len(hc.HostChannels) > 0 {
+		if remap, err = spec.ParseUserRemap(hc.UserRemap); err != nil {
 			return err
 		}
-		if !mounted {
-			ch := ch
+	}
+	for _, ch := range hc.HostChannels {
+		mounted, err := d.channels.Mount(c.ID, ch)
+		if err != nil {
+			return err
+		}
+		if mounted {
 			undo = append(undo, func() { d.channels.Unmount(c.ID, ch) })
 		}
-		if hc.UserRemap != "" {
-			if m, err := spec.ParseUserRemap(hc.UserRemap); err == nil {
-				if err := d.channels.Chown(c.ID, ch, int(m.UID), int(m.GID)); err != nil {
-					return err
-				}
+		if remap != nil {
+			if err := d.channels.Chown(c.ID, ch, int(remap.UID), int(remap.GID)); err != nil {
+				return err
 			}
 		}
 	}

@@ -545,90 +545,90 @@ func (m *Manager) adoptPending(r *record) error {
 }
 
 // Mount mounts the channel's tmpfs for container owner at start, unless it is mounted
-// already (then it is a no-op). The directory is opened without following symlinks and must
-// be the one made at create (device and inode); the tmpfs is mounted through
-// /proc/self/fd/N with nosuid,nodev,noexec and mode=1777,size=<bytes>, and its mount ID and
-// the boot ID are recorded. A directory that is gone (host path on a tmpfs, host rebooted) is
+// already (then it is a no-op); mounted tells whether this call mounted it. The directory
+// is opened without following symlinks and must be the one made at create (device and
+// inode); the tmpfs is mounted through /proc/self/fd/N with nosuid,nodev,noexec and
+// mode=1777,size=<bytes>, and its mount ID and the boot ID are recorded. A directory that is gone (host path on a tmpfs, host rebooted) is
 // made again by the create rules first.
-func (m *Manager) Mount(owner string, ch types.HostChannel) error {
+func (m *Manager) Mount(owner string, ch types.HostChannel) (mounted bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, err := m.ownedRecord(owner, ch)
 	if err != nil {
-		return err
+		return false, err
 	}
 	hp := r.Channel.PathOnHost
 	if r.State == stateRemoving {
-		return errorf(ErrNotFound, "host path %q is being removed (want a channel that exists)", hp)
+		return false, errorf(ErrNotFound, "host path %q is being removed (want a channel that exists)", hp)
 	}
 	if err := m.adoptPending(r); err != nil {
-		return err
+		return false, err
 	}
 	mi, top, err := m.ourMount(r)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if mi != nil {
 		if !top {
-			return errorf(ErrBusy, "host path %q: something else is mounted over the channel's tmpfs (unmount it, then retry)", hp)
+			return false, errorf(ErrBusy, "host path %q: something else is mounted over the channel's tmpfs (unmount it, then retry)", hp)
 		}
-		return nil
+		return false, nil
 	}
 	if ms, err := mountsAt(hp); err != nil {
-		return err
+		return false, err
 	} else if len(ms) > 0 {
-		return errorf(ErrBusy, "host path %q: a %s filesystem that is not the channel's is mounted there (unmount it, then retry)", hp, ms[len(ms)-1].FSType)
+		return false, errorf(ErrBusy, "host path %q: a %s filesystem that is not the channel's is mounted there (unmount it, then retry)", hp, ms[len(ms)-1].FSType)
 	}
 
 	fd, err := openNoFollow(hp, unix.O_PATH|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) {
 		if err := m.recreate(r); err != nil {
-			return err
+			return false, err
 		}
 		fd, err = openNoFollow(hp, unix.O_PATH|unix.O_DIRECTORY)
 	}
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-		return errorf(ErrUnsafe, "host path %q is no longer the directory the engine made (a symbolic link or a file is in its way); refusing to mount", hp)
+		return false, errorf(ErrUnsafe, "host path %q is no longer the directory the engine made (a symbolic link or a file is in its way); refusing to mount", hp)
 	}
 	if err != nil {
-		return fmt.Errorf("host channel: opening %q: %w", hp, err)
+		return false, fmt.Errorf("host channel: opening %q: %w", hp, err)
 	}
 	defer unix.Close(fd)
 	dev, ino, err := fstat(fd)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if dev != r.Dir.Dev || ino != r.Dir.Ino {
-		return errorf(ErrUnsafe, "host path %q is no longer the directory the engine made (device/inode changed); refusing to mount", hp)
+		return false, errorf(ErrUnsafe, "host path %q is no longer the directory the engine made (device/inode changed); refusing to mount", hp)
 	}
 	parentID, err := mountIDOf(fd)
 	if err != nil {
-		return err
+		return false, err
 	}
 	boot, err := m.bootID()
 	if err != nil {
-		return err
+		return false, err
 	}
 	r.Pending = &pendingMount{BootID: boot, ParentMountID: parentID}
 	if err := m.saveRecord(r); err != nil {
-		return err
+		return false, err
 	}
 	data := "mode=1777,size=" + strconv.FormatInt(r.Channel.Size, 10)
 	if err := unix.Mount("tmpfs", fdPath(fd), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, data); err != nil {
 		r.Pending = nil
 		_ = m.saveRecord(r)
-		return fmt.Errorf("host channel: mounting tmpfs on %q: %w", hp, err)
+		return false, fmt.Errorf("host channel: mounting tmpfs on %q: %w", hp, err)
 	}
 	// Identify the new mount: the path now leads onto it; it must be a tmpfs at hp right on
 	// top of the directory's mount.
 	mfd, err := openNoFollow(hp, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return fmt.Errorf("host channel: opening %q after mounting: %w", hp, err)
+		return false, fmt.Errorf("host channel: opening %q after mounting: %w", hp, err)
 	}
 	defer unix.Close(mfd)
 	id, err := mountIDOf(mfd)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ok := false
 	if ms, err := mountsAt(hp); err == nil {
@@ -637,15 +637,15 @@ func (m *Manager) Mount(owner string, ch types.HostChannel) error {
 		}
 	}
 	if !ok {
-		return errorf(ErrUnsafe, "host path %q: cannot identify the tmpfs just mounted (mount %d); left for reconciliation", hp, id)
+		return false, errorf(ErrUnsafe, "host path %q: cannot identify the tmpfs just mounted (mount %d); left for reconciliation", hp, id)
 	}
 	r.MountID, r.BootID, r.Pending = id, boot, nil
 	if err := m.saveRecord(r); err != nil {
 		_ = unix.Unmount(fdPath(mfd), unix.MNT_DETACH)
-		return fmt.Errorf("host channel: recording the mount of %q: %w", hp, err)
+		return false, fmt.Errorf("host channel: recording the mount of %q: %w", hp, err)
 	}
 	m.log.Info("host channel mounted", "container", owner, "host", hp, "size", r.Channel.Size, "mount_id", id)
-	return nil
+	return true, nil
 }
 
 // recreate makes the channel directory again after it vanished (host reboot with the host

@@ -123,8 +123,8 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("Status: mounted before Mount")
 	}
 
-	if err := m.Mount("c1", ch); err != nil {
-		t.Fatal(err)
+	if mounted, err := m.Mount("c1", ch); err != nil || !mounted {
+		t.Fatalf("Mount = %v, %v; want mounted", mounted, err)
 	}
 	ms := mountsOn(t, hp)
 	if len(ms) != 1 || ms[0].FSType != "tmpfs" {
@@ -145,8 +145,8 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("tmpfs root mode %v, %v; want 1777", fi.Mode(), err)
 	}
 	// Mount again is a no-op.
-	if err := m.Mount("c1", ch); err != nil {
-		t.Fatal(err)
+	if mounted, err := m.Mount("c1", ch); err != nil || mounted {
+		t.Fatalf("second Mount = %v, %v; want a no-op", mounted, err)
 	}
 	if ms2 := mountsOn(t, hp); len(ms2) != 1 || ms2[0].ID != ms[0].ID {
 		t.Fatalf("second Mount changed the mounts: %+v", ms2)
@@ -352,7 +352,7 @@ func TestCrossContainerConflicts(t *testing.T) {
 		t.Fatalf("same path: %v", err)
 	}
 	// Another container may not mount, unmount or remove it.
-	if err := m.Mount("ctr-b", a); !errors.Is(err, ErrNotFound) {
+	if _, err := m.Mount("ctr-b", a); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Mount by another owner: %v", err)
 	}
 	if err := m.Remove("ctr-b", a); !errors.Is(err, ErrNotFound) || !exists(a.PathOnHost) {
@@ -396,7 +396,7 @@ func TestSwappedForSymlinkBeforeMount(t *testing.T) {
 	if err := os.Symlink(victim, hp); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
+	if _, err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
 		t.Fatalf("Mount through a symlink: %v, want ErrUnsafe", err)
 	}
 	if len(mountsOn(t, victim)) != 0 || len(mountsOn(t, hp)) != 0 || len(mountsOn(t, filepath.Join(base, "moved"))) != 0 {
@@ -409,7 +409,7 @@ func TestSwappedForSymlinkBeforeMount(t *testing.T) {
 	if err := os.Mkdir(hp, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
+	if _, err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
 		t.Fatalf("Mount on a replaced directory: %v, want ErrUnsafe", err)
 	}
 	if len(mountsOn(t, hp)) != 0 {
@@ -445,7 +445,7 @@ func TestForeignMountIsNotOurs(t *testing.T) {
 	if mounted, _ := m.Status(ch); mounted {
 		t.Fatal("a foreign mount counts as the channel")
 	}
-	if err := m.Mount("c1", ch); !errors.Is(err, ErrBusy) {
+	if _, err := m.Mount("c1", ch); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Mount over a foreign mount: %v, want ErrBusy", err)
 	}
 	if err := m.Remove("c1", ch); !errors.Is(err, ErrBusy) {
@@ -458,7 +458,7 @@ func TestForeignMountIsNotOurs(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Ours, then a foreign mount stacked on top of it.
-	if err := m.Mount("c1", ch); err != nil {
+	if _, err := m.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	if err := unix.Mount("foreign", hp, "tmpfs", 0, "size=64k"); err != nil {
@@ -496,7 +496,7 @@ func TestUnmountForFailedStart(t *testing.T) {
 	if err := m.Unmount("c1", ch); err != nil {
 		t.Fatalf("Unmount of an unmounted channel: %v", err)
 	}
-	if err := m.Mount("c1", ch); err != nil {
+	if _, err := m.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Unmount("c1", ch); err != nil {
@@ -505,7 +505,7 @@ func TestUnmountForFailedStart(t *testing.T) {
 	if len(mountsOn(t, hp)) != 0 || !exists(hp) || len(records(t, m)) != 1 {
 		t.Fatal("Unmount must unmount only")
 	}
-	if err := m.Mount("c1", ch); err != nil {
+	if _, err := m.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	if mounted, _ := m.Status(ch); !mounted {
@@ -526,7 +526,7 @@ func TestReconcile(t *testing.T) {
 		if err := m.Create(c.owner, c.ch); err != nil {
 			t.Fatal(err)
 		}
-		if err := m.Mount(c.owner, c.ch); err != nil {
+		if _, err := m.Mount(c.owner, c.ch); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -620,7 +620,7 @@ func TestRebootSimulation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Remove("c1", ch) })
-	if err := m.Mount("c1", ch); err != nil {
+	if _, err := m.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(hp, "data"), []byte("x"), 0o644); err != nil {
@@ -633,7 +633,7 @@ func TestRebootSimulation(t *testing.T) {
 	if mounted, _ := m.Status(ch); mounted {
 		t.Fatal("Status says mounted")
 	}
-	if err := m.Mount("c1", ch); err != nil {
+	if _, err := m.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	if exists(filepath.Join(hp, "data")) || len(mountsOn(t, hp)) != 1 {
@@ -646,7 +646,7 @@ func TestRebootSimulation(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(base, "var-run")); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Mount("c1", ch); err != nil {
+	if _, err := m.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	if mounted, _ := m.Status(ch); !mounted {
@@ -681,7 +681,7 @@ func TestNonRootHostUserCanWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Remove("c1", ch) })
-	if err := m.Mount("c1", ch); err != nil {
+	if _, err := m.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("/bin/sh", "-c", `echo hello > "$1/from-nobody" && cat "$1/from-nobody"`, "sh", hp)
@@ -704,7 +704,7 @@ func TestDaemonRestartKeepsData(t *testing.T) {
 	if err := m.Create("c1", ch); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Mount("c1", ch); err != nil {
+	if _, err := m.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(hp, "data"), []byte("kept"), 0o644); err != nil {
@@ -722,7 +722,7 @@ func TestDaemonRestartKeepsData(t *testing.T) {
 	if mounted, used := m2.Status(ch); !mounted || used == 0 {
 		t.Fatalf("Status after restart = %v, %d", mounted, used)
 	}
-	if err := m2.Mount("c1", ch); err != nil {
+	if _, err := m2.Mount("c1", ch); err != nil {
 		t.Fatal(err)
 	}
 	after := mountsOn(t, hp)
@@ -858,7 +858,7 @@ func TestParentSwappedForSymlinkBeforeMount(t *testing.T) {
 	if err := os.Symlink(filepath.Join(base, "p2"), filepath.Join(base, "p")); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
+	if _, err := m.Mount("c1", ch); !errors.Is(err, ErrUnsafe) {
 		t.Fatalf("Mount through a symlinked parent: %v, want ErrUnsafe", err)
 	}
 	if len(mountsOn(t, hp)) != 0 || len(mountsOn(t, filepath.Join(base, "p2", "ch"))) != 0 {
