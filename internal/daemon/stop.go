@@ -183,11 +183,20 @@ func (d *Daemon) resume(ctx context.Context, c *container.Container) error {
 // Remove deletes a stopped container (force: kill it first), its host channels, its
 // runtime state and its records. The external rootfs is never touched.
 func (d *Daemon) Remove(ctx context.Context, c *container.Container, force bool) error {
+	if err := d.markRemoving(ctx, c, force); err != nil {
+		return err
+	}
+	return d.finishRemove(c)
+}
+
+// markRemoving stops a running container when force allows it, then records the container
+// as being removed, under the container's operation lock.
+func (d *Daemon) markRemoving(ctx context.Context, c *container.Container, force bool) error {
 	c.Op.Lock()
+	defer c.Op.Unlock()
 	st := c.Status()
 	if st == container.Running || st == container.Paused {
 		if !force {
-			c.Op.Unlock()
 			return fmt.Errorf("you cannot remove a %s container %s: stop it first or use rm -f: %w", st, container.ShortID(c.ID), errConflict)
 		}
 		c.Lock()
@@ -199,28 +208,23 @@ func (d *Daemon) Remove(ctx context.Context, c *container.Container, force bool)
 		}
 		d.signal(ctx, c, syscall.SIGKILL, true)
 		if err := d.waitExited(ctx, c, run); err != nil {
-			c.Op.Unlock()
 			return err
 		}
 	}
 	if st == container.Removing {
-		c.Op.Unlock()
 		return fmt.Errorf("removal of container %s is already in progress: %w", c.Name, errConflict)
 	}
 	if !d.store.Known(c.ID) {
-		c.Op.Unlock()
 		return fmt.Errorf("no such container: %s: %w", c.Name, errNotFound)
 	}
 	c.Lock()
 	err := c.SetStatusLocked(container.Removing)
 	c.Unlock()
 	if err != nil {
-		c.Op.Unlock()
 		return err
 	}
 	d.store.Save(c)
-	c.Op.Unlock()
-	return d.finishRemove(c)
+	return nil
 }
 
 // finishRemove does the removal proper; it is also what a restarted daemon runs for a
