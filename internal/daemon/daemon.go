@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,14 +77,7 @@ func (d *Daemon) runtime(name string) (*runc.Runc, error) {
 }
 
 func (d *Daemon) runtimeNames() string {
-	s := ""
-	for n := range d.cfg.Runtimes {
-		if s != "" {
-			s += ", "
-		}
-		s += n
-	}
-	return s
+	return strings.Join(slices.Sorted(maps.Keys(d.cfg.Runtimes)), ", ")
 }
 
 // stateDir is the container's runtime state directory.
@@ -154,7 +150,7 @@ func (d *Daemon) recover(c *container.Container) {
 		pid, perr := client.Pid()
 		if perr == nil && pid > 0 {
 			c.Lock()
-			if Status := container.Status(c.State.Status); Status != container.Running && Status != container.Paused {
+			if st := container.Status(c.State.Status); st != container.Running && st != container.Paused {
 				c.SetStatusLocked(container.Running)
 			}
 			c.State.Pid = pid
@@ -215,22 +211,20 @@ func (d *Daemon) killOrphan(c *container.Container) {
 // cleanupRuntime deletes whatever the runtime still knows of a container, and its shim
 // socket. Safe to call when there is nothing.
 func (d *Daemon) cleanupRuntime(id string) {
+	// The container's own runtime; for an unknown container, any runtime may hold it.
+	names := slices.Collect(maps.Keys(d.cfg.Runtimes))
 	if c, err := d.store.Get(id); err == nil {
-		if rt, err := d.runtime(c.Runtime); err == nil {
-			if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				rt.Delete(ctx, id, &runc.DeleteOpts{Force: true})
-				cancel()
-			}
+		names = []string{c.Runtime}
+	}
+	for _, name := range names {
+		rt, err := d.runtime(name)
+		if err != nil {
+			continue
 		}
-	} else {
-		for name := range d.cfg.Runtimes {
-			rt, _ := d.runtime(name)
-			if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				rt.Delete(ctx, id, &runc.DeleteOpts{Force: true})
-				cancel()
-			}
+		if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			rt.Delete(ctx, id, &runc.DeleteOpts{Force: true})
+			cancel()
 		}
 	}
 	os.Remove(shim.SocketPath(d.cfg.State, id))
