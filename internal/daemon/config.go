@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/isulad-go/isulad/internal/opts"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/isulad-go/isulad/internal/cgroups"
+	"github.com/isulad-go/isulad/internal/units"
 )
 
 // Config is the daemon's configuration: /etc/isulad/daemon.json, then flags.
@@ -44,7 +46,7 @@ func DefaultConfig() Config {
 		Hosts:          []string{"unix:///var/run/isulad.sock"},
 		DefaultRuntime: "runc",
 		LogLevel:       "info",
-		CgroupParent:   "/isulad",
+		CgroupParent:   cgroups.DefaultParent,
 		EngineName:     "isulad",
 	}
 }
@@ -111,14 +113,15 @@ func (c *Config) Finish() error {
 			return fmt.Errorf("isulad-shim not found next to %s nor in PATH", self)
 		}
 	}
+	def := DefaultConfig()
 	if c.CgroupParent == "" {
-		c.CgroupParent = "/isulad"
+		c.CgroupParent = def.CgroupParent
 	}
 	if c.EngineName == "" {
-		c.EngineName = "isulad"
+		c.EngineName = def.EngineName
 	}
 	if len(c.Hosts) == 0 {
-		c.Hosts = []string{"unix:///var/run/isulad.sock"}
+		c.Hosts = def.Hosts
 	}
 	return nil
 }
@@ -134,7 +137,7 @@ func (c *Config) logLimits(logOpts map[string]string) (int64, int, error) {
 	var size int64
 	files := 1
 	if v := get("max-size"); v != "" {
-		n, err := opts.ParseMemory(v)
+		n, err := units.Parse(v, units.PiB)
 		if err != nil {
 			return 0, 0, fmt.Errorf("log option max-size=%q: want a size like 10m: %w", v, errInvalid)
 		}
