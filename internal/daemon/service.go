@@ -36,6 +36,15 @@ func (s *service) get(ref string) (*container.Container, error) {
 	return s.d.store.Get(ref)
 }
 
+// onContainer runs op on the container ref names: the calls that answer Empty.
+func (s *service) onContainer(ref string, op func(*container.Container) error) (*apiv1.Empty, error) {
+	c, err := s.get(ref)
+	if err != nil {
+		return nil, gerr(err)
+	}
+	return &apiv1.Empty{}, gerr(op(c))
+}
+
 func (s *service) Create(ctx context.Context, r *apiv1.CreateRequest) (*apiv1.CreateResponse, error) {
 	var req types.CreateRequest
 	if err := decodeStrict(r.ConfigJson, &req); err != nil {
@@ -62,47 +71,37 @@ func decodeStrict(data []byte, v any) error {
 }
 
 func (s *service) Start(ctx context.Context, r *apiv1.IDRequest) (*apiv1.Empty, error) {
-	c, err := s.get(r.Id)
-	if err != nil {
-		return nil, gerr(err)
-	}
-	return &apiv1.Empty{}, gerr(s.d.Start(ctx, c, nil))
+	return s.onContainer(r.Id, func(c *container.Container) error {
+		return s.d.Start(ctx, c, nil)
+	})
 }
 
 func (s *service) Stop(ctx context.Context, r *apiv1.StopRequest) (*apiv1.Empty, error) {
-	c, err := s.get(r.Id)
-	if err != nil {
-		return nil, gerr(err)
-	}
-	t := int(r.Timeout)
-	if r.Force {
-		t = 0
-	}
-	return &apiv1.Empty{}, gerr(s.d.Stop(ctx, c, t))
+	return s.onContainer(r.Id, func(c *container.Container) error {
+		t := int(r.Timeout)
+		if r.Force {
+			t = 0
+		}
+		return s.d.Stop(ctx, c, t)
+	})
 }
 
 func (s *service) Restart(ctx context.Context, r *apiv1.StopRequest) (*apiv1.Empty, error) {
-	c, err := s.get(r.Id)
-	if err != nil {
-		return nil, gerr(err)
-	}
-	return &apiv1.Empty{}, gerr(s.d.Restart(ctx, c, int(r.Timeout)))
+	return s.onContainer(r.Id, func(c *container.Container) error {
+		return s.d.Restart(ctx, c, int(r.Timeout))
+	})
 }
 
 func (s *service) Kill(ctx context.Context, r *apiv1.KillRequest) (*apiv1.Empty, error) {
-	c, err := s.get(r.Id)
-	if err != nil {
-		return nil, gerr(err)
-	}
-	return &apiv1.Empty{}, gerr(s.d.Kill(ctx, c, r.Signal))
+	return s.onContainer(r.Id, func(c *container.Container) error {
+		return s.d.Kill(ctx, c, r.Signal)
+	})
 }
 
 func (s *service) Remove(ctx context.Context, r *apiv1.RemoveRequest) (*apiv1.Empty, error) {
-	c, err := s.get(r.Id)
-	if err != nil {
-		return nil, gerr(err)
-	}
-	return &apiv1.Empty{}, gerr(s.d.Remove(ctx, c, r.Force))
+	return s.onContainer(r.Id, func(c *container.Container) error {
+		return s.d.Remove(ctx, c, r.Force)
+	})
 }
 
 func (s *service) List(ctx context.Context, r *apiv1.ListRequest) (*apiv1.ListResponse, error) {
@@ -144,27 +143,21 @@ func (s *service) Wait(ctx context.Context, r *apiv1.IDRequest) (*apiv1.WaitResp
 }
 
 func (s *service) Pause(ctx context.Context, r *apiv1.IDRequest) (*apiv1.Empty, error) {
-	c, err := s.get(r.Id)
-	if err != nil {
-		return nil, gerr(err)
-	}
-	return &apiv1.Empty{}, gerr(s.d.Pause(ctx, c))
+	return s.onContainer(r.Id, func(c *container.Container) error {
+		return s.d.Pause(ctx, c)
+	})
 }
 
 func (s *service) Unpause(ctx context.Context, r *apiv1.IDRequest) (*apiv1.Empty, error) {
-	c, err := s.get(r.Id)
-	if err != nil {
-		return nil, gerr(err)
-	}
-	return &apiv1.Empty{}, gerr(s.d.Unpause(ctx, c))
+	return s.onContainer(r.Id, func(c *container.Container) error {
+		return s.d.Unpause(ctx, c)
+	})
 }
 
 func (s *service) Rename(ctx context.Context, r *apiv1.RenameRequest) (*apiv1.Empty, error) {
-	c, err := s.get(r.Id)
-	if err != nil {
-		return nil, gerr(err)
-	}
-	return &apiv1.Empty{}, gerr(s.d.Rename(c, r.NewName))
+	return s.onContainer(r.Id, func(c *container.Container) error {
+		return s.d.Rename(c, r.NewName)
+	})
 }
 
 func (s *service) Top(ctx context.Context, r *apiv1.TopRequest) (*apiv1.TopResponse, error) {
