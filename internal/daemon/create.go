@@ -105,12 +105,7 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 	if hc.HostChannel != nil && len(hc.HostChannels) == 0 {
 		hc.HostChannels = []types.HostChannel{*hc.HostChannel}
 	}
-	for i, ch := range hc.HostChannels {
-		if hc.HostChannels[i], err = hostchannel.Check(ch); err != nil {
-			return nil, err
-		}
-	}
-	if err := hostchannel.Validate(hc.HostChannels, hostchannel.CheckContext{
+	if hc.HostChannels, err = hostchannel.Validate(hc.HostChannels, hostchannel.CheckContext{
 		GraphDir: d.cfg.Graph, StateDir: d.cfg.State, Rootfs: p.rootfs, MountDests: dests,
 	}); err != nil {
 		return nil, err

@@ -239,7 +239,7 @@ func TestCreateRefusesExisting(t *testing.T) {
 		if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), fmt.Sprintf("host path %q already exists", p)) {
 			t.Errorf("%s: Create = %v, want already exists", name, err)
 		}
-		if err := Validate([]types.HostChannel{channel(p, "/ch", MiB)}, CheckContext{}); !errors.Is(err, ErrExists) {
+		if _, err := Validate([]types.HostChannel{channel(p, "/ch", MiB)}, CheckContext{}); !errors.Is(err, ErrExists) {
 			t.Errorf("%s: Validate = %v, want ErrExists", name, err)
 		}
 	}
@@ -267,7 +267,7 @@ func TestSymlinkOrFileParentRefused(t *testing.T) {
 		{filepath.Join(base, "file", "ch"), "is not a directory"},
 	} {
 		ch := channel(c.hp, "/ch", MiB)
-		if err := Validate([]types.HostChannel{ch}, CheckContext{}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) {
+		if _, err := Validate([]types.HostChannel{ch}, CheckContext{}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("Validate(%s) = %v", c.hp, err)
 		}
 		if err := m.Create("c1", ch); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) {
@@ -773,8 +773,14 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := func(h, c string) types.HostChannel { return channel(filepath.Join(base, h), c, MiB) }
-	if err := Validate([]types.HostChannel{ok("a", "/a"), ok("b", "/b"), ok("new/c", "/c/d")}, ctx); err != nil {
+	if _, err := Validate([]types.HostChannel{ok("a", "/a"), ok("b", "/b"), ok("new/c", "/c/d")}, ctx); err != nil {
 		t.Fatalf("valid list: %v", err)
+	}
+	// The channels come back in Check's normal form: clean paths, the default mode.
+	loose := types.HostChannel{PathOnHost: base + "//a/", PathInContainer: "/x/./y/", Size: MiB}
+	if got, err := Validate([]types.HostChannel{loose}, ctx); err != nil || len(got) != 1 ||
+		got[0].PathOnHost != filepath.Join(base, "a") || got[0].PathInContainer != "/x/y" || got[0].Permissions != DefaultMode {
+		t.Fatalf("Validate(%+v) = %+v, %v; want the normal form", loose, got, err)
 	}
 	cases := []struct {
 		chs  []types.HostChannel
@@ -802,7 +808,7 @@ func TestValidate(t *testing.T) {
 		{[]types.HostChannel{{PathOnHost: base + "/a", PathInContainer: "/a", Permissions: "rx", Size: MiB}}, ctx, ErrInvalid, `invalid mode "rx"`},
 	}
 	for i, c := range cases {
-		err := Validate(c.chs, c.ctx)
+		_, err := Validate(c.chs, c.ctx)
 		if !errors.Is(err, c.kind) || err == nil || !strings.Contains(err.Error(), c.msg) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("case %d: Validate = %v, want %v containing %q", i, err, c.kind, c.msg)
 		}
@@ -813,7 +819,7 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := unix.Mount("cgroup", cg, "cgroup", 0, "none,name=hostchanneltest"); err == nil {
-		err := Validate([]types.HostChannel{ok("cg/x", "/a")}, ctx)
+		_, err := Validate([]types.HostChannel{ok("cg/x", "/a")}, ctx)
 		if err == nil || !strings.Contains(err.Error(), "lies inside the cgroup filesystem") {
 			t.Errorf("cgroup mount: %v", err)
 		}

@@ -33,16 +33,25 @@ var pseudoFSTypes = map[string]bool{
 // the container's rootfs, and finally the host file system: the host path must not exist,
 // and every existing parent must be a real directory (not a symlink, not a file).
 // Conflicts with other containers' channels are checked by Manager.Create (and
-// Manager.Conflicts), which sees every record.
-func Validate(chs []types.HostChannel, c CheckContext) error {
+// Manager.Conflicts), which sees every record. It returns the channels in the normal form
+// Check gives them.
+func Validate(chs []types.HostChannel, c CheckContext) ([]types.HostChannel, error) {
 	clean := make([]types.HostChannel, len(chs))
 	for i, ch := range chs {
 		cc, err := Check(ch)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		clean[i] = cc
 	}
+	if err := validateSet(clean, c); err != nil {
+		return nil, err
+	}
+	return clean, nil
+}
+
+// validateSet is Validate's checks of checked channels against each other and the host.
+func validateSet(clean []types.HostChannel, c CheckContext) error {
 	for i := range clean {
 		for j := 0; j < i; j++ {
 			a, b := clean[i], clean[j]
@@ -69,14 +78,12 @@ func Validate(chs []types.HostChannel, c CheckContext) error {
 			}
 		}
 	}
-	var pseudo []*mountinfo.Info
-	mounts, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
+	pseudo, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
 		return !pseudoFSTypes[i.FSType], false
 	})
 	if err != nil {
 		return errorf(ErrInvalid, "cannot read /proc/self/mountinfo to check host paths: %v", err)
 	}
-	pseudo = mounts
 	engine := []struct{ what, dir string }{
 		{"the engine's graph directory (--graph)", c.GraphDir},
 		{"the engine's state directory (--state)", c.StateDir},
