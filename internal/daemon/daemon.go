@@ -14,9 +14,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
-
-	runc "github.com/containerd/go-runc"
 
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
@@ -37,8 +36,11 @@ type Daemon struct {
 	store    *container.Store
 	channels *hostchannel.Manager
 
+	shims      Shims                             // launches and reconnects shims
+	newRuntime func(binary, root string) Runtime // the one maker of runtime drivers
+
 	mu    sync.Mutex
-	shims map[string]*shim.Client // live shim connections by container ID
+	conns map[string]Shim // live shim connections by container ID
 
 	// bg tracks background work (exit monitors, restarts) so shutdown can wait briefly.
 	bg sync.WaitGroup
@@ -47,6 +49,11 @@ type Daemon struct {
 // New prepares the daemon's directories, loads every container and reconciles them with
 // what is actually running.
 func New(cfg Config, log *slog.Logger) (*Daemon, error) {
+	return newDaemon(cfg, log, binaryShims{cfg.ShimPath}, newRuncRuntime)
+}
+
+// newDaemon is New with the shims and the runtime given (tests give fakes).
+func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary, root string) Runtime) (*Daemon, error) {
 	for _, dir := range []string{cfg.Graph, cfg.State, filepath.Join(cfg.State, "containers"), filepath.Join(cfg.State, "s"), filepath.Join(cfg.State, "runtime")} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
@@ -60,7 +67,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: map[string]*shim.Client{}}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
@@ -68,12 +75,12 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 }
 
 // runtime returns the OCI runtime driver for a runtime name.
-func (d *Daemon) runtime(name string) (*runc.Runc, error) {
+func (d *Daemon) runtime(name string) (Runtime, error) {
 	rc, ok := d.cfg.Runtimes[name]
 	if !ok {
 		return nil, fmt.Errorf("runtime %q is not configured (have %s): %w", name, d.runtimeNames(), errInvalid)
 	}
-	return &runc.Runc{Command: rc.Path, Root: filepath.Join(d.cfg.State, "runtime", name)}, nil
+	return d.newRuntime(rc.Path, filepath.Join(d.cfg.State, "runtime", name)), nil
 }
 
 func (d *Daemon) runtimeNames() string {
@@ -85,20 +92,20 @@ func (d *Daemon) stateDir(id string) string {
 	return filepath.Join(d.cfg.State, "containers", id)
 }
 
-func (d *Daemon) setShim(id string, c *shim.Client) {
+func (d *Daemon) setShim(id string, c Shim) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if c == nil {
-		delete(d.shims, id)
+		delete(d.conns, id)
 	} else {
-		d.shims[id] = c
+		d.conns[id] = c
 	}
 }
 
-func (d *Daemon) getShim(id string) *shim.Client {
+func (d *Daemon) getShim(id string) Shim {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.shims[id]
+	return d.conns[id]
 }
 
 // restore brings the in-memory view back in line with the disk and the running system,
@@ -145,7 +152,7 @@ func (d *Daemon) recover(c *container.Container) {
 		d.bgGo(func() { d.finishRemove(c) })
 		return
 	}
-	client, err := shim.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID))
+	client, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID))
 	if err == nil {
 		pid, perr := client.Pid()
 		if perr == nil && pid > 0 {
@@ -204,8 +211,8 @@ func (d *Daemon) killOrphan(c *container.Container) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rt.Kill(ctx, c.ID, 9, &runc.KillOpts{All: true})
-	rt.Delete(ctx, c.ID, &runc.DeleteOpts{Force: true})
+	rt.Kill(ctx, c.ID, syscall.SIGKILL, true)
+	rt.Delete(ctx, c.ID, c.CgroupsPath)
 }
 
 // cleanupRuntime deletes whatever the runtime still knows of a container, and its shim
@@ -213,19 +220,18 @@ func (d *Daemon) killOrphan(c *container.Container) {
 func (d *Daemon) cleanupRuntime(id string) {
 	// The container's own runtime; for an unknown container, any runtime may hold it.
 	names := slices.Collect(maps.Keys(d.cfg.Runtimes))
-	if c, err := d.store.Get(id); err == nil {
-		names = []string{c.Runtime}
+	cgroupsPath := ""
+	if c, err := d.store.Get(id); err == nil && c.ID == id {
+		names, cgroupsPath = []string{c.Runtime}, c.CgroupsPath
 	}
 	for _, name := range names {
 		rt, err := d.runtime(name)
 		if err != nil {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			rt.Delete(ctx, id, &runc.DeleteOpts{Force: true})
-			cancel()
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		rt.Delete(ctx, id, cgroupsPath)
+		cancel()
 	}
 	os.Remove(shim.SocketPath(d.cfg.State, id))
 }
@@ -241,9 +247,9 @@ func (d *Daemon) bgGo(f func()) {
 // Close lets go of the shims without touching the containers: they keep running.
 func (d *Daemon) Close() {
 	d.mu.Lock()
-	for id, c := range d.shims {
+	for id, c := range d.conns {
 		c.Close()
-		delete(d.shims, id)
+		delete(d.conns, id)
 	}
 	d.mu.Unlock()
 }

@@ -148,8 +148,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		return err
 	}
 	os.Remove(filepath.Join(sd, "exit.json"))
-	client, err := shim.Launch(ctx, d.cfg.ShimPath, shim.Config{
-		ID: c.ID, Bundle: d.store.Dir(c.ID), Runtime: rt.Command, RuntimeRoot: rt.Root,
+	client, err := d.shims.Launch(ctx, shim.Config{
+		ID: c.ID, Bundle: d.store.Dir(c.ID), Runtime: rt.Binary(), RuntimeRoot: rt.Root(),
 		StateDir: sd, Socket: shim.SocketPath(d.cfg.State, c.ID),
 		LogPath: d.logPath(c), LogMaxSize: size, LogMaxFile: files,
 		Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
@@ -213,7 +213,7 @@ func (d *Daemon) reapOldShim(ctx context.Context, c *container.Container) {
 	}
 	sock := shim.SocketPath(d.cfg.State, c.ID)
 	for i := 0; i < 100; i++ {
-		cl, err := shim.Connect(ctx, sock)
+		cl, err := d.shims.Connect(ctx, sock)
 		if err != nil {
 			break
 		}
@@ -229,7 +229,7 @@ func (d *Daemon) logPath(c *container.Container) string {
 }
 
 // monitor waits for the container's exit through its shim.
-func (d *Daemon) monitor(c *container.Container, client *shim.Client, run *container.Run) {
+func (d *Daemon) monitor(c *container.Container, client Shim, run *container.Run) {
 	es, err := client.Wait(context.Background())
 	if err != nil {
 		if !errors.Is(err, shim.ErrShimGone) {

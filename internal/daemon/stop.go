@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"time"
 
-	runc "github.com/containerd/go-runc"
-
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/opts"
 	"github.com/isulad-go/isulad/internal/shim"
@@ -84,7 +82,7 @@ func (d *Daemon) signal(ctx context.Context, c *container.Container, sig syscall
 	if err != nil {
 		return err
 	}
-	if err := rt.Kill(ctx, c.ID, int(sig), &runc.KillOpts{All: all}); err != nil {
+	if err := rt.Kill(ctx, c.ID, sig, all); err != nil {
 		// Fall back on the recorded pid (the runtime may already have deleted its state).
 		if pid := c.Snapshot().Pid; pid > 0 {
 			return syscall.Kill(pid, sig)
@@ -238,7 +236,7 @@ func (d *Daemon) finishRemove(c *container.Container) error {
 		d.setShim(c.ID, nil)
 	}
 	// No process of the container may be left before its channels are unmounted.
-	if cl, err := shim.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID)); err == nil {
+	if cl, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID)); err == nil {
 		cl.Shutdown(ctx)
 		cl.Close()
 	}
