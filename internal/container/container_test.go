@@ -43,6 +43,85 @@ func TestTransitions(t *testing.T) {
 	}
 }
 
+// Every pair of statuses, against the table written out here (not derived from the code's).
+func TestEveryTransition(t *testing.T) {
+	all := []Status{Created, Running, Paused, Restarting, Removing, Exited, Dead}
+	allowed := map[[2]Status]bool{
+		{Created, Running}: true, {Created, Exited}: true, {Created, Removing}: true,
+		{Running, Paused}: true, {Running, Exited}: true, {Running, Removing}: true,
+		{Paused, Running}: true, {Paused, Exited}: true, {Paused, Removing}: true,
+		{Restarting, Running}: true, {Restarting, Exited}: true, {Restarting, Removing}: true,
+		{Exited, Running}: true, {Exited, Restarting}: true, {Exited, Removing}: true,
+		{Removing, Dead}: true,
+		{Dead, Removing}: true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			c := &Container{ID: "abc"}
+			c.State.Status = string(from)
+			err := c.SetStatusLocked(to)
+			want := allowed[[2]Status{from, to}]
+			if (err == nil) != want {
+				t.Errorf("%s -> %s: err=%v, want allowed=%v", from, to, err, want)
+				continue
+			}
+			var te *ErrTransition
+			if err != nil {
+				if !errors.As(err, &te) || te.NoChange() != (from == to) {
+					t.Errorf("%s -> %s: %v is not the right transition error", from, to, err)
+				}
+				if Status(c.State.Status) != from {
+					t.Errorf("%s -> %s: a refused transition changed the status to %s", from, to, c.State.Status)
+				}
+				continue
+			}
+			st := c.State
+			if st.Status != string(to) || st.Running != (to == Running || to == Paused) || st.Paused != (to == Paused) ||
+				st.Restarting != (to == Restarting) || st.Dead != (to == Dead) {
+				t.Errorf("%s -> %s: flags %+v", from, to, st)
+			}
+		}
+	}
+}
+
+func TestUpdateRollsBackWhenTheSaveFails(t *testing.T) {
+	s := newTestStore(t)
+	c := add(t, s, "gggg", "full")
+	// The record cannot be written: its directory is a file now (as good as a full disk).
+	os.RemoveAll(s.Dir(c.ID))
+	if err := os.WriteFile(s.Dir(c.ID), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(c, func(c *Container) error {
+		c.ManualStop, c.RestartCount = true, 4
+		return c.SetRunningLocked(42, time.Now())
+	})
+	if err == nil {
+		t.Fatalf("a change that could not be saved succeeded")
+	}
+	if c.Status() != Created || c.ManualStop || c.RestartCount != 0 || c.State.Pid != 0 || c.StartedOnce {
+		t.Fatalf("memory kept a change the disk does not have: %+v", c)
+	}
+	// A refused change is put back too, even its partial edits.
+	os.Remove(s.Dir(c.ID))
+	os.MkdirAll(s.Dir(c.ID), 0o700)
+	err = s.Update(c, func(c *Container) error {
+		c.ManualStop = true
+		return c.SetStatusLocked(Paused)
+	})
+	if err == nil || c.ManualStop {
+		t.Fatalf("refused change: err=%v manual=%v", err, c.ManualStop)
+	}
+	if err := s.Update(c, func(c *Container) error { return c.SetStatusLocked(Running) }); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := NewStore(s.Root)
+	s2.Load()
+	if got, _ := s2.Get(c.ID); got == nil || got.Status() != Running {
+		t.Fatalf("saved change not on disk: %+v", got)
+	}
+}
+
 func TestRunningAndExitedFields(t *testing.T) {
 	c := &Container{ID: "abc"}
 	c.State.Status = string(Created)

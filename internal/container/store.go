@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/atomicfile"
 	"github.com/isulad-go/isulad/internal/errdefs"
 )
@@ -113,6 +114,41 @@ func (s *Store) save(c *Container, write func(string, []byte, os.FileMode) error
 		return err
 	}
 	return write(filepath.Join(s.Dir(c.ID), recordFile), data, 0o600)
+}
+
+// Update changes the record with change (under the record's lock) and saves it. If change
+// or the save fails, the record is put back as it was, so memory never holds a state the disk
+// does not: every state change is saved or the operation fails.
+func (s *Store) Update(c *Container, change func(c *Container) error) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	c.mu.Lock()
+	old := persisted{c.State, c.RestartCount, c.ManualStop, c.StartedOnce}
+	err := change(c)
+	var data []byte
+	if err == nil && !c.deleted {
+		data, err = json.MarshalIndent(c, "", "  ")
+	}
+	c.mu.Unlock()
+	if err == nil && data != nil {
+		if err = atomicfile.Replace(filepath.Join(s.Dir(c.ID), recordFile), data, 0o600); err != nil {
+			err = fmt.Errorf("saving the record of container %s: %w", ShortID(c.ID), err)
+		}
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.State, c.RestartCount, c.ManualStop, c.StartedOnce = old.state, old.restartCount, old.manualStop, old.startedOnce
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// persisted is what Update puts back when a change cannot be saved.
+type persisted struct {
+	state        types.State
+	restartCount int
+	manualStop   bool
+	startedOnce  bool
 }
 
 // Delete forgets the container and removes its directory.

@@ -144,27 +144,36 @@ func (d *Daemon) recover(c *container.Container) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	status := c.Status()
-	if status == container.Removing || status == container.Dead {
+	switch status {
+	case container.Removing:
+		// Finished before the daemon serves: nobody sees a container whose removal is
+		// still going on after a restart. A failure leaves it Dead, listed as such.
 		d.log.Info("finishing an interrupted removal", "id", c.ID)
-		c.Lock()
-		c.State.Status = string(container.Removing)
-		c.Unlock()
-		d.bgGo(func() { d.finishRemove(c) })
+		d.finishRemove(c)
 		return
+	case container.Dead:
+		return // a failed removal: rm -f tries again
 	}
 	client, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID))
 	if err == nil {
 		pid, perr := client.Pid()
 		if perr == nil && pid > 0 {
+			// It runs: that is a fact, recorded in memory even if the disk refuses it.
 			c.Lock()
+			var terr error
 			if st := container.Status(c.State.Status); st != container.Running && st != container.Paused {
-				c.SetStatusLocked(container.Running)
+				terr = c.SetStatusLocked(container.Running)
 			}
 			c.State.Pid = pid
 			c.Unlock()
-			d.store.Save(c)
-			d.setShim(c.ID, client)
+			if terr != nil {
+				d.log.Error("reconnected container in an unexpected state", "id", c.ID, "err", terr)
+			}
+			if err := d.store.Save(c); err != nil {
+				d.log.Error("saving container record", "id", c.ID, "err", err)
+			}
 			run := c.NewRun()
+			d.setShim(c.ID, client)
 			d.bgGo(func() { d.monitor(c, client, run) })
 			d.log.Info("reconnected to running container", "id", c.ID, "pid", pid)
 			return
@@ -215,25 +224,27 @@ func (d *Daemon) killOrphan(c *container.Container) {
 	rt.Delete(ctx, c.ID, c.CgroupsPath)
 }
 
-// cleanupRuntime deletes whatever the runtime still knows of a container, and its shim
-// socket. Safe to call when there is nothing.
-func (d *Daemon) cleanupRuntime(id string) {
+// cleanupRuntime deletes whatever the runtime still knows of a container, its cgroups, and
+// its shim socket. Safe to call when there is nothing.
+func (d *Daemon) cleanupRuntime(id string) error {
 	// The container's own runtime; for an unknown container, any runtime may hold it.
 	names := slices.Collect(maps.Keys(d.cfg.Runtimes))
 	cgroupsPath := ""
 	if c, err := d.store.Get(id); err == nil && c.ID == id {
 		names, cgroupsPath = []string{c.Runtime}, c.CgroupsPath
 	}
+	var errs []error
 	for _, name := range names {
 		rt, err := d.runtime(name)
 		if err != nil {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		rt.Delete(ctx, id, cgroupsPath)
+		errs = append(errs, rt.Delete(ctx, id, cgroupsPath))
 		cancel()
 	}
 	os.Remove(shim.SocketPath(d.cfg.State, id))
+	return errors.Join(errs...)
 }
 
 func (d *Daemon) bgGo(f func()) {
