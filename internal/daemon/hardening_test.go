@@ -150,3 +150,28 @@ func TestRestartingDuringBackOff(t *testing.T) {
 		t.Fatalf("restarted after a stop in the back-off: %s %v", c.Status(), f.w.Calls("start "))
 	}
 }
+
+// Issue 10 #12: a client that goes away while the runtime starts the container does not
+// cancel the start: the undo must not shut the shim down under a starting container.
+func TestStartOutlivesTheClient(t *testing.T) {
+	f := newFakeDaemon(t)
+	c := f.create("slow", nil)
+	f.w.startGate, f.w.startEntered = make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() { res <- f.Start(ctx, c, nil) }()
+	<-f.w.startEntered
+	cancel() // the client disconnects mid-start
+	select {
+	case err := <-res:
+		t.Fatalf("start ended with the client's context: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(f.w.startGate)
+	if err := <-res; err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if c.Status() != container.Running || len(f.w.Calls("shutdown "+c.ID)) != 0 {
+		t.Fatalf("status %s, calls %v", c.Status(), f.w.calls)
+	}
+}

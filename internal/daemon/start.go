@@ -52,6 +52,9 @@ func startCode(msg string) int {
 	return 125
 }
 
+// startTimeout bounds one start (shim launch, runtime create and start, hooks).
+const startTimeout = 2 * time.Minute
+
 // Start starts a created or exited container. With streams, the client is attached before
 // the container's first instruction runs.
 func (d *Daemon) Start(ctx context.Context, c *container.Container, st *Streams) error {
@@ -77,6 +80,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	case container.Dead:
 		return fmt.Errorf("container %s is dead (its removal failed): remove it again with rm -f: %w", c.Name, errConflict)
 	}
+	// The start is the daemon's work, not the client's: a client that goes away must not
+	// cancel it half-way (its undo would shut the shim down while the runtime starts the
+	// container). The daemon's own bound applies instead.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	defer cancel()
 	// A shim left from the previous run (still draining its exit) must be gone first.
 	d.reapOldShim(ctx, c)
 
