@@ -111,23 +111,34 @@ func (d *Daemon) getShim(id string) Shim {
 // restore brings the in-memory view back in line with the disk and the running system,
 // after a clean restart or a crash.
 func (d *Daemon) restore() error {
-	orphans, err := d.store.Load()
+	found, err := d.store.Load()
 	if err != nil {
 		return err
 	}
-	for _, dir := range orphans {
+	for _, dir := range found.Unfinished {
 		d.log.Warn("removing the directory of a container whose create did not finish", "dir", dir)
 		os.RemoveAll(dir)
 		os.RemoveAll(d.stateDir(filepath.Base(dir)))
 	}
-	// Host channels whose owner never got a record (create killed half-way) go now.
-	if err := d.channels.Reconcile(d.store.Known); err != nil {
+	for _, q := range found.Quarantined {
+		d.log.Warn("quarantined a container whose record cannot be read: it is not managed, and its runtime, shim, host channels and directory are left alone; repair or remove its record and restart the daemon",
+			"id", q.ID, "dir", q.Dir, "err", q.Err)
+	}
+	for _, r := range found.Renamed {
+		d.log.Warn("renamed a container whose recorded name another container has", "id", r.ID, "name", r.From, "holder", r.Holder, "new-name", r.To)
+		if r.SaveErr != nil {
+			d.log.Error("saving the new name", "id", r.ID, "err", r.SaveErr)
+		}
+	}
+	// Host channels whose owner never got a record (create killed half-way) go now; those
+	// of a quarantined container are its own.
+	if err := d.channels.Reconcile(d.store.Owns); err != nil {
 		d.log.Error("host channel reconciliation", "err", err)
 	}
 	// Runtime state dirs of containers that no longer exist.
 	if ents, err := os.ReadDir(filepath.Join(d.cfg.State, "containers")); err == nil {
 		for _, e := range ents {
-			if !d.store.Known(e.Name()) {
+			if !d.store.Owns(e.Name()) {
 				d.cleanupRuntime(e.Name())
 				os.RemoveAll(d.stateDir(e.Name()))
 			}

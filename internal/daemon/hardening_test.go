@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -173,5 +174,52 @@ func TestStartOutlivesTheClient(t *testing.T) {
 	}
 	if c.Status() != container.Running || len(f.w.Calls("shutdown "+c.ID)) != 0 {
 		t.Fatalf("status %s, calls %v", c.Status(), f.w.calls)
+	}
+}
+
+// Issue 10 #6: a running container whose record is damaged while the daemon is down is
+// quarantined, and its shim and runtime are left alone; repaired, it is managed again.
+func TestCorruptRecordLeavesRunningContainerAlone(t *testing.T) {
+	f := newFakeDaemon(t)
+	c := f.run("precious", nil)
+	record := filepath.Join(f.store.Dir(c.ID), "container.json")
+	good, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]byte{good[:len(good)/3], nil, []byte("{}")} {
+		f.w.mu.Lock()
+		f.w.calls = nil // what the start did is not the question
+		f.w.mu.Unlock()
+		f.Daemon.Close()
+		f.bg.Wait()
+		if err := os.WriteFile(record, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.Daemon = nil
+		f.restart()
+		if rows, _ := f.List(true, nil); len(rows) != 0 {
+			t.Fatalf("record %.20q: listed %+v", bad, rows)
+		}
+		if !f.store.Owns(c.ID) {
+			t.Fatalf("record %.20q: not owned", bad)
+		}
+		for _, call := range []string{"shutdown " + c.ID, "delete " + c.ID, "kill " + c.ID} {
+			if calls := f.w.Calls(call); len(calls) != 0 {
+				t.Fatalf("record %.20q: the quarantined container was touched: %v", bad, calls)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(f.store.Dir(c.ID), "config.json")); err != nil {
+			t.Fatalf("record %.20q: its directory was touched: %v", bad, err)
+		}
+		if _, err := os.Stat(f.stateDir(c.ID)); err != nil {
+			t.Fatalf("record %.20q: its state directory was touched: %v", bad, err)
+		}
+	}
+	os.WriteFile(record, good, 0o600)
+	f.restart()
+	c2, err := f.store.Get("precious")
+	if err != nil || c2.Status() != container.Running || c2.Snapshot().Pid != c.Snapshot().Pid {
+		t.Fatalf("repaired: %v %v", c2, err)
 	}
 }
