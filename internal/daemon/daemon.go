@@ -197,12 +197,11 @@ func (d *Daemon) recover(c *container.Container) {
 		d.cleanupRuntime(c.ID)
 		if status == container.Exited && c.HostConfig.AutoRemove {
 			// Its exit was recorded, but the daemon stopped before --rm removed it.
+			// Like an interrupted removal, done before the daemon serves.
 			d.log.Info("removing a --rm container whose exit was recorded before the daemon stopped", "id", c.ID)
-			d.bgGo(func() {
-				if err := d.Remove(context.Background(), c, true); err != nil && !isErr(err, errNotFound) {
-					d.log.Error("auto-remove", "id", c.ID, "err", err)
-				}
-			})
+			if err := d.Remove(context.Background(), c, true); err != nil && !isErr(err, errNotFound) {
+				d.log.Error("auto-remove", "id", c.ID, "err", err)
+			}
 			return
 		}
 		if rp := c.HostConfig.RestartPolicy.Name; (rp == "always" || rp == "unless-stopped") && c.StartedOnce && !c.ManualStop {

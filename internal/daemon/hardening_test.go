@@ -57,12 +57,19 @@ func TestRestartFinishesInterruptedRemoval(t *testing.T) {
 	if err := f.store.Update(c, func(c *container.Container) error { return c.SetStatusLocked(container.Removing) }); err != nil {
 		t.Fatal(err)
 	}
+	// And a --rm container whose exit was recorded but not yet acted on.
+	rm := f.create("rm", func(r *types.CreateRequest) { r.HostConfig.AutoRemove = true })
+	if err := f.store.Update(rm, func(c *container.Container) error { return c.SetExitedLocked(0, time.Now(), false) }); err != nil {
+		t.Fatal(err)
+	}
 	f.restart()
 	if rows, _ := f.List(true, nil); len(rows) != 0 {
 		t.Fatalf("ps -a right after the restart lists %+v", rows)
 	}
-	if _, err := os.Stat(f.store.Dir(c.ID)); !os.IsNotExist(err) {
-		t.Fatalf("directory of the removed container: %v", err)
+	for _, x := range []*container.Container{c, rm} {
+		if _, err := os.Stat(f.store.Dir(x.ID)); !os.IsNotExist(err) {
+			t.Fatalf("directory of the removed container %s: %v", x.Name, err)
+		}
 	}
 }
 
