@@ -164,6 +164,22 @@ func (d *Daemon) recover(c *container.Container) {
 		return
 	case container.Dead:
 		return // a failed removal: rm -f tries again
+	case container.Restarting:
+		// The daemon died in the policy's back-off: the exit is recorded already; the
+		// back-off starts over.
+		c.Lock()
+		err := c.SetStatusLocked(container.Exited)
+		code := c.State.ExitCode
+		c.Unlock()
+		if err == nil {
+			err = d.store.Save(c)
+		}
+		if err != nil {
+			d.log.Error("recovering a container in its restart back-off", "id", c.ID, "err", err)
+		}
+		d.cleanupRuntime(c.ID)
+		d.bgGo(func() { d.restartAfterExit(c, code) })
+		return
 	}
 	client, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID))
 	if err == nil {
@@ -193,7 +209,7 @@ func (d *Daemon) recover(c *container.Container) {
 		client.Shutdown(ctx)
 		client.Close()
 	}
-	if status != container.Running && status != container.Paused && status != container.Restarting {
+	if status != container.Running && status != container.Paused {
 		d.cleanupRuntime(c.ID)
 		if status == container.Exited && c.HostConfig.AutoRemove {
 			// Its exit was recorded, but the daemon stopped before --rm removed it.

@@ -230,3 +230,30 @@ func TestCorruptRecordLeavesRunningContainerAlone(t *testing.T) {
 		t.Fatalf("repaired: %v %v", c2, err)
 	}
 }
+
+// A daemon that dies in a restart policy's back-off: the new daemon starts the back-off
+// over and restarts the container, counting the restart once.
+func TestRecoverInBackOff(t *testing.T) {
+	f := newFakeDaemon(t)
+	c := f.run("loop", func(r *types.CreateRequest) { r.HostConfig.RestartPolicy = types.RestartPolicy{Name: "always"} })
+	f.Daemon.Close()
+	f.bg.Wait()
+	// What a daemon killed in the back-off leaves: the record says restarting, nothing runs.
+	f.w.Crash(c.ID)
+	c.Lock()
+	c.State.Status, c.State.ExitCode, c.RestartCount = string(container.Restarting), 1, 1
+	c.Unlock()
+	if err := f.store.Save(c); err != nil {
+		t.Fatal(err)
+	}
+	f.Daemon = nil
+	f.restart()
+	c2, err := f.store.Get("loop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c2, container.Running)
+	if c2.RestartCount != 2 {
+		t.Fatalf("restart count %d, want 2", c2.RestartCount)
+	}
+}
