@@ -234,3 +234,51 @@ exit 137
 		t.Errorf("runtime state left: %d entries", len(ents))
 	}
 }
+
+// TestFailedRemovalIsRetried (issue 10 #7): a foreign mount over a stopped container's
+// channel (on its host path) makes rm fail (correctly); the container is then dead, listed as such, also after a
+// daemon restart, and once the mount is gone rm -f removes it.
+func TestFailedRemovalIsRetried(t *testing.T) {
+	d := StartDaemon(t)
+	ch := filepath.Join(d.TempDir(), "ch")
+	id := d.Must("run", "-d", "--name", "victim", "--host-channel", ch+":/c:rw:1M",
+		"--external-rootfs", busyboxRoot, "none", "sleep", "600")
+	d.Must("stop", "-t", "0", id)
+	foreign := ch // a mount over the channel's host path, not made by the engine
+	if err := syscall.Mount("tmpfs", foreign, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			syscall.Unmount(foreign, syscall.MNT_DETACH)
+		}
+	})
+	if r := d.Isula("rm", "-f", id); r.Code == 0 {
+		t.Fatalf("rm succeeded with a foreign mount inside the channel: %s", r)
+	}
+	if st := d.Inspect(id, "{{.State.Status}}"); st != "dead" {
+		t.Fatalf("after the failed removal: %s, want dead", st)
+	}
+	if out := d.Must("ps", "-a", "--format", "{{.Status}}"); !strings.Contains(out, "Dead") {
+		t.Errorf("ps -a: %q", out)
+	}
+	d.Kill()
+	d.Start()
+	if st := d.Inspect(id, "{{.State.Status}}"); st != "dead" {
+		t.Fatalf("after a daemon restart: %s, want dead", st)
+	}
+	if r := d.Isula("rm", "-f", id); r.Code == 0 {
+		t.Fatalf("rm succeeded with the foreign mount still there: %s", r)
+	}
+	if err := syscall.Unmount(foreign, 0); err != nil {
+		t.Fatal(err)
+	}
+	mounted = false
+	if r := d.Isula("rm", "-f", id); r.Code != 0 {
+		t.Fatalf("rm -f once the mount is gone: %s", r)
+	}
+	if r := d.Isula("inspect", id); r.Code == 0 {
+		t.Fatalf("still there after rm -f")
+	}
+}
