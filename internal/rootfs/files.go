@@ -39,18 +39,18 @@ func WriteHostFiles(rootfs, hostname string) (warning string, err error) {
 		"ff02::2\tip6-allrouters\n" +
 		"127.0.1.1\t" + hostname + "\n"
 	files := []struct {
-		name string
-		data []byte
+		name, what string
+		data       []byte
 	}{
-		{"/etc/hostname", []byte(hostname + "\n")},
-		{"/etc/hosts", []byte(hosts)},
+		{"/etc/hostname", "the container's hostname", []byte(hostname + "\n")},
+		{"/etc/hosts", "the container's hosts", []byte(hosts)},
 	}
 	// The host's file, read as carefully as the rootfs' (it is commonly a symlink into /run).
 	if rc, err := ReadFile("/", hostResolvConf, maxResolvConf); err == nil {
 		files = append(files, struct {
-			name string
-			data []byte
-		}{"/etc/resolv.conf", rc})
+			name, what string
+			data       []byte
+		}{"/etc/resolv.conf", "the host's resolv.conf", rc})
 	}
 	if err := MkdirAll(rootfs, "/etc"); err != nil {
 		if readOnly(err) {
@@ -63,7 +63,7 @@ func WriteHostFiles(rootfs, hostname string) (warning string, err error) {
 			if readOnly(err) {
 				return fmt.Sprintf("%s of the rootfs %s is read-only: hostname, hosts and resolv.conf not (all) written", f.name, rootfs), nil
 			}
-			return "", fmt.Errorf("writing %s into the rootfs: %w", f.name, err)
+			return "", fmt.Errorf("writing %s: %w", f.what, err) // err names the file and the rootfs
 		}
 	}
 	return "", nil
