@@ -1,11 +1,15 @@
 package spec
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/isulad-go/isulad/api/types"
 )
@@ -87,10 +91,35 @@ func TestParseHookSpec(t *testing.T) {
 	if len(h.CreateRuntime) != 1 || h.CreateRuntime[0].Path != "/bin/true" || len(h.Poststart) != 1 || *h.Poststart[0].Timeout != 5 || h.Poststop[0].Env[0] != "A=1" {
 		t.Errorf("hooks %+v", h)
 	}
+	// prestart hooks come first among the createRuntime hooks, as the runtimes run them, and
+	// the spec built never holds the deprecated prestart list.
+	both := write("both.json", `{"createRuntime":[{"path":"/b"}],"prestart":[{"path":"/a1"},{"path":"/a2"}]}`)
+	h, err = ParseHookSpec(both)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Default()
+	s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/engine"}}}
+	if err := WithHooks(h)(s); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, hk := range s.Hooks.CreateRuntime {
+		paths = append(paths, hk.Path)
+	}
+	js, _ := json.Marshal(s.Hooks)
+	if strings.Join(paths, " ") != "/engine /a1 /a2 /b" || strings.Contains(string(js), "prestart") {
+		t.Errorf("createRuntime hooks %v, spec hooks %s; want /engine /a1 /a2 /b and no prestart", paths, js)
+	}
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, path, want string
 	}{
 		{"relative", "hooks.json", "absolute"},
+		{"fifo", fifo, "is a FIFO: want a regular file"},
 		{"missing", filepath.Join(dir, "nope.json"), "no such file"},
 		{"directory", dir, "is a directory: want a regular file"},
 		{"bad json", write("bad.json", `{"prestart":[`), "invalid JSON"},
