@@ -225,7 +225,7 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 func (d *Daemon) specOptions(c *container.Container, mounts []types.Mount, remap *spec.IDMap, hooks *specs.Hooks) spec.Options {
 	return spec.Options{
 		ID: c.ID, Config: c.Config, HostConfig: c.HostConfig, Rootfs: c.Rootfs,
-		Mounts: mounts, ExtraMounts: hostchannel.SpecMounts(c.HostConfig.HostChannels),
+		Mounts: mounts, ExtraMounts: d.channels.SpecMounts(c.HostConfig.HostChannels),
 		Hostname: c.Config.Hostname, EngineName: d.cfg.EngineName, UserRemap: remap, Hooks: hooks,
 		CgroupsPath: c.CgroupsPath,
 	}

@@ -194,7 +194,7 @@ func (m *Manager) recreate(r *record) error {
 		parents = append(parents, madeDir{Path: p})
 	}
 	sort.Slice(parents, func(i, j int) bool { return len(parents[i].Path) < len(parents[j].Path) })
-	r.Parents, r.Dir, r.MountID, r.BootID, r.State = parents, madeDir{Path: hp}, 0, "", stateCreating
+	r.Parents, r.Dir, r.State = parents, madeDir{Path: hp}, stateCreating
 	if err := m.saveRecord(r); err != nil {
 		return err
 	}

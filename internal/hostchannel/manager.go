@@ -3,37 +3,47 @@ package hostchannel
 import (
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+		"path/filepath"
 	"sort"
 	"sync"
 
 	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/statedir"
 )
 
 // Manager creates, mounts and removes host channels and keeps a durable record of each.
 // Its methods are safe for concurrent use. Several Managers (or daemons) on one record
 // directory still get "exactly one create per host path" from the file system.
 type Manager struct {
-	dir    string
-	log    *slog.Logger
-	mu     sync.Mutex
-	bootID func() (string, error)
+	dir      string // records
+	mountDir string // backing mounts of the channels' tmpfs; only root can reach it
+	log      *slog.Logger
+	mu       sync.Mutex
 }
 
-// NewManager opens (making it if needed, mode 0700) the record directory, e.g.
-// <graph>/hostchannels. A nil logger means slog.Default().
-func NewManager(recordDir string, log *slog.Logger) (*Manager, error) {
+// NewManager opens (making them if needed, mode 0700) the record directory, e.g.
+// <graph>/hostchannels, and the directory of the channels' backing mounts, e.g.
+// <state>/hostchannels. Both must be root's and unwritable by anyone else, and so must
+// every ancestor of the mount directory be (sticky ancestors such as /tmp excepted): the
+// runtime binds a channel into its container from there, by path. A nil logger means
+// slog.Default().
+func NewManager(recordDir, mountDir string, log *slog.Logger) (*Manager, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if !filepath.IsAbs(recordDir) {
-		return nil, fmt.Errorf("host channel: record directory %q must be absolute", recordDir)
+	for _, d := range []string{recordDir, mountDir} {
+		if !filepath.IsAbs(d) {
+			return nil, fmt.Errorf("host channel: directory %q must be absolute: %w", d, ErrInvalid)
+		}
+		if err := statedir.Ensure(d); err != nil {
+			return nil, fmt.Errorf("host channel: %w", err)
+		}
 	}
-	if err := os.MkdirAll(recordDir, 0o700); err != nil {
-		return nil, fmt.Errorf("host channel: record directory: %w", err)
+	real, err := statedir.Resolve(mountDir)
+	if err != nil {
+		return nil, fmt.Errorf("host channel: %w", err)
 	}
-	return &Manager{dir: filepath.Clean(recordDir), log: log, bootID: readBootID}, nil
+	return &Manager{dir: filepath.Clean(recordDir), mountDir: real, log: log}, nil
 }
 
 // ownedRecord loads the record of ch's host path and checks its owner.

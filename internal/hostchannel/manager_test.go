@@ -63,7 +63,7 @@ func unmountAllBelow(t *testing.T, base string) {
 
 func newManager(t *testing.T, base string) *Manager {
 	t.Helper()
-	m, err := NewManager(filepath.Join(base, "records"), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	m, err := NewManager(filepath.Join(base, "records"), filepath.Join(base, "mounts"), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,35 +579,55 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
-func TestPendingMountAdopted(t *testing.T) {
+// A daemon killed between the backing mount and the bind onto the host path: the next start
+// binds the tmpfs it finds (data kept), and reconciliation of an orphan removes both.
+func TestKilledBetweenBackingAndBind(t *testing.T) {
 	base := sandbox(t)
 	m := newManager(t, base)
 	hp := filepath.Join(base, "ch")
 	ch := channel(hp, "/ch", MiB)
-	if err := m.Create("gone", ch); err != nil {
+	orphan := channel(filepath.Join(base, "orphan"), "/o", MiB)
+	for owner, c := range map[string]types.HostChannel{"known": ch, "gone": orphan} {
+		if err := m.Create(owner, c); err != nil {
+			t.Fatal(err)
+		}
+		fd, err := m.mountBacking(c.PathOnHost, c.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	if err := os.WriteFile(filepath.Join(m.backingPath(hp), "data"), []byte("kept"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Simulate a daemon killed between the mount syscall and recording the mount ID.
-	r, _ := m.loadRecord(hp)
-	fd, err := openNoFollow(hp, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
+	m2 := newManager(t, base) // the daemon restarted
+	if err := m2.Reconcile(func(o string) bool { return o == "known" }); err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := mountIDOf(fd)
-	boot, _ := readBootID()
-	r.Pending = &pendingMount{BootID: boot, ParentMountID: pid}
-	if err := m.saveRecord(r); err != nil {
+	if exists(orphan.PathOnHost) || exists(m.backingPath(orphan.PathOnHost)) {
+		t.Error("the orphan's directory or backing mount is left")
+	}
+	if mounted, err := m2.Mount("known", ch); err != nil || mounted {
+		t.Fatalf("Mount = %v, %v; want the existing tmpfs bound (mounted false)", mounted, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(hp, "data")); err != nil || string(b) != "kept" {
+		t.Fatalf("host path sees %q, %v; want the backing tmpfs's data", b, err)
+	}
+	if err := m2.Remove("known", ch); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("tmpfs", fdPath(fd), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=1048576"); err != nil {
-		t.Fatal(err)
+	if exists(hp) || exists(m.backingPath(hp)) || len(mountsOn(t, hp)) != 0 {
+		t.Fatal("leftovers after Remove")
 	}
-	unix.Close(fd)
-	if err := newManager(t, base).Reconcile(func(string) bool { return false }); err != nil {
-		t.Fatal(err)
-	}
-	if exists(hp) || len(mountsOn(t, hp)) != 0 {
-		t.Fatal("the half-recorded mount was not cleaned up")
+}
+
+// unmountBehindBack unmounts a channel's tmpfs as a reboot would: bind and backing mount.
+func unmountBehindBack(t *testing.T, m *Manager, hp string) {
+	t.Helper()
+	for _, p := range []string{hp, m.backingPath(hp)} {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -627,9 +647,7 @@ func TestRebootSimulation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The tmpfs vanishes behind the Manager's back (as after a reboot): the next start mounts a fresh one.
-	if err := unix.Unmount(hp, unix.MNT_DETACH); err != nil {
-		t.Fatal(err)
-	}
+	unmountBehindBack(t, m, hp)
 	if mounted, _ := m.Status(ch); mounted {
 		t.Fatal("Status says mounted")
 	}
@@ -640,9 +658,7 @@ func TestRebootSimulation(t *testing.T) {
 		t.Fatal("not a fresh tmpfs")
 	}
 	// The directory and its made parent vanish too (host path on a tmpfs): Mount makes them again.
-	if err := unix.Unmount(hp, unix.MNT_DETACH); err != nil {
-		t.Fatal(err)
-	}
+	unmountBehindBack(t, m, hp)
 	if err := os.RemoveAll(filepath.Join(base, "var-run")); err != nil {
 		t.Fatal(err)
 	}
@@ -652,12 +668,6 @@ func TestRebootSimulation(t *testing.T) {
 	if mounted, _ := m.Status(ch); !mounted {
 		t.Fatal("not mounted after the directory was made again")
 	}
-	// A new boot ID means the recorded mount is not ours any more.
-	m.bootID = func() (string, error) { return "another-boot", nil }
-	if mounted, _ := m.Status(ch); mounted {
-		t.Fatal("a mount from another boot counts as mounted")
-	}
-	m.bootID = readBootID
 	if err := m.Remove("c1", ch); err != nil {
 		t.Fatal(err)
 	}

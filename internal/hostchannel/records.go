@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/isulad-go/isulad/api/types"
+	"golang.org/x/sys/unix"
 )
 
 // Record states.
@@ -29,14 +31,6 @@ type madeDir struct {
 	Ino  uint64 `json:"Ino"`
 }
 
-// pendingMount is the intent to mount, written before the mount syscall, so that a tmpfs
-// mounted by a daemon that died before recording its ID can still be recognised: a tmpfs at
-// the host path, on top of ParentMountID, in boot BootID.
-type pendingMount struct {
-	BootID        string `json:"BootID"`
-	ParentMountID int    `json:"ParentMountID"`
-}
-
 // record is the durable state of one channel: one JSON file per channel in the record
 // directory, named after the SHA-256 of the clean host path.
 type record struct {
@@ -45,9 +39,7 @@ type record struct {
 	State   string            `json:"State"`
 	Parents []madeDir         `json:"Parents"` // parents made for the channel, root first
 	Dir     madeDir           `json:"Dir"`     // the channel directory itself
-	MountID int               `json:"MountID"` // mount ID of our tmpfs, valid in boot BootID
-	BootID  string            `json:"BootID"`
-	Pending *pendingMount     `json:"Pending,omitempty"`
+	MountID int               `json:"MountID"` // mount ID of the bind on the host path, for the log (mounts are found by their tmpfs, see mount.go)
 
 	file string // record file name
 }
@@ -120,8 +112,23 @@ func (m *Manager) deleteRecord(r *record) error {
 	return syncDir(m.dir)
 }
 
+// readRecord reads one record. The record directory is root's (NewManager checks it); as a
+// second line of defence a record file must be a regular file of the daemon's user that no
+// one else can write, or it is refused as forged.
 func (m *Manager) readRecord(name string) (*record, error) {
-	b, err := os.ReadFile(filepath.Join(m.dir, name))
+	f, err := os.OpenFile(filepath.Join(m.dir, name), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uint32(os.Geteuid()) || st.Mode&0o022 != 0 {
+		return nil, fmt.Errorf("host channel: record %s is not a file of the daemon's own (uid %d, mode %o); ignoring it", name, st.Uid, st.Mode)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, err
 	}

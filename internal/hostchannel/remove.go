@@ -48,9 +48,11 @@ func (m *Manager) remove(r *record) error {
 		}
 		return err
 	}
-	if err := m.unmountOurs(r); err != nil {
+	if err := m.unmountAll(hp); err != nil {
 		return abort(err)
 	}
+	// Whatever is still mounted at the host path is not the channel's: never remove a record
+	// (or report a channel removed) while a mount stands there.
 	if ms, err := mountsAt(hp); err != nil {
 		return abort(err)
 	} else if len(ms) > 0 {
@@ -172,13 +174,30 @@ func (m *Manager) Reconcile(isKnown func(owner string) bool) error {
 			if r.State == stateCreating {
 				m.log.Warn("host channel: create of a known container was interrupted; start will refuse it, rm removes it", "container", r.Owner, "host", r.Channel.PathOnHost)
 			}
-			if err := m.adoptPending(r); err != nil {
-				errs = append(errs, err)
-			}
 			continue
 		}
 		if err := m.remove(r); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	// Backing mounts without a record file (the daemon died while removing one): the mount
+	// directory is root's, so what is there is the engine's. A record that cannot be read
+	// still keeps its backing mount: it may be a live container's.
+	has := map[string]bool{}
+	for _, e := range ents {
+		has[strings.TrimSuffix(e.Name(), ".json")] = true
+	}
+	if ents, err := os.ReadDir(m.mountDir); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, e := range ents {
+			if !has[e.Name()] {
+				bp := filepath.Join(m.mountDir, e.Name())
+				m.log.Info("host channel: removing a backing mount without a record", "backing", bp)
+				if err := m.unmountBacking(bp, bp); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)
