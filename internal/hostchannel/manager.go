@@ -3,7 +3,7 @@ package hostchannel
 import (
 	"fmt"
 	"log/slog"
-		"path/filepath"
+	"path/filepath"
 	"sort"
 	"sync"
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -885,5 +886,138 @@ func TestParentSwappedForSymlinkBeforeMount(t *testing.T) {
 	}
 	if !exists(filepath.Join(base, "p2", "ch")) {
 		t.Fatal("Remove went through the symlink")
+	}
+}
+
+// Issue 10, items 10 and 16: what create must refuse before anything is made.
+func TestValidateRefusesAtCreate(t *testing.T) {
+	base := sandbox(t)
+	rootfs := filepath.Join(base, "rootfs")
+	other := filepath.Join(base, "other-rootfs")
+	for _, d := range []string{"rootfs/etc", "rootfs/srv/data", "other-rootfs/etc"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"rootfs/etc/hosts", "rootfs/file"} {
+		if err := os.WriteFile(filepath.Join(base, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mkfifo(filepath.Join(rootfs, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A symlink inside the rootfs resolves inside it, as the runtime resolves it.
+	if err := os.Symlink("/etc/hosts", filepath.Join(rootfs, "hosts-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/srv", filepath.Join(rootfs, "srv-link")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := CheckContext{Rootfs: rootfs, OtherRootfs: []string{other}, MountDests: []string{"/mnt"}}
+	ok := func(h, c string) types.HostChannel { return channel(filepath.Join(base, h), c, MiB) }
+	for _, chs := range [][]types.HostChannel{
+		{ok("a", "/srv/data")}, {ok("a", "/new/dir")}, {ok("a", "/srv-link/data")}, {ok("a", "/mnt/file")},
+	} {
+		if _, err := Validate(chs, ctx); err != nil {
+			t.Errorf("Validate(%v) = %v, want accepted", chs, err)
+		}
+	}
+	long := "/" + strings.Repeat("d/", 2100) + "ch" // 4203 bytes
+	fakeMem(t, 8*GiB, 6*GiB)
+	cases := []struct {
+		chs []types.HostChannel
+		msg string
+	}{
+		{[]types.HostChannel{channel(long, "/a", MiB)}, "is 4203 bytes long (want at most 4095"},
+		{[]types.HostChannel{channel("/srv/"+strings.Repeat("n", 256), "/a", MiB)}, "is 256 bytes long (want at most 255"},
+		{[]types.HostChannel{ok("a", long)}, "container path"},
+		{[]types.HostChannel{ok("a", "/etc/hosts")}, `container path "/etc/hosts" is a regular file in the rootfs`},
+		{[]types.HostChannel{ok("a", "/hosts-link")}, `container path "/hosts-link" is a regular file in the rootfs`},
+		{[]types.HostChannel{ok("a", "/fifo")}, "is a FIFO in the rootfs"},
+		{[]types.HostChannel{ok("a", "/file/below")}, "lies below something in the rootfs that is not a directory"},
+		{[]types.HostChannel{ok("other-rootfs/etc/ch", "/a")}, "lies inside the rootfs of another container"},
+		{[]types.HostChannel{ok("a", "/a"), ok("b", "/b"), channel(filepath.Join(base, "c"), "/c", 2*GiB)}, ""},
+		{[]types.HostChannel{channel(filepath.Join(base, "a"), "/a", 3*GiB), channel(filepath.Join(base, "b"), "/b", 3*GiB)},
+			"sizes 3221225472 + 3221225472 add up to 6442450944 bytes, more than half of total memory (4294967296 bytes)"},
+	}
+	for i, c := range cases {
+		_, err := Validate(c.chs, ctx)
+		if c.msg == "" {
+			if err != nil {
+				t.Errorf("case %d: Validate = %v, want accepted", i, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) || strings.Contains(err.Error(), "\n") || len(err.Error()) > 400 {
+			t.Errorf("case %d: Validate = %v, want one ErrInvalid line containing %q", i, err, c.msg)
+		}
+	}
+}
+
+func TestMerge(t *testing.T) {
+	a := channel("/srv/a", "/a", MiB)
+	b := channel("/srv/b", "/b", MiB)
+	loose := types.HostChannel{PathOnHost: "/srv/a/", PathInContainer: "/a", Size: MiB} // a in another spelling
+	for i, c := range []struct {
+		legacy *types.HostChannel
+		list   []types.HostChannel
+		want   []types.HostChannel
+		bad    bool
+	}{
+		{nil, nil, nil, false},
+		{&a, nil, []types.HostChannel{a}, false},
+		{nil, []types.HostChannel{a, b}, []types.HostChannel{a, b}, false},
+		{&a, []types.HostChannel{a, b}, []types.HostChannel{a, b}, false},
+		{&loose, []types.HostChannel{a, b}, []types.HostChannel{a, b}, false},
+		{&b, []types.HostChannel{a}, nil, true},
+	} {
+		got, err := Merge(c.legacy, c.list)
+		if c.bad {
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "given together with HostChannels") {
+				t.Errorf("case %d: Merge = %v, %v; want a refusal", i, got, err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("case %d: Merge = %v, %v; want %v", i, got, err, c.want)
+		}
+	}
+}
+
+// Issue 10, item 10: the tmpfs bounds inodes in proportion to its size.
+func TestInodesBounded(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", 4096)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(hp, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != minInodes {
+		t.Errorf("a one-page channel has %d inodes, want %d", st.Files, minInodes)
+	}
+	n := 0
+	for ; n < 2*minInodes; n++ {
+		if err := os.Mkdir(filepath.Join(hp, strconv.Itoa(n)), 0o700); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if n >= minInodes {
+		t.Errorf("made %d empty directories in a one-page channel, want fewer than %d", n, minInodes)
+	}
+	if got, want := nrInodes(64*MiB), 64*MiB/int64(os.Getpagesize()); got != want {
+		t.Errorf("nrInodes(64M) = %d, want %d", got, want)
 	}
 }
