@@ -1021,3 +1021,201 @@ func TestInodesBounded(t *testing.T) {
 		t.Errorf("nrInodes(64M) = %d, want %d", got, want)
 	}
 }
+
+// Issue 10, item 1: once mounted, the host path can be swapped for a symlink by whoever owns
+// one of its ancestors; the source the runtime binds is the backing mount, which still is
+// the channel's tmpfs, and no path the attacker controls leads there.
+func TestBindSourceSurvivesSwap(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	victim := filepath.Join(base, "victim")
+	if err := os.Mkdir(victim, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "secret"), []byte("s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hp := filepath.Join(base, "att", "d", "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hp, "mine"), []byte("m"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	att := filepath.Join(base, "att")
+	if err := os.Rename(filepath.Join(att, "d"), filepath.Join(att, "d.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(att, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(att, "d", "ch")); err != nil {
+		t.Fatal(err)
+	}
+	src := m.SpecMounts([]types.HostChannel{ch})[0].Source
+	if within(src, base) && !within(src, m.mountDir) {
+		t.Fatalf("bind source %q is not in the mount directory %q", src, m.mountDir)
+	}
+	if exists(filepath.Join(src, "secret")) || !exists(filepath.Join(src, "mine")) {
+		t.Fatal("the bind source does not lead to the channel's tmpfs")
+	}
+	for p := src; p != "/"; p = filepath.Dir(p) {
+		if fi, err := os.Lstat(p); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			t.Fatalf("bind source %q passes through %q (%v, %v)", src, p, fi.Mode(), err)
+		}
+	}
+	// Mount again refuses to stack a second bind while the first is elsewhere.
+	if _, err := m.Mount("c1", ch); !errors.Is(err, ErrBusy) && !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("Mount after the swap = %v, want a refusal", err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) { return !within(i.Mountpoint, base), false }); len(ms) != 0 {
+		t.Fatalf("mounts left: %+v", ms[0])
+	}
+	if !exists(filepath.Join(victim, "secret")) {
+		t.Fatal("the victim was touched")
+	}
+}
+
+// Issue 10, item 9: a parent renamed while the channel is mounted; Remove finds the bind
+// where it is now and unmounts it, and only then drops the record.
+func TestRemoveFindsMovedMount(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "p1", "sub", "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(base, "p1", "sub.moved", "ch")
+	if err := os.Rename(filepath.Join(base, "p1", "sub"), filepath.Dir(moved)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), moved) {
+		t.Fatalf("Mount with the bind moved away = %v, want ErrBusy naming %s", err, moved)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsOn(t, moved)) != 0 || exists(m.backingPath(hp)) || len(records(t, m)) != 0 {
+		t.Fatalf("after Remove: mounts at %s %v, backing %v, records %v", moved, mountsOn(t, moved), exists(m.backingPath(hp)), records(t, m))
+	}
+}
+
+// Issue 10, item 9: Remove refuses (and keeps the record) while the channel's bind cannot be
+// unmounted safely; it never says removed while the channel is mounted.
+func TestRemoveRefusesWhileMountedOver(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	// The bind's mount point leads to something else: a foreign mount stacked over it.
+	if err := unix.Mount("foreign", hp, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Remove("c1", ch)
+	if !errors.Is(err, ErrBusy) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("Remove under a foreign mount = %v, want one ErrBusy line", err)
+	}
+	if len(records(t, m)) != 1 {
+		t.Fatal("the record was dropped while the channel is mounted")
+	}
+	if err := unix.Unmount(hp, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 10, item 9: a Mount that fails after the tmpfs is mounted leaves nothing mounted.
+func TestMountFailureLeavesNothing(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	testHookAfterBacking = func() error { return errors.New("injected") }
+	t.Cleanup(func() { testHookAfterBacking = nil })
+	if _, err := m.Mount("c1", ch); err == nil {
+		t.Fatal("Mount succeeded past the injected failure")
+	}
+	if ms, _ := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) { return !within(i.Mountpoint, base), false }); len(ms) != 0 {
+		t.Fatalf("a failed Mount left %s mounted", ms[0].Mountpoint)
+	}
+	if exists(m.backingPath(hp)) {
+		t.Fatal("a failed Mount left its backing directory")
+	}
+	testHookAfterBacking = nil
+	if mounted, err := m.Mount("c1", ch); err != nil || !mounted {
+		t.Fatalf("Mount after the failure = %v, %v", mounted, err)
+	}
+}
+
+// Issue 10, item 5: a record someone else could have written (not the daemon's, or
+// writable by others) naming a root-owned tmpfs is ignored by reconciliation: that tmpfs
+// stays mounted and its mount point stays.
+func TestReconcileIgnoresForgedRecord(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	target := filepath.Join(base, "roots-tmpfs")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", target, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := openNoFollow(target, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := mountIDOf(fd)
+	dev, ino, _ := fstat(fd)
+	unix.Close(fd)
+	forged := &record{Owner: "gone", Channel: channel(target, "/x", MiB), State: stateCreated,
+		Dir: madeDir{Path: target, Dev: dev, Ino: ino}, MountID: id}
+	if err := m.createRecord(forged); err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []func(p string) error{
+		func(p string) error { return os.Chown(p, 65534, 65534) },
+		func(p string) error { os.Chown(p, 0, 0); return os.Chmod(p, 0o666) },
+	} {
+		if err := how(filepath.Join(m.dir, recordName(target))); err != nil {
+			t.Fatal(err)
+		}
+		if err := newManager(t, base).Reconcile(func(string) bool { return false }); err != nil {
+			t.Fatal(err)
+		}
+		if ms := mountsOn(t, target); len(ms) != 1 {
+			t.Fatalf("reconciliation of a forged record touched %s: %+v", target, ms)
+		}
+	}
+	// Even a record of the daemon's own naming a tmpfs that is not on its backing directory
+	// only gets refused: the tmpfs is not the engine's.
+	os.Chmod(filepath.Join(m.dir, recordName(target)), 0o600)
+	if err := newManager(t, base).Reconcile(func(string) bool { return false }); err == nil {
+		t.Log("reconcile reported no error")
+	}
+	if ms := mountsOn(t, target); len(ms) != 1 {
+		t.Fatalf("reconciliation unmounted a tmpfs that is not the engine's: %+v", ms)
+	}
+}
