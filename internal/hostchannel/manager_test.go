@@ -1219,3 +1219,46 @@ func TestReconcileIgnoresForgedRecord(t *testing.T) {
 		t.Fatalf("reconciliation unmounted a tmpfs that is not the engine's: %+v", ms)
 	}
 }
+
+// The host path's parent is a shared mount with a peer in this namespace: the bind onto the
+// host path propagates to the peer, and unmounting the one unmounts the other. Remove must
+// not mistake the vanished copy for a mount it cannot reach.
+func TestRemoveWithPropagatedCopy(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	shared, peer := filepath.Join(base, "shared"), filepath.Join(base, "peer")
+	for _, d := range []string{shared, peer} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mount(shared, shared, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("", shared, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(shared, peer, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	hp := filepath.Join(shared, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsOn(t, filepath.Join(peer, "ch"))) != 1 {
+		t.Fatal("the bind did not propagate to the peer (the test needs it)")
+	}
+	if mounted, err := m.Mount("c1", ch); err != nil || mounted {
+		t.Fatalf("second Mount = %v, %v; want a no-op despite the propagated copy", mounted, err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsOn(t, hp)) != 0 || len(mountsOn(t, filepath.Join(peer, "ch"))) != 0 || exists(m.backingPath(hp)) {
+		t.Fatal("mounts left after Remove")
+	}
+}

@@ -257,15 +257,17 @@ func (m *Manager) Mount(owner string, ch types.HostChannel) (mounted bool, err e
 		return false, errorf(ErrBusy, "host path %q: a %s filesystem that is not the channel's is mounted there (unmount it, then retry)", hp, x.FSType)
 	}
 	for _, b := range cm.binds {
-		if b.Mountpoint != hp {
-			return false, errorf(ErrBusy, "host path %q: the channel's tmpfs is mounted at %q instead (was a parent directory renamed?); rename it back, or rm the container", hp, b.Mountpoint)
+		if b.Mountpoint == hp {
+			fd, err := openMountRoot(b, unix.O_PATH|unix.O_DIRECTORY)
+			if err != nil {
+				return false, fmt.Errorf("host channel: host path %q: %w", hp, err)
+			}
+			unix.Close(fd)
+			return false, nil // mounted already (copies propagated elsewhere are fine)
 		}
-		fd, err := openMountRoot(b, unix.O_PATH|unix.O_DIRECTORY)
-		if err != nil {
-			return false, fmt.Errorf("host channel: host path %q: %w", hp, err)
-		}
-		unix.Close(fd)
-		return false, nil // mounted already
+	}
+	if len(cm.binds) > 0 {
+		return false, errorf(ErrBusy, "host path %q: the channel's tmpfs is mounted at %q instead (was a parent directory renamed?); rename it back, or rm the container", hp, cm.binds[0].Mountpoint)
 	}
 
 	dfd, err := m.openChannelDir(r)
@@ -331,28 +333,35 @@ func (m *Manager) unmountAll(hp string) error {
 	return m.unmountBacking(m.backingPath(hp), hp)
 }
 
-// unmountBacking is unmountAll by backing path; hp names the channel in messages.
+// unmountBacking is unmountAll by backing path; hp names the channel in messages. It
+// unmounts one mount at a time and reads mountinfo again after each: unmounting one bind can
+// take others with it (propagation to peers of its parent mount).
 func (m *Manager) unmountBacking(bp, hp string) error {
-	cm, err := mountsOf(bp)
-	if err != nil {
-		return err
-	}
-	if cm.backing != nil {
-		for _, b := range cm.binds {
-			if err := unmount(b); err != nil {
-				return errorf(ErrBusy, "host path %q: the channel's tmpfs is mounted at %q and cannot be unmounted there safely (%v); unmount it, then retry", hp, b.Mountpoint, strings.TrimPrefix(err.Error(), "host channel: "))
+	for range 64 {
+		cm, err := mountsOf(bp)
+		if err != nil {
+			return err
+		}
+		if cm.backing == nil {
+			if err := m.removeBackingDir(bp); err != nil {
+				return fmt.Errorf("host channel: removing the backing directory of %q: %w", hp, err)
 			}
-			m.log.Info("host channel unmounted", "host", hp, "at", b.Mountpoint, "mount_id", b.ID)
+			return nil
 		}
-		if err := unmount(cm.backing); err != nil {
-			return fmt.Errorf("host channel: backing mount of %q: %w", hp, err)
+		if len(cm.binds) == 0 {
+			if err := unmount(cm.backing); err != nil {
+				return fmt.Errorf("host channel: backing mount of %q: %w", hp, err)
+			}
+			m.log.Info("host channel backing mount unmounted", "host", hp, "backing", bp, "mount_id", cm.backing.ID)
+			continue
 		}
-		m.log.Info("host channel backing mount unmounted", "host", hp, "backing", bp, "mount_id", cm.backing.ID)
+		b := cm.binds[len(cm.binds)-1] // the newest first: it may sit inside an older one
+		if err := unmount(b); err != nil {
+			return errorf(ErrBusy, "host path %q: the channel's tmpfs is mounted at %q and cannot be unmounted there safely (%v); unmount it, then retry", hp, b.Mountpoint, strings.TrimPrefix(err.Error(), "host channel: "))
+		}
+		m.log.Info("host channel unmounted", "host", hp, "at", b.Mountpoint, "mount_id", b.ID)
 	}
-	if err := m.removeBackingDir(bp); err != nil {
-		return fmt.Errorf("host channel: removing the backing directory of %q: %w", hp, err)
-	}
-	return nil
+	return errorf(ErrBusy, "host path %q: the channel's tmpfs keeps being mounted again (want it left alone while the engine unmounts it)", hp)
 }
 
 // Unmount rolls back the Mount of a failed start: it unmounts the channel's tmpfs (its bind
