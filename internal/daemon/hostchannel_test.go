@@ -1,14 +1,19 @@
 package daemon
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/hostchannel"
 )
 
 // Issue 10, item 16: a legacy HostChannel that disagrees with HostChannels was dropped
@@ -43,5 +48,48 @@ func TestValidateHostChannelMix(t *testing.T) {
 	}
 	if p, err := d.validate(req(&a)); err != nil || len(p.req.HostConfig.HostChannels) != 1 {
 		t.Errorf("HostChannel alone: %v", err)
+	}
+}
+
+// Issue 10, item 1, for containers created before channels had backing mounts: start makes
+// their OCI spec bind the channel from its backing mount instead of the host path.
+func TestBindChannelsFromBacking(t *testing.T) {
+	tmp := t.TempDir()
+	store, err := container.NewStore(filepath.Join(tmp, "graph", "containers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := hostchannel.NewManager(filepath.Join(tmp, "graph", "hostchannels"), filepath.Join(tmp, "state", "hostchannels"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{store: store, channels: hc, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ch := types.HostChannel{PathOnHost: "/srv/ch", PathInContainer: "/c", Permissions: "rw", Size: 1 << 20}
+	c := &container.Container{ID: "0123456789ab", HostConfig: types.HostConfig{HostChannels: []types.HostChannel{ch}}}
+	if err := os.MkdirAll(store.Dir(c.ID), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := specs.Spec{Process: &specs.Process{Args: []string{"true"}}, Mounts: []specs.Mount{
+		{Destination: "/c", Type: "bind", Source: "/srv/ch", Options: []string{"rbind"}},
+		{Destination: "/data", Type: "bind", Source: "/srv/data", Options: []string{"rbind"}},
+	}}
+	b, _ := json.Marshal(old)
+	if err := os.WriteFile(filepath.Join(store.Dir(c.ID), "config.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time is a no-op
+		if err := d.bindChannelsFromBacking(c); err != nil {
+			t.Fatal(err)
+		}
+		s, err := d.loadSpec(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := hc.SpecMounts([]types.HostChannel{ch})[0].Source; s.Mounts[0].Source != want || !strings.HasPrefix(want, filepath.Join(tmp, "state", "hostchannels")) {
+			t.Errorf("channel bind source %q, want the backing mount %q", s.Mounts[0].Source, want)
+		}
+		if s.Mounts[1].Source != "/srv/data" {
+			t.Errorf("another bind was changed: %+v", s.Mounts[1])
+		}
 	}
 }
