@@ -601,12 +601,19 @@ func TestKilledBetweenBackingAndBind(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(m.backingPath(hp), "data"), []byte("kept"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// And a backing mount whose record is gone altogether.
+	norecord := filepath.Join(base, "no-record")
+	fd, err := m.mountBacking(norecord, MiB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
 	m2 := newManager(t, base) // the daemon restarted
 	if err := m2.Reconcile(func(o string) bool { return o == "known" }); err != nil {
 		t.Fatal(err)
 	}
-	if exists(orphan.PathOnHost) || exists(m.backingPath(orphan.PathOnHost)) {
-		t.Error("the orphan's directory or backing mount is left")
+	if exists(orphan.PathOnHost) || exists(m.backingPath(orphan.PathOnHost)) || exists(m.backingPath(norecord)) {
+		t.Error("the orphan's directory or a backing mount is left")
 	}
 	if mounted, err := m2.Mount("known", ch); err != nil || mounted {
 		t.Fatalf("Mount = %v, %v; want the existing tmpfs bound (mounted false)", mounted, err)

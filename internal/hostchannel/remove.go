@@ -180,9 +180,9 @@ func (m *Manager) Reconcile(isKnown func(owner string) bool) error {
 			errs = append(errs, err)
 		}
 	}
-	// Backing mounts without a record file (the daemon died while removing one): the mount
-	// directory is root's, so what is there is the engine's. A record that cannot be read
-	// still keeps its backing mount: it may be a live container's.
+	// Backing mounts without a record file (lost with a wiped --graph while --state stayed,
+	// say): the mount directory is root's, so what is there is the engine's. A record that
+	// cannot be read still keeps its backing mount: it may be a live container's.
 	has := map[string]bool{}
 	for _, e := range ents {
 		has[strings.TrimSuffix(e.Name(), ".json")] = true
