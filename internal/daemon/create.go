@@ -61,6 +61,9 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 	if real == "/" {
 		return nil, fmt.Errorf("--external-rootfs %q: the host's root cannot be a container's rootfs: %w", hc.ExternalRootfs, errInvalid)
 	}
+	if err := d.channels.RootfsConflicts(real); err != nil {
+		return nil, fmt.Errorf("--external-rootfs %q: %w", hc.ExternalRootfs, err)
+	}
 	p.rootfs = real
 	hc.ExternalRootfs = real
 	if len(cfg.Cmd) == 0 || cfg.Cmd[0] == "" {

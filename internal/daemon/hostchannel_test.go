@@ -24,7 +24,12 @@ func TestValidateHostChannelMix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	channels, err := hostchannel.NewManager(filepath.Join(tmp, "graph", "hostchannels"), filepath.Join(tmp, "state", "hostchannels"), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{store: store, channels: channels, log: discard,
 		cfg: Config{Graph: filepath.Join(tmp, "graph"), State: filepath.Join(tmp, "state"), DefaultRuntime: "runc",
 			Runtimes: map[string]RuntimeConfig{"runc": {Path: "/usr/bin/runc"}}}}
 	rootfs := t.TempDir()

@@ -78,6 +78,24 @@ func (m *Manager) Conflicts(owner string, ch types.HostChannel) error {
 	return m.conflicts(hp)
 }
 
+// RootfsConflicts reports whether a new container's rootfs (a clean absolute path) contains
+// or lies inside the recorded channel of any container: the channel's world-writable tmpfs
+// would appear in the rootfs, or the rootfs in the channel.
+func (m *Manager) RootfsConflicts(rootfs string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	recs, err := m.allRecords()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if o := r.Channel.PathOnHost; within(o, rootfs) || within(rootfs, o) {
+			return errorf(ErrInvalid, "rootfs %q and the channel %q of container %s lie inside one another (want a rootfs apart from every host channel)", rootfs, o, r.Owner)
+		}
+	}
+	return nil
+}
+
 func (m *Manager) conflicts(hp string) error {
 	recs, err := m.allRecords()
 	if err != nil {

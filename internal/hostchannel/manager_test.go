@@ -332,6 +332,25 @@ func TestConcurrentCreate(t *testing.T) {
 	}
 }
 
+// Issue 10, item 16: a new container's rootfs may not contain, or lie in, a channel.
+func TestRootfsConflicts(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	ch := channel(filepath.Join(base, "rootfs", "srv", "ch"), "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	for _, rootfs := range []string{filepath.Join(base, "rootfs"), ch.PathOnHost, filepath.Join(ch.PathOnHost, "x")} {
+		if err := m.RootfsConflicts(rootfs); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "c1") {
+			t.Errorf("RootfsConflicts(%s) = %v, want a refusal naming c1", rootfs, err)
+		}
+	}
+	if err := m.RootfsConflicts(filepath.Join(base, "rootfs2")); err != nil {
+		t.Errorf("an unrelated rootfs: %v", err)
+	}
+}
+
 func TestCrossContainerConflicts(t *testing.T) {
 	base := sandbox(t)
 	m := newManager(t, base)

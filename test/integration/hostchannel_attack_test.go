@@ -265,6 +265,15 @@ func TestHostChannelRefusedAtCreate(t *testing.T) {
 			t.Errorf("a refused create left %s", c.left)
 		}
 	}
+	// The other way round: a new container's rootfs around an existing channel.
+	around := filepath.Join(base, "around")
+	if err := os.Mkdir(around, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.Must("create", "--host-channel", around+"/ch:/c", "--external-rootfs", busyboxRoot, "none", "true")
+	if r := d.Isula("create", "--external-rootfs", around, "none", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "lie inside one another") {
+		t.Errorf("a rootfs containing another container's channel: want a refusal: %s", r)
+	}
 	r := d.Isula("create", "-m", "16m", "--host-channel", base+"/w:/w:rw:64M", "--external-rootfs", busyboxRoot, "none", "true")
 	if r.Code != 0 || !strings.Contains(r.Stderr, "WARNING: host channels total") || strings.Contains(r.Stderr, "WARNING: WARNING") {
 		t.Errorf("want one WARNING: prefix on the memory warning: %s", r)
