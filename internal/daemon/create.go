@@ -36,12 +36,12 @@ type plan struct {
 // validate checks a create request completely before anything is created. Every error is
 // one line naming the flag, the value and what is wanted.
 func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
-	// Values and combinations: the same code the client ran.
 	// Before opts turns the first of HostChannels into HostChannel: a HostChannel that
 	// disagrees with the list is refused, not dropped.
 	if _, err := hostchannel.Merge(req.HostConfig.HostChannel, req.HostConfig.HostChannels); err != nil {
 		return nil, err
 	}
+	// Values and combinations: the same code the client ran.
 	if err := opts.ValidateCreate(req); err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 		return nil, fmt.Errorf("--external-rootfs %q: the host's root cannot be a container's rootfs: %w", hc.ExternalRootfs, errInvalid)
 	}
 	if err := d.channels.RootfsConflicts(real); err != nil {
-		return nil, fmt.Errorf("--external-rootfs %q: %w", hc.ExternalRootfs, err)
+		return nil, err
 	}
 	p.rootfs = real
 	hc.ExternalRootfs = real
