@@ -1,9 +1,11 @@
 // Package hostchannel implements --host-channel: a size-limited tmpfs that the engine mounts
 // at a path on the host and bind-mounts into one container (see docs/host-channel.md).
 //
-// The package has three parts: parsing and checking the flag (shared by client and daemon),
-// cross validation of one container's list of channels, and the lifecycle (create, mount,
-// unmount, remove, reconcile) driven by the daemon through a Manager.
+// The package has three parts: parsing and checking the flag (parse.go, shared by client and
+// daemon), cross validation of one container's list of channels (validate.go), and the
+// lifecycle driven by the daemon through a Manager (manager.go): durable records
+// (records.go), create (create.go), mount through a root-only backing mount (mount.go), and
+// remove and reconcile (remove.go).
 package hostchannel
 
 import (
