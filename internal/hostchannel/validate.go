@@ -31,11 +31,13 @@ var pseudoFSTypes = map[string]bool{
 }
 
 // Validate checks one container's list of channels before anything is created: every channel
-// by itself (as Check does), duplicates and nesting among them, container paths against the
-// container's other user mounts, host paths against pseudo-filesystems (/proc, /sys, /dev and
-// every proc/sysfs/cgroup/... mount in /proc/self/mountinfo), the engine's directories and
-// the container's rootfs, and finally the host file system: the host path must not exist,
-// and every existing parent must be a real directory (not a symlink, not a file).
+// by itself (as Check does), duplicates and nesting among them, the sum of their sizes (at
+// most half of the host's memory), host paths against pseudo-filesystems (/proc, /sys, /dev
+// and every proc/sysfs/cgroup/... mount in /proc/self/mountinfo), the engine's directories,
+// the container's rootfs and every other container's, the host file system (the host path
+// must not exist, and every existing parent must be a real directory, not a symlink or a
+// file), and finally container paths against the container's other user mounts and its
+// rootfs (a directory there, or nothing yet).
 // Conflicts with other containers' channels are checked by Manager.Create (and
 // Manager.Conflicts), which sees every record. It returns the channels in the normal form
 // Check gives them.
