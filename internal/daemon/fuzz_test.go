@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/hostchannel"
 	"github.com/isulad-go/isulad/internal/opts"
 )
 
@@ -35,7 +37,16 @@ func FuzzCreateRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	tmp := f.TempDir()
-	d := &Daemon{
+	store, err := container.NewStore(tmp + "/graph/containers")
+	if err != nil {
+		f.Fatal(err)
+	}
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	channels, err := hostchannel.NewManager(tmp+"/graph/hostchannels", tmp+"/state/hostchannels", discard)
+	if err != nil {
+		f.Fatal(err)
+	}
+	d := &Daemon{store: store, channels: channels,
 		cfg: Config{Graph: tmp + "/graph", State: tmp + "/state", DefaultRuntime: "runc",
 			Runtimes: map[string]RuntimeConfig{"runc": {Path: "/usr/bin/runc"}}, CgroupParent: "/isulad", EngineName: "isulad"},
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -105,7 +105,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			return err // names the flag and the path
 		}
 	}
-	// Host channels are mounted before the runtime creates the container.
+	// Host channels are mounted before the runtime creates the container, which binds them
+	// from their backing mounts.
+	if err := d.bindChannelsFromBacking(c); err != nil {
+		return fmt.Errorf("host channels: updating the OCI spec: %w", err)
+	}
 	var remap *spec.IDMap
 	if hc.UserRemap != "" && len(hc.HostChannels) > 0 {
 		if remap, err = spec.ParseUserRemap(hc.UserRemap); err != nil {
