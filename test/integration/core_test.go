@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -395,7 +397,7 @@ func TestSocketIsRootOnly(t *testing.T) {
 func TestCrunRuntime(t *testing.T) {
 	d := StartDaemon(t)
 	if info := d.Must("info"); !strings.Contains(info, "crun") || strings.Contains(info, "unusable") {
-		t.Skipf("crun cannot run here (make test moves hugetlb to v1 first): %s", info)
+		testenv.Missing(t, "crun cannot run here (make test moves hugetlb to v1 first): %s", info)
 	}
 	r := d.Isula("run", "--rm", "--runtime", "crun", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "echo via-crun; exit 4")
 	if r.Code != 4 || r.Stdout != "via-crun\n" {

@@ -9,20 +9,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 // debianRootfs makes a debian+systemd rootfs in a temp dir (removed at the end of t) with
-// scripts/mkrootfs.sh; extra is passed on (e.g. --shift N). It skips when the script has
-// neither its cached tarball nor debootstrap to make one.
+// scripts/mkrootfs.sh; extra is passed on (e.g. --shift N). When the script has neither its
+// cached tarball nor debootstrap to make one, the test skips (fails under CI).
 func debianRootfs(t *testing.T, extra ...string) string {
 	t.Helper()
+	requireEnv(t)
 	cache := os.Getenv("ISULAD_ROOTFS_CACHE")
 	if cache == "" {
 		cache = "/var/cache/isulad-rootfs"
 	}
 	if _, err := os.Stat(filepath.Join(cache, "debian.tar")); err != nil {
 		if _, err := exec.LookPath("debootstrap"); err != nil {
-			t.Skipf("no debian rootfs: neither %s/debian.tar nor debootstrap", cache)
+			testenv.Missing(t, "no debian rootfs: neither %s/debian.tar nor debootstrap", cache)
 		}
 	}
 	tmp := t.TempDir()
