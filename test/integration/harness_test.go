@@ -300,6 +300,24 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
+// maxRestartBackoff is the daemon's longest wait before a restart-policy restart (10 × 100 ms).
+const maxRestartBackoff = time.Second
+
+// Holds polls cond for the whole of d and fails the test the first time it is false: for a
+// negative assertion ("it did not restart") that no event of the daemon can settle. d must
+// be longer than whatever could break it (e.g. maxRestartBackoff), with room to spare.
+func Holds(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(50 * time.Millisecond) {
+		if !cond() {
+			t.Fatalf("%s: broken", what)
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+	}
+}
+
 // TempDir is a scratch directory that lives until the daemon's cleanup, after its
 // containers (and their host channels) are gone. Its parents are searchable by anyone.
 func (d *Daemon) TempDir() string {
