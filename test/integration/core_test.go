@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -289,8 +290,17 @@ func TestDaemonKillRecovery(t *testing.T) {
 	d.Must("run", "-d", "--rm", "--name", "gone", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 1")
 	d.Must("create", "--name", "created", "--external-rootfs", busyboxRoot, "none", "true")
 	alivePid := d.Inspect("alive", "{{.State.Pid}}")
+	endsPid, _ := strconv.Atoi(d.Inspect("ends", "{{.State.Pid}}"))
+	gonePid, _ := strconv.Atoi(d.Inspect("gone", "{{.State.Pid}}"))
+	logPath := d.Inspect("alive", "{{.LogPath}}")
 	d.Kill()
-	time.Sleep(2 * time.Second) // "ends" and "gone" exit while the daemon is down
+	// While the daemon is down, "ends" and "gone" exit (their shims reap them) and "alive"
+	// goes on writing its log (20 lines, checked below, by the file the shim writes).
+	WaitFor(t, "ends and gone to exit and alive to log 20 lines while the daemon is down", 20*time.Second, func() bool {
+		data, _ := os.ReadFile(logPath)
+		return syscall.Kill(endsPid, 0) == syscall.ESRCH && syscall.Kill(gonePid, 0) == syscall.ESRCH &&
+			bytes.Count(data, []byte("\n")) >= 20
+	})
 	d.Start()
 	if st := d.Inspect("alive", "{{.State.Status}} {{.State.Pid}}"); st != "running "+alivePid {
 		t.Fatalf("alive after daemon kill: %s (pid was %s)", st, alivePid)
