@@ -19,6 +19,7 @@ import (
 	"github.com/isulad-go/isulad/internal/fault"
 	"github.com/isulad-go/isulad/internal/hostchannel"
 	"github.com/isulad-go/isulad/internal/opts"
+	"github.com/isulad-go/isulad/internal/rootfs"
 	"github.com/isulad-go/isulad/internal/spec"
 )
 
@@ -118,7 +119,7 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 			p.warnings = append(p.warnings, w)
 		}
 	}
-	p.systemd = hc.SystemContainer && spec.IsSystemdInit(p.rootfs, cfg.Cmd[0])
+	p.systemd = hc.SystemContainer && rootfs.IsSystemdInit(p.rootfs, cfg.Cmd[0])
 	return p, nil
 }
 

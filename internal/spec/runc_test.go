@@ -17,6 +17,7 @@ import (
 
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/cgroups"
+	"github.com/isulad-go/isulad/internal/rootfs"
 	"github.com/isulad-go/isulad/internal/testenv"
 )
 
@@ -312,7 +313,7 @@ func TestRuncSystemContainerBusyboxInit(t *testing.T) {
 	e := newRuncEnv(t)
 	o := e.options("/sbin/init")
 	o.HostConfig = types.HostConfig{SystemContainer: true, Memory: 128 << 20, ExternalRootfs: e.rootfs}
-	if IsSystemdInit(e.rootfs, "/sbin/init") {
+	if rootfs.IsSystemdInit(e.rootfs, "/sbin/init") {
 		t.Fatal("busybox init taken for systemd")
 	}
 	s := mustGenerate(t, o)
@@ -421,7 +422,7 @@ func TestRuncSystemdBoots(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(debianRootfs, "lib/systemd/systemd")); err != nil {
 		testenv.Missing(t, "no debian+systemd rootfs at %s (make it with scripts/mkrootfs.sh debian %s)", debianRootfs, debianRootfs)
 	}
-	if !IsSystemdInit(debianRootfs, "/sbin/init") {
+	if !rootfs.IsSystemdInit(debianRootfs, "/sbin/init") {
 		t.Fatalf("/sbin/init of %s not recognised as systemd", debianRootfs)
 	}
 	tmp := t.TempDir()
