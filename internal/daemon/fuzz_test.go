@@ -92,8 +92,8 @@ func FuzzCreateRequest(f *testing.F) {
 // command, a container that is not running is a conflict); a request with well-formed env,
 // an absolute or empty workdir and no user is accepted; an accepted process runs exactly
 // the command, with the exec's env over the container's (last value of a key wins, one entry
-// per key), the workdir, terminal and capabilities asked for, and the container's own
-// config.json is left as it was.
+// per key), the workdir, terminal and capabilities asked for (never an inheritable or ambient
+// one), and the container's own config.json is left as it was.
 func FuzzExecRequest(f *testing.F) {
 	for _, s := range []string{`{}`, `{"Cmd":["sh"],"Tty":true,"AttachStdin":true,"Env":["A=b"],"User":"0:0","WorkingDir":"/"}`, `{"Cmd":null}`, `[]`,
 		`{"Cmd":["ls","-l"],"Env":["PATH=/x","A=1","A=2","=bad"],"WorkingDir":"rel"}`, `{"Cmd":[""],"User":"daemon:adm"}`,
@@ -222,6 +222,9 @@ func FuzzExecRequest(f *testing.F) {
 		}
 		if !reflect.DeepEqual(caps.Effective, wantEff) || !reflect.DeepEqual(caps.Permitted, wantEff) {
 			t.Fatalf("privileged %v: effective %q permitted %q, want %q", ec.Privileged, caps.Effective, caps.Permitted, wantEff)
+		}
+		if len(caps.Inheritable) != 0 || len(caps.Ambient) != 0 {
+			t.Fatalf("privileged %v: inheritable %q ambient %q, want none (CVE-2022-29162)", ec.Privileged, caps.Inheritable, caps.Ambient)
 		}
 		if now, err := os.ReadFile(cfgPath); err != nil || !bytes.Equal(now, cfg) {
 			t.Fatalf("the container's config.json changed (%v)", err)
