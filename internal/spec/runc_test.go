@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -414,8 +415,8 @@ func TestRuncSystemContainerUserRemap(t *testing.T) {
 	e.waitStopped(5 * time.Second)
 }
 
-// debianRootfs is the debian+systemd rootfs that scripts/mkrootfs.sh caches.
-const debianRootfs = "/var/cache/isulad-rootfs/debian"
+// debianRootfs is the debian+systemd rootfs that .ci/run keeps in scripts/mkrootfs.sh's cache.
+var debianRootfs = filepath.Join(cmp.Or(os.Getenv("ISULAD_ROOTFS_CACHE"), "/var/cache/isulad-rootfs"), "debian")
 
 func TestRuncSystemdBoots(t *testing.T) {
 	runc := needRunc(t)
