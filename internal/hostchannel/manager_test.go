@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/testenv"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
@@ -29,9 +30,7 @@ func (w tWriter) Write(b []byte) (int, error) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (mounts)")
-	}
+	testenv.Root(t, "mounts")
 }
 
 // sandbox returns a fresh base directory (no symlinks in its path) and registers a cleanup

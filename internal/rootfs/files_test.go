@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 func mkTree(t *testing.T, root string, files map[string]string, links map[string]string) {
@@ -190,7 +192,7 @@ func TestWriteHostFilesReadOnlyEtc(t *testing.T) {
 		root := t.TempDir()
 		os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 		if err := mountReadOnly(filepath.Join(root, "etc")); err != nil {
-			t.Skipf("cannot make a read-only mount: %v", err)
+			testenv.Missing(t, "cannot make a read-only mount: %v", err)
 		}
 		defer unmount(filepath.Join(root, "etc"))
 		warn, err := WriteHostFiles(root, "h")

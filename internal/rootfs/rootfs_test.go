@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 // hostile is what a container's root (or an image author) can leave at /etc/x of a rootfs.
@@ -44,7 +45,7 @@ func plantSocket(t *testing.T, root, _ string) {
 func plantDevice(t *testing.T, root, _ string) {
 	// /dev/null's numbers: opening it would be harmless, but nothing may open it.
 	if err := unix.Mknod(filepath.Join(root, "etc/x"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		t.Skipf("mknod needs CAP_MKNOD: %v", err)
+		testenv.Missing(t, "mknod needs CAP_MKNOD: %v", err)
 	}
 }
 
@@ -88,7 +89,7 @@ var hostiles = []hostile{
 		}
 		defer f.Close()
 		if err := f.Truncate(10 << 30); err != nil {
-			t.Skipf("no sparse file here: %v", err)
+			testenv.Missing(t, "no sparse file here: %v", err)
 		}
 	}, read: "/etc/x in the rootfs %ROOT% is larger than 1048576 bytes", lands: "etc/x"},
 }
