@@ -54,16 +54,14 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 
 // newDaemon is New with the shims and the runtime given (tests give fakes).
 func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary, root string) Runtime) (*Daemon, error) {
-	for _, dir := range []string{cfg.Graph, cfg.State, filepath.Join(cfg.State, "containers"), filepath.Join(cfg.State, "s"), filepath.Join(cfg.State, "runtime")} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
+	if err := ensureDirs(cfg); err != nil {
+		return nil, err
 	}
 	store, err := container.NewStore(filepath.Join(cfg.Graph, "containers"))
 	if err != nil {
 		return nil, err
 	}
-	hc, err := hostchannel.NewManager(filepath.Join(cfg.Graph, "hostchannels"), log)
+	hc, err := hostchannel.NewManager(filepath.Join(cfg.Graph, "hostchannels"), filepath.Join(cfg.State, "hostchannels"), log)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/isulad-go/isulad/internal/atomicfile"
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/fault"
+	"github.com/isulad-go/isulad/internal/rootfs"
 	"github.com/isulad-go/isulad/internal/shim"
 	"github.com/isulad-go/isulad/internal/spec"
 )
@@ -98,8 +99,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		}
 	}()
 	if hc.SystemContainer {
-		if w, err := spec.WriteHostFiles(c.Rootfs, c.Config.Hostname); err != nil {
-			return fmt.Errorf("writing /etc/hostname, /etc/hosts, /etc/resolv.conf into the rootfs: %w", err)
+		if w, err := rootfs.WriteHostFiles(c.Rootfs, c.Config.Hostname); err != nil {
+			return err // names the file, the rootfs and what is wrong
 		} else if w != "" {
 			d.log.Warn(w, "id", c.ID)
 		}
@@ -110,11 +111,15 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		if err != nil {
 			return err
 		}
-		if err := spec.WriteEnvTargetFile(c.Rootfs, hc.EnvTargetFile, s.Process.Env); err != nil {
-			return err // spec names the flag and the path
+		if err := rootfs.WriteEnvTargetFile(c.Rootfs, hc.EnvTargetFile, s.Process.Env); err != nil {
+			return err // names the flag and the path
 		}
 	}
-	// Host channels are mounted before the runtime creates the container.
+	// Host channels are mounted before the runtime creates the container, which binds them
+	// from their backing mounts.
+	if err := d.bindChannelsFromBacking(c); err != nil {
+		return fmt.Errorf("host channels: updating the OCI spec: %w", err)
+	}
 	var remap *spec.IDMap
 	if hc.UserRemap != "" && len(hc.HostChannels) > 0 {
 		if remap, err = spec.ParseUserRemap(hc.UserRemap); err != nil {
