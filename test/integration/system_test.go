@@ -552,14 +552,14 @@ func TestSystemRestartAcrossDaemonRestart(t *testing.T) {
 	for _, p := range []string{"always", "unless-stopped"} {
 		s.runD("--name", p, "--restart", p, "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 0.2; exit 1")
 	}
-	// After a few restarts the back-off (n x 100ms) keeps them exited most of the time.
+	// After a few restarts the back-off (n x 100ms) keeps them restarting most of the time.
 	WaitFor(t, "a few restarts", 20*time.Second, func() bool {
 		a, _ := strconv.Atoi(s.Inspect("always", "{{.RestartCount}}"))
 		u, _ := strconv.Atoi(s.Inspect("unless-stopped", "{{.RestartCount}}"))
 		return a >= 6 && u >= 6
 	})
-	WaitFor(t, "both exited at once", 20*time.Second, func() bool {
-		return s.Inspect("always", "{{.State.Status}}") == "exited" && s.Inspect("unless-stopped", "{{.State.Status}}") == "exited"
+	WaitFor(t, "both in the back-off at once", 20*time.Second, func() bool {
+		return s.Inspect("always", "{{.State.Status}}") == "restarting" && s.Inspect("unless-stopped", "{{.State.Status}}") == "restarting"
 	})
 	s.Kill()
 	s.Start()
