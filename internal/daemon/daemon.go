@@ -41,6 +41,8 @@ type Daemon struct {
 
 	mu    sync.Mutex
 	conns map[string]Shim // live shim connections by container ID
+	closed bool           // Close was called: no new shim connection is kept, no back-off restarts
+	done   chan struct{}  // closed by Close
 
 	// bg tracks background work (exit monitors, restarts) so shutdown can wait briefly.
 	bg sync.WaitGroup
@@ -65,7 +67,7 @@ func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}, done: make(chan struct{})}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
@@ -95,6 +97,10 @@ func (d *Daemon) setShim(id string, c Shim) {
 	defer d.mu.Unlock()
 	if c == nil {
 		delete(d.conns, id)
+	} else if d.closed {
+		// A start that finished after Close (a restart policy's back-off, say): let go of
+		// the shim at once, as Close did for the others, so its monitor ends.
+		c.Close()
 	} else {
 		d.conns[id] = c
 	}
@@ -282,6 +288,10 @@ func (d *Daemon) bgGo(f func()) {
 // Close lets go of the shims without touching the containers: they keep running.
 func (d *Daemon) Close() {
 	d.mu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.done)
+	}
 	for id, c := range d.conns {
 		c.Close()
 		delete(d.conns, id)

@@ -347,10 +347,19 @@ func (d *Daemon) restartAfterExit(c *container.Container, code int) {
 	if c.HostConfig.RestartPolicy.Name != "on-reboot" {
 		delay = time.Duration(min(n, 10)) * 100 * time.Millisecond
 	}
-	time.Sleep(delay)
+	select {
+	case <-time.After(delay):
+	case <-d.done:
+		// The daemon is closing: the record stays Restarting, and the next daemon's
+		// recovery starts the back-off over.
+		return
+	}
 	c.Op.Lock()
 	defer c.Op.Unlock()
-	if c.Status() != container.Restarting || !d.store.Known(c.ID) {
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed || c.Status() != container.Restarting || !d.store.Known(c.ID) {
 		return
 	}
 	d.log.Info("restarting container per its restart policy", "id", c.ID, "policy", c.HostConfig.RestartPolicy.Name, "exit", code)
