@@ -1,11 +1,8 @@
 package shim
 
 import (
-	"errors"
-	"io"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/isulad-go/isulad/internal/logfile"
@@ -246,76 +243,4 @@ func (b *broadcaster) end() []*sink {
 	}
 	b.sinks = nil
 	return ss
-}
-
-// pump copies f (a pipe or pty master) to b until EOF (EIO for a pty whose
-// other side is closed) or until f is closed.
-func pump(f *os.File, typ byte, b *broadcaster, wg *sync.WaitGroup) {
-	defer wg.Done()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			b.write(typ, buf[:n])
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EIO) && !errors.Is(err, os.ErrClosed) {
-				logf("read output: %v", err)
-			}
-			return
-		}
-	}
-}
-
-// pumpConsole is pump for the pty master of the container's init. A read
-// error EIO there only means that no one holds the terminal's other side at
-// the moment: systemd opens /dev/console for each status line and closes it
-// again, agetty hangs the terminal up before it opens it anew. Output that
-// comes later must still flow, so EIO ends the pump only once init exited
-// (initDone), after what was left in the pty was read; until then the read
-// is retried, at most every 100ms.
-func pumpConsole(f *os.File, b *broadcaster, wg *sync.WaitGroup, initDone <-chan struct{}) {
-	defer wg.Done()
-	buf := make([]byte, 32<<10)
-	var idle time.Duration
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			b.write(frameStdout, buf[:n])
-			idle = 0
-		}
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, syscall.EIO) {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				logf("read output: %v", err)
-			}
-			return
-		}
-		select {
-		case <-initDone:
-			return // nothing left (EIO comes after the data) and nobody can open it again
-		default:
-		}
-		idle = min(max(2*idle, 5*time.Millisecond), 100*time.Millisecond)
-		select {
-		case <-initDone:
-		case <-time.After(idle):
-		}
-	}
-}
-
-// waitTimeout waits for wg, at most d; it reports whether wg finished.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
 }
