@@ -39,8 +39,12 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 	}
 	procFile := filepath.Join(s.cfg.StateDir, "exec-"+req.ExecID+".json")
 	pidFile := filepath.Join(s.cfg.StateDir, "exec-"+req.ExecID+".pid")
-	defer os.Remove(procFile)
-	defer os.Remove(pidFile)
+	// Gone before the client hears the result.
+	removeFiles := func() {
+		os.Remove(procFile)
+		os.Remove(pidFile)
+	}
+	defer removeFiles()
 	if err := os.WriteFile(procFile, req.Process, 0o600); err != nil {
 		s.reply(c, errResult(err))
 		return
@@ -71,7 +75,6 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 			fail(err)
 			return
 		}
-		defer cs.close()
 		args = append(args, "--console-socket", cs.path)
 	default:
 		var err error
@@ -89,11 +92,15 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 	if err == nil {
 		pid, err = readPidFile(pidFile)
 	}
+	removeFiles()
 	if err == nil && proc.Terminal {
 		var console *os.File
 		if console, err = cs.await(); err == nil {
 			sio.pumpConsole(console, b, nil)
 		}
+	}
+	if cs != nil {
+		cs.close() // gone before the client hears the result
 	}
 	if err != nil {
 		fail(err)

@@ -1046,3 +1046,70 @@ func TestSecondShimRefused(t *testing.T) {
 		}
 	})
 }
+
+// Concurrent terminal execs each get their own console socket and runtime log: every one
+// sees its own terminal's output only, and nothing of them stays in the state directory
+// (issue 10, defect 2: they shared <state>/pty.sock and runtime-exec.log).
+func TestConcurrentTerminalExecs(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sleep", "1000"}})
+		// A state dir short enough for the console socket to live in it (as under
+		// /var/run/isulad), not in a temporary directory of its own.
+		short, err := os.MkdirTemp("/tmp", "ct")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(short)
+		e.cfg.StateDir = filepath.Join(short, "c")
+		c := e.launch(ctx)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const n = 8
+		var wg sync.WaitGroup
+		outs := make([]buffer, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				proc := &specs.Process{Args: []string{"sh", "-c", fmt.Sprintf("tty >/dev/null && echo tok-$((%d*1000+7))-end", i)},
+					Terminal: true, Cwd: "/", Env: []string{"PATH=/bin"}}
+				_, errs[i] = c.Exec(ctx, fmt.Sprintf("x%d", i), proc, nil, &outs[i], nil, nil, false)
+			}()
+		}
+		// Failing execs at the same time: each error is its own runtime's.
+		failErrs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				proc := &specs.Process{Args: []string{fmt.Sprintf("nosuch%d", i)}, Cwd: "/", Env: []string{"PATH=/bin"}}
+				_, failErrs[i] = c.Exec(ctx, fmt.Sprintf("f%d", i), proc, nil, nil, nil, nil, false)
+			}()
+		}
+		wg.Wait()
+		for i, err := range failErrs {
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("nosuch%d", i)) {
+				t.Errorf("failing exec %d: %v", i, err)
+			}
+		}
+		for i := range n {
+			want := fmt.Sprintf("tok-%d-end", i*1000+7)
+			if out := outs[i].String(); errs[i] != nil || !strings.Contains(out, want) || strings.Count(out, "tok-") != 1 {
+				t.Errorf("exec %d (want only %s): err %v, output %q", i, want, errs[i], out)
+			}
+		}
+		ents, _ := os.ReadDir(e.cfg.StateDir)
+		for _, en := range ents {
+			switch en.Name() {
+			case ShimPidFile, InitPidFile, ShimLogFile:
+			default:
+				t.Errorf("left in the state dir: %s", en.Name())
+			}
+		}
+		c.Kill(ctx, 9, false)
+		c.Wait(ctx)
+	})
+}
