@@ -46,6 +46,8 @@ func (s *server) handleAttach(c *os.File, br *bufio.Reader, req *request) {
 		}
 	}
 	readInput(br, stdin, closeStdin, func(w, h uint16) { s.resize(w, h) })
-	s.out.remove(sk)
+	// Not the other way round: an output waiting for this client's room holds the
+	// broadcaster until the client is dropped.
 	sk.abort()
+	s.out.remove(sk)
 }

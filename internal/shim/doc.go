@@ -10,10 +10,13 @@
 // exec'd processes). It holds the container's stdio (pipes, or the pty master
 // received on a --console-socket), always drains the output into the
 // json-file log (internal/logfile) and copies it to attached clients. A
-// client more than maxQueued (1 MiB) behind holds the output back for at most
-// stallTimeout (500ms) waiting for room, then is dropped: a reading client
-// paces a fast producer (as docker's attach does), a stuck or dead one cannot
-// block the container. At startup the shim removes exit.json and init.pid
+// client more than maxQueued (1 MiB) behind makes the output wait for room:
+// a slow reader paces the container (its writes block, as with docker's
+// attach) and it and the log get every byte; a client that goes away (its
+// connection closes) is dropped at once and the output goes on. After the
+// exit the remaining output is flushed to a client as long as it keeps
+// reading; one that takes nothing for flushTimeout (5s) is dropped. At
+// startup the shim removes exit.json and init.pid
 // left by a previous run, and refuses to start if another shim answers on its
 // socket. When init exits the shim writes exit.json in its
 // state directory (atomically), deletes the runtime's state, drains the

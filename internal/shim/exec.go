@@ -118,7 +118,7 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 		sk.wait(flushTimeout)
 		go func() {
 			<-exitC
-			sio.drain(drainTimeout)
+			sio.drain()
 		}()
 		return
 	}
@@ -130,12 +130,12 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 			}
 		}
 		readInput(br, sio.writeStdin, sio.closeStdin, resize)
+		sk.abort() // before remove: see handleAttach
 		b.remove(sk)
-		sk.abort()
 	}()
 
 	e := <-exitC
-	sio.drain(drainTimeout)
+	sio.drain()
 	b.end()
 	sk.finish(resultFrame(result{Pid: pid, Code: e.Status}))
 	sk.wait(flushTimeout)

@@ -152,7 +152,7 @@ func (s *server) waitInit(pid int) {
 			}
 		}
 	}
-	s.stdio.drain(drainTimeout)
+	s.stdio.drain()
 	s.out.log.Close()
 
 	s.mu.Lock()

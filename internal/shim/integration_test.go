@@ -841,16 +841,76 @@ func (w blockingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestStuckClientDoesNotBlockContainer(t *testing.T) {
+// slowWriter stalls a second at its first write, then takes its time over each one.
+type slowWriter struct {
+	n       atomic.Int64
+	stalled atomic.Bool
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if !w.stalled.Swap(true) {
+		time.Sleep(time.Second)
+	}
+	time.Sleep(100 * time.Microsecond)
+	w.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// A slow client gets every byte: the container waits for it (issue 10, defect 11: a client
+// 1 MiB behind for 500ms was dropped, and its output lost without a word).
+func TestSlowClientGetsEveryByte(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
 		ctx := testCtx(t)
-		// 16 MiB of output: far beyond what a client may fall behind.
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "head -c 16777216 /dev/zero; echo end"}})
+		e.cfg.LogMaxSize = 0
+		c := e.launch(ctx)
+		var slow slowWriter
+		slowWait, err := c.AttachStream(ctx, nil, &slow, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fast countingWriter
+		fastWait, err := c.AttachStream(ctx, nil, &fast, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fastErr := make(chan error, 1)
+		go func() { fastErr <- fastWait() }()
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := slowWait(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-fastErr; err != nil {
+			t.Fatal(err)
+		}
+		want := int64(16<<20 + len("end\n"))
+		if slow.n.Load() != want || fast.n.Load() != want {
+			t.Errorf("slow client got %d bytes, fast one %d, want %d", slow.n.Load(), fast.n.Load(), want)
+		}
+		var logged int64
+		for _, en := range e.logEntries() {
+			logged += int64(len(en.Log))
+		}
+		if logged != want {
+			t.Errorf("log holds %d bytes, want %d", logged, want)
+		}
+	})
+}
+
+// A client that stops reading holds the output back (back-pressure), but once it goes away
+// the container goes on and the other client gets everything.
+func TestGoneClientReleasesContainer(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
 		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "head -c 16777216 /dev/zero | tr '\\0' 'z' | fold -w 1023; echo end"}})
 		e.cfg.LogMaxSize = 0
 		c := e.launch(ctx)
 		stuck := blockingWriter{make(chan struct{})}
 		defer close(stuck.release)
-		stuckWait, err := c.AttachStream(ctx, nil, stuck, stuck)
+		stuckCtx, cancelStuck := context.WithCancel(ctx)
+		stuckWait, err := c.AttachStream(stuckCtx, nil, stuck, stuck)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -865,6 +925,16 @@ func TestStuckClientDoesNotBlockContainer(t *testing.T) {
 		if _, err := c.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// The stuck client holds the output back: the good one stops short of the end.
+		deadline := time.Now().Add(10 * time.Second)
+		for good.n.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if n := good.n.Load(); n == 0 || n >= 16<<20 {
+			t.Errorf("with a stuck client the reading one got %d bytes", n)
+		}
+		cancelStuck()
 		st, err := c.Wait(ctx)
 		if err != nil || st.Code != 0 {
 			t.Fatalf("wait %+v %v", st, err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -20,6 +21,9 @@ type stdio struct {
 	outputs []*os.File  // the shim's ends of the output: stdout and stderr pipes, or the console
 	console *os.File    // pty master (terminal)
 	pumps   sync.WaitGroup
+	// draining is set once the process exited: from then on the pumps wait for
+	// more output for drainTimeout at most.
+	draining atomic.Bool
 
 	stdinOnce sync.Once
 }
@@ -64,8 +68,8 @@ func (p *stdio) closeChild() {
 // pumpPipes copies the stdout and stderr pipes to b.
 func (p *stdio) pumpPipes(b *broadcaster) {
 	p.pumps.Add(2)
-	go pump(p.outputs[0], frameStdout, b, &p.pumps)
-	go pump(p.outputs[1], frameStderr, b, &p.pumps)
+	go p.pump(p.outputs[0], frameStdout, b, nil)
+	go p.pump(p.outputs[1], frameStderr, b, nil)
 }
 
 // pumpConsole takes the pty master the runtime sent and copies it to b. For the
@@ -74,11 +78,7 @@ func (p *stdio) pumpConsole(f *os.File, b *broadcaster, initDone <-chan struct{}
 	p.console, p.stdin = f, f
 	p.outputs = []*os.File{f}
 	p.pumps.Add(1)
-	if initDone != nil {
-		go pumpConsole(f, b, &p.pumps, initDone)
-	} else {
-		go pump(f, frameStdout, b, &p.pumps)
-	}
+	go p.pump(f, frameStdout, b, initDone)
 }
 
 // writeStdin sends p to the process's stdin, if it has one.
@@ -95,13 +95,21 @@ func (p *stdio) closeStdin() {
 	}
 }
 
-// drain, after the process exited, waits for its output to end, at most d (a process
-// outside the container's pid namespace may hold it open), and then closes the shim's
-// ends.
-func (p *stdio) drain(d time.Duration) {
-	if !waitTimeout(&p.pumps, d) {
-		logf("output still open %v after the exit; closing it", d)
-		p.closeOutputs()
+// drain, after the process exited, waits for its output to end and then
+// closes the shim's ends. A process outside the container's pid namespace may
+// hold the output open: the pumps wait for more output for drainTimeout at
+// most. The time they spend waiting for slow clients does not count, so
+// nothing the process wrote before it exited is lost.
+func (p *stdio) drain() {
+	p.draining.Store(true)
+	deadline := time.Now().Add(drainTimeout)
+	for _, f := range p.outputs {
+		// Wakes a pump that waits in a read (a pump delivering sets its own).
+		if err := f.SetReadDeadline(deadline); err != nil {
+			logf("output: %v; closing it after %v", err, drainTimeout)
+			t := time.AfterFunc(drainTimeout, p.closeOutputs)
+			defer t.Stop()
+		}
 	}
 	p.pumps.Wait()
 	p.close()
@@ -143,49 +151,48 @@ func readInput(br *bufio.Reader, stdin func([]byte), closeStdin func(), resize f
 	}
 }
 
-// pump copies f (a pipe or pty master) to b until EOF (EIO for a pty whose
-// other side is closed) or until f is closed.
-func pump(f *os.File, typ byte, b *broadcaster, wg *sync.WaitGroup) {
-	defer wg.Done()
+// pump copies f (a pipe or a pty master) to b until EOF (EIO for a pty
+// whose other side is closed), until f is closed, or, once the process
+// exited, until no more output came for drainTimeout (time spent waiting for
+// slow clients not counted).
+//
+// For the container's init (initDone not nil) a read error EIO on its pty
+// only means that no one holds the terminal's other side at the moment:
+// systemd opens /dev/console for each status line and closes it again, agetty
+// hangs the terminal up before it opens it anew. Output that comes later must
+// still flow, so EIO ends the pump only once init exited, after what was left
+// in the pty was read; until then the read is retried, at most every 100ms.
+func (p *stdio) pump(f *os.File, typ byte, b *broadcaster, initDone <-chan struct{}) {
+	defer p.pumps.Done()
 	buf := make([]byte, 32<<10)
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			b.write(typ, buf[:n])
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EIO) && !errors.Is(err, os.ErrClosed) {
-				logf("read output: %v", err)
-			}
-			return
-		}
-	}
-}
-
-// pumpConsole is pump for the pty master of the container's init. A read
-// error EIO there only means that no one holds the terminal's other side at
-// the moment: systemd opens /dev/console for each status line and closes it
-// again, agetty hangs the terminal up before it opens it anew. Output that
-// comes later must still flow, so EIO ends the pump only once init exited
-// (initDone), after what was left in the pty was read; until then the read
-// is retried, at most every 100ms.
-func pumpConsole(f *os.File, b *broadcaster, wg *sync.WaitGroup, initDone <-chan struct{}) {
-	defer wg.Done()
-	buf := make([]byte, 32<<10)
+	left := drainTimeout
 	var idle time.Duration
 	for {
+		draining := p.draining.Load()
+		start := time.Now()
+		if draining {
+			f.SetReadDeadline(start.Add(left))
+		}
 		n, err := f.Read(buf)
+		var waited time.Duration
 		if n > 0 {
-			b.write(frameStdout, buf[:n])
+			waited = b.write(typ, buf[:n])
 			idle = 0
 		}
-		if err == nil {
-			continue
+		if draining {
+			left -= time.Since(start) - waited
 		}
-		if !errors.Is(err, syscall.EIO) {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				logf("read output: %v", err)
-			}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			logf("output still open %v after the exit; closing it", drainTimeout)
+			return
+		case errors.Is(err, syscall.EIO) && initDone != nil:
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.EIO), errors.Is(err, os.ErrClosed):
+			return
+		default:
+			logf("read output: %v", err)
 			return
 		}
 		select {
@@ -198,19 +205,5 @@ func pumpConsole(f *os.File, b *broadcaster, wg *sync.WaitGroup, initDone <-chan
 		case <-initDone:
 		case <-time.After(idle):
 		}
-	}
-}
-
-// waitTimeout waits for wg, at most d; it reports whether wg finished.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
 	}
 }

@@ -8,12 +8,8 @@ import (
 	"github.com/isulad-go/isulad/internal/logfile"
 )
 
-// A client may fall maxQueued bytes behind; beyond that the output waits up
-// to stallTimeout for it, then drops it.
-const (
-	maxQueued    = 1 << 20
-	stallTimeout = 500 * time.Millisecond
-)
+// A client may fall maxQueued bytes behind; beyond that the output waits for it.
+const maxQueued = 1 << 20
 
 // sink is the shim's sending side of one client connection: frames are
 // queued without blocking and written by the sink's own goroutine.
@@ -26,6 +22,7 @@ type sink struct {
 	queued  int
 	closing bool // no more frames: close the connection after the last
 	dead    bool
+	written uint64        // frames written so far (progress, for wait)
 	done    chan struct{} // the writer goroutine ended
 }
 
@@ -58,46 +55,34 @@ func (s *sink) run() {
 			s.kill()
 			return
 		}
+		s.mu.Lock()
+		s.written++
+		s.mu.Unlock()
 	}
 }
 
-// send queues a frame. A client that is maxQueued bytes behind gets up to
-// stallTimeout to make room (a reading client paces the output, as in
-// docker); one that does not is dropped, so it cannot hold the container
-// up any longer. It reports whether the client is still there.
-func (s *sink) send(f []byte) bool {
+// send queues a frame. A client maxQueued bytes behind makes the output wait
+// for room: a slow reader paces the container, as with docker's attach, and
+// gets every byte; a client that went away (its connection closed) is dropped
+// and the output goes on. It reports whether the client is still there, and
+// how long it waited for room.
+func (s *sink) send(f []byte) (ok bool, waited time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dead || s.closing {
-		return false
-	}
-	if s.queued+len(f) > maxQueued {
-		deadline := time.Now().Add(stallTimeout)
-		t := time.AfterFunc(stallTimeout, func() {
-			s.mu.Lock()
-			s.cond.Broadcast()
-			s.mu.Unlock()
-		})
-		for s.queued+len(f) > maxQueued && s.queued > 0 && !s.dead && time.Now().Before(deadline) {
+	if s.queued+len(f) > maxQueued && s.queued > 0 {
+		t0 := time.Now()
+		for s.queued+len(f) > maxQueued && s.queued > 0 && !s.dead && !s.closing {
 			s.cond.Wait()
 		}
-		t.Stop()
-		if s.dead {
-			return false
-		}
-		if s.queued+len(f) > maxQueued && s.queued > 0 {
-			logf("dropping a client %d bytes behind", s.queued)
-			s.dead = true
-			s.q = nil
-			s.cond.Broadcast()
-			s.conn.Close() // unblocks a pending Write
-			return false
-		}
+		waited = time.Since(t0)
+	}
+	if s.dead || s.closing {
+		return false, waited
 	}
 	s.q = append(s.q, f)
 	s.queued += len(f)
 	s.cond.Broadcast()
-	return true
+	return true, waited
 }
 
 // finish queues the last frame; the connection closes once it is written.
@@ -123,14 +108,27 @@ func (s *sink) kill() {
 	s.mu.Unlock()
 }
 
-// wait waits until the sink's frames are written or the timeout passes.
+// wait waits until the sink's frames are written. A client that takes none
+// of them for d is dropped; a slow one that reads gets them all.
 func (s *sink) wait(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-s.done:
-	case <-t.C:
-		s.kill()
+	var seen uint64
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		progress := s.written != seen
+		seen = s.written
+		s.mu.Unlock()
+		if !progress {
+			s.kill()
+			return
+		}
+		t.Reset(d)
 	}
 }
 
@@ -153,22 +151,24 @@ type broadcaster struct {
 	logErr bool
 }
 
-// write is called by the pumps with output of stream typ.
-func (b *broadcaster) write(typ byte, p []byte) {
+// write is called by the pumps with output of stream typ. It returns once the
+// output is logged and queued for every client, and says how long it waited
+// for slow clients to make room.
+func (b *broadcaster) write(typ byte, p []byte) time.Duration {
 	t := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.gated {
 		b.held = append(b.held, chunk{typ, append([]byte(nil), p...), t})
-		return
+		return 0
 	}
 	if b.drop {
-		return
+		return 0
 	}
-	b.deliver(typ, p, t)
+	return b.deliver(typ, p, t)
 }
 
-func (b *broadcaster) deliver(typ byte, p []byte, t time.Time) {
+func (b *broadcaster) deliver(typ byte, p []byte, t time.Time) (waited time.Duration) {
 	if b.log != nil {
 		stream := "stdout"
 		if typ == frameStderr {
@@ -180,14 +180,17 @@ func (b *broadcaster) deliver(typ byte, p []byte, t time.Time) {
 		}
 	}
 	if len(b.sinks) == 0 {
-		return
+		return 0
 	}
 	f := encodeFrame(typ, p)
 	for s := range b.sinks {
-		if !s.send(f) {
+		ok, w := s.send(f)
+		waited += w
+		if !ok {
 			delete(b.sinks, s)
 		}
 	}
+	return waited
 }
 
 // open ends the gate: held output is delivered (keep) or dropped (it was the
