@@ -48,7 +48,8 @@
 //	          JSON), stdin, detach}: 'k' {pid}
 //	          once started, then 'o'/'e' (client sends 'i'/'c'/'w'), 'r' {code}
 //	kill      {signal, all}: runtime kill; 'r'
-//	shutdown  an idle shim (never started, failed, exited) exits; 'r'
+//	shutdown  an idle shim (never started, failed, exited) exits; 'r'; while
+//	          a start is in flight 'r' {error, reason: "starting"}
 //
 // A connection that closes before its 'r' frame means the shim is gone
 // (ErrShimGone).
@@ -86,6 +87,12 @@ type ExitStatus struct {
 	Signal    int       `json:"signal,omitempty"` // 0 if it exited normally
 	OOMKilled bool      `json:"oom_killed,omitempty"`
 }
+
+// ErrStartInProgress is Shutdown's error while a Start is in flight: the
+// runtime may be about to start the container, which must not be left
+// without its shim. (Not an errdefs category: the shim binary stays free of
+// gRPC; the daemon registers it as a conflict.)
+var ErrStartInProgress = errors.New("shim: container start in progress")
 
 // ErrShimGone is returned (wrapped) when the shim went away without
 // answering: it was killed, or it exited before the request was served.

@@ -18,6 +18,11 @@ import (
 
 func (s *server) handleStart(c *os.File, br *bufio.Reader) {
 	s.mu.Lock()
+	if s.shuttingDown {
+		s.mu.Unlock()
+		s.reply(c, result{Error: "shim is shutting down"})
+		return
+	}
 	if s.startOnce {
 		s.mu.Unlock()
 		s.reply(c, result{Error: "container already started"})

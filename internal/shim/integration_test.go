@@ -1183,3 +1183,64 @@ func TestConcurrentTerminalExecs(t *testing.T) {
 		c.Wait(ctx)
 	})
 }
+
+// A shutdown while a start is in flight is refused with ErrStartInProgress, and the start
+// completes under the shim's supervision; a shutdown before any start keeps a later start
+// from running (issue 10, defect 12: the shim quit in "created" while runc still ran, and
+// the container came up without its shim).
+func TestShutdownDuringStart(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sleep", "1000"}})
+		mark := filepath.Join(t.TempDir(), "hook-ran")
+		release := filepath.Join(t.TempDir(), "release")
+		// The hook holds the runtime's create until the test lets it go.
+		setSpec(t, e, func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c",
+				fmt.Sprintf("touch %s; while [ ! -e %s ]; do sleep 0.05; done", mark, release)}}}}
+		})
+		c := e.launch(ctx)
+		type started struct {
+			pid int
+			err error
+		}
+		startc := make(chan started, 1)
+		go func() {
+			pid, err := c.Start(ctx)
+			startc <- started{pid, err}
+		}()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, err := os.Stat(mark); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the hook did not run")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := c.Shutdown(ctx); !errors.Is(err, ErrStartInProgress) {
+			t.Errorf("shutdown during the start: %v, want ErrStartInProgress", err)
+		}
+		os.WriteFile(release, nil, 0o600)
+		st := <-startc
+		if st.err != nil || st.pid <= 0 {
+			t.Fatalf("start: %d %v", st.pid, st.err)
+		}
+		if status, _, _, err := c.State(ctx); err != nil || status != statusRunning {
+			t.Fatalf("after the start: %q %v", status, err)
+		}
+		if err := c.Shutdown(ctx); err == nil {
+			t.Error("shutdown of a running container accepted")
+		}
+		if err := c.Kill(ctx, 9, false); err != nil {
+			t.Fatal(err)
+		}
+		if es, err := c.Wait(ctx); err != nil || es.Code != 137 {
+			t.Errorf("wait %+v %v", es, err)
+		}
+		if err := c.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown after the exit: %v", err)
+		}
+	})
+}

@@ -110,7 +110,9 @@ type server struct {
 	exit      *ExitStatus
 	startErr  error
 	startOnce bool
-	quitOnce  sync.Once
+	// shuttingDown: a shutdown was accepted before any start; a start is refused.
+	shuttingDown bool
+	quitOnce     sync.Once
 
 	waiters atomic.Int32 // wait requests being answered
 	execs   atomic.Int32 // exec requests in progress
@@ -318,15 +320,24 @@ func (s *server) kill(sig int, all bool) result {
 	return errResult(s.rt.run("kill", [3]*os.File{}, args...))
 }
 
+// handleShutdown makes an idle shim exit: one never started, whose start failed, or whose
+// container exited. While a start is in flight it refuses (reasonStarting): the runtime may
+// be about to start the container, which would then run unsupervised.
 func (s *server) handleShutdown(c *os.File) {
 	s.mu.Lock()
-	status := s.status
+	status, starting := s.status, s.startOnce && s.status == statusCreated
+	if status == statusCreated && !s.startOnce {
+		s.shuttingDown = true // no start may begin now
+	}
 	s.mu.Unlock()
-	switch status {
-	case statusRunning:
+	switch {
+	case starting:
+		s.reply(c, result{Error: ErrStartInProgress.Error(), Reason: reasonStarting})
+		return
+	case status == statusRunning:
 		s.reply(c, result{Error: "container is running"})
 		return
-	case statusStopped:
+	case status == statusStopped:
 		<-s.exited
 	}
 	s.reply(c, result{})
