@@ -110,7 +110,7 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 	ready, _ := json.Marshal(struct {
 		Pid int `json:"pid"`
 	}{pid})
-	sk.send(encodeFrame(frameReady, ready))
+	sk.send(encodeFrame(frameReady, ready), nil)
 	b.open(true)
 	if req.Detach {
 		b.end()
@@ -118,6 +118,7 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 		sk.wait(flushTimeout)
 		go func() {
 			<-exitC
+			b.exited.Store(true)
 			sio.drain()
 		}()
 		return
@@ -135,6 +136,7 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 	}()
 
 	e := <-exitC
+	b.exited.Store(true)
 	sio.drain()
 	b.end()
 	sk.finish(resultFrame(result{Pid: pid, Code: e.Status}))

@@ -112,8 +112,14 @@ func (s *server) start() (pid int, err error) {
 	s.pid = pid
 	s.status = statusRunning
 	s.mu.Unlock()
-	s.out.open(true)
-	go s.waitInit(pid)
+	// What came during the start goes out in the background: a slow client must
+	// not hold the start's answer back.
+	opened := make(chan struct{})
+	go func() {
+		s.out.open(true)
+		close(opened)
+	}()
+	go s.waitInit(pid, opened)
 	return pid, nil
 }
 
@@ -139,7 +145,8 @@ func (s *server) startFailed(err error) error {
 
 // waitInit handles the exit of the container's init: record it, delete the
 // runtime's state, drain the output, tell everyone, exit.
-func (s *server) waitInit(pid int) {
+// opened is closed once the output held during the start went out.
+func (s *server) waitInit(pid int, opened <-chan struct{}) {
 	e := <-s.reaper.Wait(pid)
 	close(s.initDone)
 	st := &ExitStatus{Code: e.Status, Signal: e.Signal, ExitedAt: e.At.UTC(), OOMKilled: oomKilled(s.bundle.cgroupsPath)}
@@ -157,7 +164,9 @@ func (s *server) waitInit(pid int) {
 			}
 		}
 	}
+	s.out.exited.Store(true)
 	s.stdio.drain()
+	<-opened
 	s.out.log.Close()
 
 	s.mu.Lock()

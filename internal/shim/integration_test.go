@@ -1244,3 +1244,54 @@ func TestShutdownDuringStart(t *testing.T) {
 		}
 	})
 }
+
+// A client that stops reading holds the container's output back while it runs, but not
+// its exit: once init exited, a client that takes nothing for flushTimeout is dropped and
+// the exit is reported.
+func TestStuckClientDoesNotHoldExit(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "head -c 16777216 /dev/zero; echo end"}})
+		e.cfg.LogMaxSize = 0
+		c := e.launch(ctx)
+		stuck := blockingWriter{make(chan struct{})}
+		var release sync.Once
+		defer release.Do(func() { close(stuck.release) })
+		stuckWait, err := c.AttachStream(ctx, nil, stuck, stuck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stuckErr := make(chan error, 1)
+		go func() { stuckErr <- stuckWait() }()
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Once the output is held back by the stuck client (the log stops at the
+		// client's queue and socket buffers), kill the container.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if fi, err := os.Stat(e.cfg.LogPath); err == nil && fi.Size() > maxQueued {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no output logged")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := c.Kill(ctx, 9, false); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		st, err := c.Wait(ctx)
+		if err != nil || st.Code != 137 {
+			t.Fatalf("wait %+v %v", st, err)
+		}
+		if d := time.Since(t0); d > flushTimeout+drainTimeout+5*time.Second {
+			t.Errorf("the exit took %v to be reported", d)
+		}
+		release.Do(func() { close(stuck.release) })
+		if err := <-stuckErr; !errors.Is(err, ErrShimGone) {
+			t.Errorf("the stuck client: %v, want ErrShimGone (dropped)", err)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package shim
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/isulad-go/isulad/internal/logfile"
@@ -64,15 +65,32 @@ func (s *sink) run() {
 // send queues a frame. A client maxQueued bytes behind makes the output wait
 // for room: a slow reader paces the container, as with docker's attach, and
 // gets every byte; a client that went away (its connection closed) is dropped
-// and the output goes on. It reports whether the client is still there, and
-// how long it waited for room.
-func (s *sink) send(f []byte) (ok bool, waited time.Duration) {
+// and the output goes on. Once exited is set (the process exited: what waits
+// now is the report of its exit) a client that takes nothing for
+// flushTimeout is dropped too. send reports whether the client is still
+// there, and how long it waited for room.
+func (s *sink) send(f []byte, exited *atomic.Bool) (ok bool, waited time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.queued+len(f) > maxQueued && s.queued > 0 {
 		t0 := time.Now()
+		// Wake up now and then to see whether the process exited meanwhile.
+		t := time.AfterFunc(time.Second, func() {
+			s.mu.Lock()
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		})
+		defer t.Stop()
+		seen, since := s.written, t0
 		for s.queued+len(f) > maxQueued && s.queued > 0 && !s.dead && !s.closing {
 			s.cond.Wait()
+			if exited == nil || !exited.Load() || s.written != seen {
+				seen, since = s.written, time.Now()
+			} else if time.Since(since) >= flushTimeout {
+				logf("dropping a client that took no output for %v after the exit", flushTimeout)
+				s.dropLocked()
+			}
+			t.Reset(time.Second)
 		}
 		waited = time.Since(t0)
 	}
@@ -99,13 +117,17 @@ func (s *sink) finish(f []byte) {
 // kill drops the client at once.
 func (s *sink) kill() {
 	s.mu.Lock()
+	s.dropLocked()
+	s.mu.Unlock()
+}
+
+func (s *sink) dropLocked() {
 	if !s.dead {
 		s.dead = true
 		s.q = nil
 		s.cond.Broadcast()
-		s.conn.Close()
+		s.conn.Close() // unblocks a pending Write
 	}
-	s.mu.Unlock()
 }
 
 // wait waits until the sink's frames are written. A client that takes none
@@ -149,6 +171,9 @@ type broadcaster struct {
 	held   []chunk
 	ended  bool
 	logErr bool
+	// exited is set once the process exited: a client may then hold the output
+	// back for flushTimeout at most.
+	exited atomic.Bool
 }
 
 // write is called by the pumps with output of stream typ. It returns once the
@@ -184,7 +209,7 @@ func (b *broadcaster) deliver(typ byte, p []byte, t time.Time) (waited time.Dura
 	}
 	f := encodeFrame(typ, p)
 	for s := range b.sinks {
-		ok, w := s.send(f)
+		ok, w := s.send(f, &b.exited)
 		waited += w
 		if !ok {
 			delete(b.sinks, s)
@@ -217,7 +242,7 @@ func (b *broadcaster) add(s *sink, first ...[]byte) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, f := range first {
-		s.send(f)
+		s.send(f, nil)
 	}
 	if b.ended {
 		return false
