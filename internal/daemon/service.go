@@ -255,6 +255,27 @@ func (w streamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// relayInput forwards a stream's client messages after the first: stdin bytes (with stdin)
+// to the returned reader, resizes to resize, close_stdin as the reader's EOF. Call stop once
+// the call is over: input that came when nobody reads any more (the process exited) then
+// fails instead of blocking the relay for ever, and a reader still waiting gets an error.
+func relayInput(recv func() (*apiv1.StreamIn, error), withStdin bool, resize func(w, h uint16)) (stdin io.Reader, stop func()) {
+	var pr *io.PipeReader
+	var pw *io.PipeWriter
+	if withStdin {
+		pr, pw = io.Pipe()
+		stdin = pr
+	}
+	go pumpInput(recv, pw, resize)
+	return stdin, func() {
+		if pr != nil {
+			pr.CloseWithError(errStreamOver)
+		}
+	}
+}
+
+var errStreamOver = errors.New("the stream is over")
+
 // pumpInput reads client messages after the first: stdin bytes go to the pipe, resizes to
 // fn, close_stdin closes the pipe.
 func pumpInput(recv func() (*apiv1.StreamIn, error), stdin *io.PipeWriter, resize func(w, h uint16)) {
@@ -304,19 +325,14 @@ func (s *service) Attach(srv apiv1.Containers_AttachServer) error {
 	var mu sync.Mutex
 	stdout := streamWriter{mu: &mu, send: srv.Send}
 	stderr := streamWriter{mu: &mu, send: srv.Send, stderr: true}
-	var stdinR io.Reader
-	var stdinW *io.PipeWriter
-	if ar.Stdin {
-		pr, pw := io.Pipe()
-		stdinR, stdinW = pr, pw
-	}
 	ctx := srv.Context()
 	resize := func(w, h uint16) {
 		if cl := s.d.getShim(c.ID); cl != nil {
 			cl.Resize(ctx, w, h)
 		}
 	}
-	go pumpInput(srv.Recv, stdinW, resize)
+	stdinR, stopInput := relayInput(srv.Recv, ar.Stdin, resize)
+	defer stopInput()
 	sendExit := func(code int, msg string) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -327,17 +343,19 @@ func (s *service) Attach(srv apiv1.Containers_AttachServer) error {
 	if ar.Start {
 		st := &Streams{Stdin: stdinR, Stdout: stdout, Stderr: stderr, Width: uint16(ar.Width), Height: uint16(ar.Height), Done: done}
 		if err := s.d.Start(ctx, c, st); err != nil {
+			// Like docker: a container that could not start is still there; with --rm
+			// it goes.
+			rmErr := s.autoRemove(c)
 			var se *StartError
 			if errors.As(err, &se) {
-				// Like docker: a container that could not start is still there; with --rm
-				// it goes.
-				if c.HostConfig.AutoRemove {
-					s.d.Remove(context.Background(), c, true)
+				msg := se.Error()
+				if rmErr != nil {
+					msg += "; " + rmErr.Error()
 				}
-				return sendExit(se.Code, se.Error())
+				return sendExit(se.Code, msg)
 			}
-			if c.HostConfig.AutoRemove {
-				s.d.Remove(context.Background(), c, true)
+			if rmErr != nil {
+				err = fmt.Errorf("%w; %v", err, rmErr)
 			}
 			return gerr(err)
 		}
@@ -359,8 +377,9 @@ func (s *service) Attach(srv apiv1.Containers_AttachServer) error {
 	mu.Lock()
 	srv.Send(&apiv1.StreamOut{Msg: &apiv1.StreamOut_Ready{Ready: true}})
 	mu.Unlock()
+	var streamErr error
 	select {
-	case <-done:
+	case streamErr = <-done:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -371,7 +390,27 @@ func (s *service) Attach(srv apiv1.Containers_AttachServer) error {
 			return ctx.Err()
 		}
 	}
-	return sendExit(c.Snapshot().ExitCode, "")
+	msg := ""
+	if streamErr != nil {
+		// The output did not reach its end (the shim went away): say so rather than exit
+		// as if it were complete.
+		s.d.log.Warn("attach: output stream ended early", "id", c.ID, "err", streamErr)
+		msg = "the container's output may be incomplete: " + streamErr.Error()
+	}
+	return sendExit(c.Snapshot().ExitCode, msg)
+}
+
+// autoRemove removes a container with --rm whose attached start failed; the error, if
+// any, is logged and returned for the client's message.
+func (s *service) autoRemove(c *container.Container) error {
+	if !c.HostConfig.AutoRemove {
+		return nil
+	}
+	if err := s.d.Remove(context.Background(), c, true); err != nil {
+		s.d.log.Error("removing a container with --rm whose start failed", "id", c.ID, "err", err)
+		return fmt.Errorf("removing the container (--rm): %w", err)
+	}
+	return nil
 }
 
 func (s *service) Exec(srv apiv1.Containers_ExecServer) error {
@@ -392,22 +431,17 @@ func (s *service) Exec(srv apiv1.Containers_ExecServer) error {
 		return gerr(fmt.Errorf("exec request: %v: %w", err, errInvalid))
 	}
 	var mu sync.Mutex
-	var stdinR io.Reader
-	var stdinW *io.PipeWriter
-	if ec.AttachStdin {
-		pr, pw := io.Pipe()
-		stdinR, stdinW = pr, pw
-	}
 	resizeCh := make(chan [2]uint16, 4)
 	if er.Width > 0 && er.Height > 0 {
 		resizeCh <- [2]uint16{uint16(er.Width), uint16(er.Height)}
 	}
-	go pumpInput(srv.Recv, stdinW, func(w, h uint16) {
+	stdinR, stopInput := relayInput(srv.Recv, ec.AttachStdin, func(w, h uint16) {
 		select {
 		case resizeCh <- [2]uint16{w, h}:
 		default:
 		}
 	})
+	defer stopInput()
 	mu.Lock()
 	srv.Send(&apiv1.StreamOut{Msg: &apiv1.StreamOut_Ready{Ready: true}})
 	mu.Unlock()

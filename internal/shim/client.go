@@ -241,7 +241,7 @@ func (k *conn) frames(ctx context.Context, fn func(typ byte, p []byte) error) (*
 				return nil, fmt.Errorf("shim: bad result: %w", err)
 			}
 			if r.Error != "" {
-				return &r, errors.New(r.Error)
+				return &r, r.err()
 			}
 			return &r, nil
 		}
@@ -326,7 +326,9 @@ func (c *Client) Kill(ctx context.Context, signal int, all bool) error {
 }
 
 // Shutdown asks an idle shim (container never started, failed, or already
-// exited) to exit. It fails while the container runs.
+// exited) to exit. It fails while the container runs, and with
+// ErrStartInProgress while a Start is in flight (whoever undoes a start must
+// wait for it to end, then stop what it started, then shut the shim down).
 func (c *Client) Shutdown(ctx context.Context) error {
 	_, err := c.call(ctx, request{Op: opShutdown})
 	if errors.Is(err, ErrShimGone) {
@@ -393,7 +395,7 @@ func (k *conn) ready(ctx context.Context, into any) error {
 			return err
 		}
 		if r.Error != "" {
-			return errors.New(r.Error)
+			return r.err()
 		}
 		return errors.New("shim: stream ended before it started")
 	}

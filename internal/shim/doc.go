@@ -10,10 +10,13 @@
 // exec'd processes). It holds the container's stdio (pipes, or the pty master
 // received on a --console-socket), always drains the output into the
 // json-file log (internal/logfile) and copies it to attached clients. A
-// client more than maxQueued (1 MiB) behind holds the output back for at most
-// stallTimeout (500ms) waiting for room, then is dropped: a reading client
-// paces a fast producer (as docker's attach does), a stuck or dead one cannot
-// block the container. At startup the shim removes exit.json and init.pid
+// client more than maxQueued (1 MiB) behind makes the output wait for room:
+// a slow reader paces the container (its writes block, as with docker's
+// attach) and it and the log get every byte; a client that goes away (its
+// connection closes) is dropped at once and the output goes on. After the
+// exit the remaining output is flushed to a client as long as it keeps
+// reading; one that takes nothing for flushTimeout (5s) is dropped. At
+// startup the shim removes exit.json and init.pid
 // left by a previous run, and refuses to start if another shim answers on its
 // socket. When init exits the shim writes exit.json in its
 // state directory (atomically), deletes the runtime's state, drains the
@@ -45,7 +48,8 @@
 //	          JSON), stdin, detach}: 'k' {pid}
 //	          once started, then 'o'/'e' (client sends 'i'/'c'/'w'), 'r' {code}
 //	kill      {signal, all}: runtime kill; 'r'
-//	shutdown  an idle shim (never started, failed, exited) exits; 'r'
+//	shutdown  an idle shim (never started, failed, exited) exits; 'r'; while
+//	          a start is in flight 'r' {error, reason: "starting"}
 //
 // A connection that closes before its 'r' frame means the shim is gone
 // (ErrShimGone).
@@ -83,6 +87,12 @@ type ExitStatus struct {
 	Signal    int       `json:"signal,omitempty"` // 0 if it exited normally
 	OOMKilled bool      `json:"oom_killed,omitempty"`
 }
+
+// ErrStartInProgress is Shutdown's error while a Start is in flight: the
+// runtime may be about to start the container, which must not be left
+// without its shim. (Not an errdefs category: the shim binary stays free of
+// gRPC; the daemon registers it as a conflict.)
+var ErrStartInProgress = errors.New("shim: container start in progress")
 
 // ErrShimGone is returned (wrapped) when the shim went away without
 // answering: it was killed, or it exited before the request was served.

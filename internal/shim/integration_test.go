@@ -845,16 +845,76 @@ func (w blockingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestStuckClientDoesNotBlockContainer(t *testing.T) {
+// slowWriter stalls a second at its first write, then takes its time over each one.
+type slowWriter struct {
+	n       atomic.Int64
+	stalled atomic.Bool
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if !w.stalled.Swap(true) {
+		time.Sleep(time.Second)
+	}
+	time.Sleep(100 * time.Microsecond)
+	w.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// A slow client gets every byte: the container waits for it (issue 10, defect 11: a client
+// 1 MiB behind for 500ms was dropped, and its output lost without a word).
+func TestSlowClientGetsEveryByte(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
 		ctx := testCtx(t)
-		// 16 MiB of output: far beyond what a client may fall behind.
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "head -c 16777216 /dev/zero; echo end"}})
+		e.cfg.LogMaxSize = 0
+		c := e.launch(ctx)
+		var slow slowWriter
+		slowWait, err := c.AttachStream(ctx, nil, &slow, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fast countingWriter
+		fastWait, err := c.AttachStream(ctx, nil, &fast, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fastErr := make(chan error, 1)
+		go func() { fastErr <- fastWait() }()
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := slowWait(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-fastErr; err != nil {
+			t.Fatal(err)
+		}
+		want := int64(16<<20 + len("end\n"))
+		if slow.n.Load() != want || fast.n.Load() != want {
+			t.Errorf("slow client got %d bytes, fast one %d, want %d", slow.n.Load(), fast.n.Load(), want)
+		}
+		var logged int64
+		for _, en := range e.logEntries() {
+			logged += int64(len(en.Log))
+		}
+		if logged != want {
+			t.Errorf("log holds %d bytes, want %d", logged, want)
+		}
+	})
+}
+
+// A client that stops reading holds the output back (back-pressure), but once it goes away
+// the container goes on and the other client gets everything.
+func TestGoneClientReleasesContainer(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
 		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "head -c 16777216 /dev/zero | tr '\\0' 'z' | fold -w 1023; echo end"}})
 		e.cfg.LogMaxSize = 0
 		c := e.launch(ctx)
 		stuck := blockingWriter{make(chan struct{})}
 		defer close(stuck.release)
-		stuckWait, err := c.AttachStream(ctx, nil, stuck, stuck)
+		stuckCtx, cancelStuck := context.WithCancel(ctx)
+		stuckWait, err := c.AttachStream(stuckCtx, nil, stuck, stuck)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -869,6 +929,16 @@ func TestStuckClientDoesNotBlockContainer(t *testing.T) {
 		if _, err := c.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// The stuck client holds the output back: the good one stops short of the end.
+		deadline := time.Now().Add(10 * time.Second)
+		for good.n.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if n := good.n.Load(); n == 0 || n >= 16<<20 {
+			t.Errorf("with a stuck client the reading one got %d bytes", n)
+		}
+		cancelStuck()
 		st, err := c.Wait(ctx)
 		if err != nil || st.Code != 0 {
 			t.Fatalf("wait %+v %v", st, err)
@@ -1047,6 +1117,185 @@ func TestSecondShimRefused(t *testing.T) {
 		}
 		if st, err := c.Wait(ctx); err != nil && !errors.Is(err, ErrShimGone) || st.Code != 0 {
 			t.Errorf("wait %+v %v", st, err)
+		}
+	})
+}
+
+// Concurrent terminal execs each get their own console socket and runtime log: every one
+// sees its own terminal's output only, and nothing of them stays in the state directory
+// (issue 10, defect 2: they shared <state>/pty.sock and runtime-exec.log).
+func TestConcurrentTerminalExecs(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sleep", "1000"}})
+		// A state dir short enough for the console socket to live in it (as under
+		// /var/run/isulad), not in a temporary directory of its own.
+		short, err := os.MkdirTemp("/tmp", "ct")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(short)
+		e.cfg.StateDir = filepath.Join(short, "c")
+		c := e.launch(ctx)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const n = 8
+		var wg sync.WaitGroup
+		outs := make([]buffer, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				proc := &specs.Process{Args: []string{"sh", "-c", fmt.Sprintf("tty >/dev/null && echo tok-$((%d*1000+7))-end", i)},
+					Terminal: true, Cwd: "/", Env: []string{"PATH=/bin"}}
+				_, errs[i] = c.Exec(ctx, fmt.Sprintf("x%d", i), proc, nil, &outs[i], nil, nil, false)
+			}()
+		}
+		// Failing execs at the same time: each error is its own runtime's.
+		failErrs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				proc := &specs.Process{Args: []string{fmt.Sprintf("nosuch%d", i)}, Cwd: "/", Env: []string{"PATH=/bin"}}
+				_, failErrs[i] = c.Exec(ctx, fmt.Sprintf("f%d", i), proc, nil, nil, nil, nil, false)
+			}()
+		}
+		wg.Wait()
+		for i, err := range failErrs {
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("nosuch%d", i)) {
+				t.Errorf("failing exec %d: %v", i, err)
+			}
+		}
+		for i := range n {
+			want := fmt.Sprintf("tok-%d-end", i*1000+7)
+			if out := outs[i].String(); errs[i] != nil || !strings.Contains(out, want) || strings.Count(out, "tok-") != 1 {
+				t.Errorf("exec %d (want only %s): err %v, output %q", i, want, errs[i], out)
+			}
+		}
+		ents, _ := os.ReadDir(e.cfg.StateDir)
+		for _, en := range ents {
+			switch en.Name() {
+			case ShimPidFile, InitPidFile, ShimLogFile:
+			default:
+				t.Errorf("left in the state dir: %s", en.Name())
+			}
+		}
+		c.Kill(ctx, 9, false)
+		c.Wait(ctx)
+	})
+}
+
+// A shutdown while a start is in flight is refused with ErrStartInProgress, and the start
+// completes under the shim's supervision; a shutdown before any start keeps a later start
+// from running (issue 10, defect 12: the shim quit in "created" while runc still ran, and
+// the container came up without its shim).
+func TestShutdownDuringStart(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sleep", "1000"}})
+		mark := filepath.Join(t.TempDir(), "hook-ran")
+		release := filepath.Join(t.TempDir(), "release")
+		// The hook holds the runtime's create until the test lets it go.
+		setSpec(t, e, func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c",
+				fmt.Sprintf("touch %s; while [ ! -e %s ]; do sleep 0.05; done", mark, release)}}}}
+		})
+		c := e.launch(ctx)
+		type started struct {
+			pid int
+			err error
+		}
+		startc := make(chan started, 1)
+		go func() {
+			pid, err := c.Start(ctx)
+			startc <- started{pid, err}
+		}()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, err := os.Stat(mark); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the hook did not run")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := c.Shutdown(ctx); !errors.Is(err, ErrStartInProgress) {
+			t.Errorf("shutdown during the start: %v, want ErrStartInProgress", err)
+		}
+		os.WriteFile(release, nil, 0o600)
+		st := <-startc
+		if st.err != nil || st.pid <= 0 {
+			t.Fatalf("start: %d %v", st.pid, st.err)
+		}
+		if status, _, _, err := c.State(ctx); err != nil || status != statusRunning {
+			t.Fatalf("after the start: %q %v", status, err)
+		}
+		if err := c.Shutdown(ctx); err == nil {
+			t.Error("shutdown of a running container accepted")
+		}
+		if err := c.Kill(ctx, 9, false); err != nil {
+			t.Fatal(err)
+		}
+		if es, err := c.Wait(ctx); err != nil || es.Code != 137 {
+			t.Errorf("wait %+v %v", es, err)
+		}
+		if err := c.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown after the exit: %v", err)
+		}
+	})
+}
+
+// A client that stops reading holds the container's output back while it runs, but not
+// its exit: once init exited, a client that takes nothing for flushTimeout is dropped and
+// the exit is reported.
+func TestStuckClientDoesNotHoldExit(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "head -c 16777216 /dev/zero; echo end"}})
+		e.cfg.LogMaxSize = 0
+		c := e.launch(ctx)
+		stuck := blockingWriter{make(chan struct{})}
+		var release sync.Once
+		defer release.Do(func() { close(stuck.release) })
+		stuckWait, err := c.AttachStream(ctx, nil, stuck, stuck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stuckErr := make(chan error, 1)
+		go func() { stuckErr <- stuckWait() }()
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Once the output is held back by the stuck client (the log stops at the
+		// client's queue and socket buffers), kill the container.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if fi, err := os.Stat(e.cfg.LogPath); err == nil && fi.Size() > maxQueued {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no output logged")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := c.Kill(ctx, 9, false); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		st, err := c.Wait(ctx)
+		if err != nil || st.Code != 137 {
+			t.Fatalf("wait %+v %v", st, err)
+		}
+		if d := time.Since(t0); d > flushTimeout+drainTimeout+5*time.Second {
+			t.Errorf("the exit took %v to be reported", d)
+		}
+		release.Do(func() { close(stuck.release) })
+		if err := <-stuckErr; !errors.Is(err, ErrShimGone) {
+			t.Errorf("the stuck client: %v, want ErrShimGone (dropped)", err)
 		}
 	})
 }

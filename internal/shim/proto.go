@@ -61,6 +61,20 @@ type result struct {
 	Code   int         `json:"code,omitempty"`   // exec: the process's exit code
 	Status string      `json:"status,omitempty"` // state: created, running, stopped, failed
 	Exit   *ExitStatus `json:"exit,omitempty"`   // wait, and state once exited
+	Reason string      `json:"reason,omitempty"` // with Error: what the client can act on
+}
+
+// Reasons of a failed request.
+const (
+	reasonStarting = "starting" // shutdown refused: a start is in flight
+)
+
+// err is the error of a failed request.
+func (r *result) err() error {
+	if r.Reason == reasonStarting {
+		return ErrStartInProgress
+	}
+	return errors.New(r.Error)
 }
 
 // appendFrame appends the encoding of one frame to b.

@@ -80,10 +80,48 @@ func socketpair(t *testing.T) (*os.File, *os.File) {
 	return os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
 }
 
-// A client that does not read is dropped instead of blocking the writer.
-func TestSlowClientDropped(t *testing.T) {
+// A client that does not read holds the writer back and then gets every byte (issue 10,
+// defect 11: one 1 MiB behind for 500ms was dropped).
+func TestSlowClientPacesWriter(t *testing.T) {
 	a, b := socketpair(t)
 	defer b.Close()
+	var bc broadcaster
+	sk := newSink(a)
+	bc.add(sk)
+	chunk := bytes.Repeat([]byte("y"), 32<<10)
+	const n = 2*maxQueued/(32<<10) + 64
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < n; i++ {
+			bc.write(frameStdout, chunk)
+		}
+		for _, s := range bc.end() {
+			s.finish(resultFrame(result{}))
+		}
+		close(done)
+	}()
+	time.Sleep(time.Second) // the client reads nothing for a while
+	r := bufio.NewReader(b)
+	got := 0
+	for {
+		typ, p, err := readFrame(r, nil)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		if typ == frameResult {
+			break
+		}
+		got += len(p)
+	}
+	if got != n*len(chunk) {
+		t.Fatalf("client got %d bytes, want %d", got, n*len(chunk))
+	}
+	<-done
+}
+
+// A client that goes away releases a writer that waits for it.
+func TestGoneClientDropped(t *testing.T) {
+	a, b := socketpair(t)
 	var bc broadcaster
 	sk := newSink(a)
 	bc.add(sk)
@@ -95,15 +133,16 @@ func TestSlowClientDropped(t *testing.T) {
 		}
 		close(done)
 	}()
+	b.Close()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("writer blocked by a client that does not read")
+		t.Fatal("writer blocked by a client that went away")
 	}
 	select {
 	case <-sk.done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("slow client not dropped")
+		t.Fatal("gone client not dropped")
 	}
 	if len(bc.sinks) != 0 {
 		t.Fatal("dropped client still registered")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,12 +28,18 @@ type runtime struct {
 	reaper   *reaper.Reaper
 }
 
+// seq numbers the files of concurrent runtime invocations and console sockets (execs run
+// side by side): each has its own, so none can take over another's.
+var seq atomic.Uint64
+
+func nextSeq() string { return strconv.FormatUint(seq.Add(1), 10) }
+
 // run runs the runtime with args (after the global flags) and stdio (nil
 // entries are /dev/null) and waits for it. Its error carries the runtime's
 // error messages, read from its --log file.
 func (r *runtime) run(name string, stdio [3]*os.File, args ...string) error {
-	logPath := filepath.Join(r.stateDir, "runtime-"+name+".log")
-	os.Remove(logPath)
+	logPath := filepath.Join(r.stateDir, "runtime-"+name+"-"+nextSeq()+".log")
+	os.Remove(logPath) // a file left by a killed shim
 	defer os.Remove(logPath)
 	argv := []string{r.bin}
 	if r.root != "" {
@@ -121,23 +128,24 @@ type consoleSocket struct {
 	got  chan *os.File // the received pty master, nil if receiving failed
 }
 
-// newConsoleSocket listens on a short path (the runtime connects by path,
-// so it must fit in sun_path): in dir if short enough, else in a temporary
-// directory. It accepts the runtime's connection in the background; await
-// returns what it carried.
+// newConsoleSocket listens on a path of its own (concurrent execs each have
+// one) that is short (the runtime connects by path, so it must fit in
+// sun_path): in dir if short enough, else in a temporary directory. It
+// accepts the runtime's connection in the background; await returns what it
+// carried.
 func newConsoleSocket(dir string) (*consoleSocket, error) {
 	cs := &consoleSocket{}
-	path := filepath.Join(dir, "pty.sock")
+	name := "pty-" + nextSeq() + ".sock"
+	path := filepath.Join(dir, name)
 	if len(path) > 100 {
 		d, err := os.MkdirTemp("", "isulad-shim-")
 		if err != nil {
 			return nil, err
 		}
 		cs.dir = d
-		path = filepath.Join(d, "pty.sock")
+		path = filepath.Join(d, name)
 	}
-	os.Remove(path)
-	l, err := unixsock.Listen(path)
+	l, err := unixsock.Listen(path) // replaces a file left by a killed shim
 	if err != nil {
 		cs.close()
 		return nil, err

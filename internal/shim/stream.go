@@ -1,22 +1,16 @@
 package shim
 
 import (
-	"errors"
-	"io"
 	"os"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/isulad-go/isulad/internal/logfile"
 )
 
-// A client may fall maxQueued bytes behind; beyond that the output waits up
-// to stallTimeout for it, then drops it.
-const (
-	maxQueued    = 1 << 20
-	stallTimeout = 500 * time.Millisecond
-)
+// A client may fall maxQueued bytes behind; beyond that the output waits for it.
+const maxQueued = 1 << 20
 
 // sink is the shim's sending side of one client connection: frames are
 // queued without blocking and written by the sink's own goroutine.
@@ -29,6 +23,7 @@ type sink struct {
 	queued  int
 	closing bool // no more frames: close the connection after the last
 	dead    bool
+	written uint64        // frames written so far (progress, for wait)
 	done    chan struct{} // the writer goroutine ended
 }
 
@@ -61,46 +56,51 @@ func (s *sink) run() {
 			s.kill()
 			return
 		}
+		s.mu.Lock()
+		s.written++
+		s.mu.Unlock()
 	}
 }
 
-// send queues a frame. A client that is maxQueued bytes behind gets up to
-// stallTimeout to make room (a reading client paces the output, as in
-// docker); one that does not is dropped, so it cannot hold the container
-// up any longer. It reports whether the client is still there.
-func (s *sink) send(f []byte) bool {
+// send queues a frame. A client maxQueued bytes behind makes the output wait
+// for room: a slow reader paces the container, as with docker's attach, and
+// gets every byte; a client that went away (its connection closed) is dropped
+// and the output goes on. Once exited is set (the process exited: what waits
+// now is the report of its exit) a client that takes nothing for
+// flushTimeout is dropped too. send reports whether the client is still
+// there, and how long it waited for room.
+func (s *sink) send(f []byte, exited *atomic.Bool) (ok bool, waited time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dead || s.closing {
-		return false
-	}
-	if s.queued+len(f) > maxQueued {
-		deadline := time.Now().Add(stallTimeout)
-		t := time.AfterFunc(stallTimeout, func() {
+	if s.queued+len(f) > maxQueued && s.queued > 0 {
+		t0 := time.Now()
+		// Wake up now and then to see whether the process exited meanwhile.
+		t := time.AfterFunc(time.Second, func() {
 			s.mu.Lock()
 			s.cond.Broadcast()
 			s.mu.Unlock()
 		})
-		for s.queued+len(f) > maxQueued && s.queued > 0 && !s.dead && time.Now().Before(deadline) {
+		defer t.Stop()
+		seen, since := s.written, t0
+		for s.queued+len(f) > maxQueued && s.queued > 0 && !s.dead && !s.closing {
 			s.cond.Wait()
+			if exited == nil || !exited.Load() || s.written != seen {
+				seen, since = s.written, time.Now()
+			} else if time.Since(since) >= flushTimeout {
+				logf("dropping a client that took no output for %v after the exit", flushTimeout)
+				s.dropLocked()
+			}
+			t.Reset(time.Second)
 		}
-		t.Stop()
-		if s.dead {
-			return false
-		}
-		if s.queued+len(f) > maxQueued && s.queued > 0 {
-			logf("dropping a client %d bytes behind", s.queued)
-			s.dead = true
-			s.q = nil
-			s.cond.Broadcast()
-			s.conn.Close() // unblocks a pending Write
-			return false
-		}
+		waited = time.Since(t0)
+	}
+	if s.dead || s.closing {
+		return false, waited
 	}
 	s.q = append(s.q, f)
 	s.queued += len(f)
 	s.cond.Broadcast()
-	return true
+	return true, waited
 }
 
 // finish queues the last frame; the connection closes once it is written.
@@ -117,23 +117,40 @@ func (s *sink) finish(f []byte) {
 // kill drops the client at once.
 func (s *sink) kill() {
 	s.mu.Lock()
+	s.dropLocked()
+	s.mu.Unlock()
+}
+
+func (s *sink) dropLocked() {
 	if !s.dead {
 		s.dead = true
 		s.q = nil
 		s.cond.Broadcast()
-		s.conn.Close()
+		s.conn.Close() // unblocks a pending Write
 	}
-	s.mu.Unlock()
 }
 
-// wait waits until the sink's frames are written or the timeout passes.
+// wait waits until the sink's frames are written. A client that takes none
+// of them for d is dropped; a slow one that reads gets them all.
 func (s *sink) wait(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-s.done:
-	case <-t.C:
-		s.kill()
+	var seen uint64
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		progress := s.written != seen
+		seen = s.written
+		s.mu.Unlock()
+		if !progress {
+			s.kill()
+			return
+		}
+		t.Reset(d)
 	}
 }
 
@@ -154,24 +171,29 @@ type broadcaster struct {
 	held   []chunk
 	ended  bool
 	logErr bool
+	// exited is set once the process exited: a client may then hold the output
+	// back for flushTimeout at most.
+	exited atomic.Bool
 }
 
-// write is called by the pumps with output of stream typ.
-func (b *broadcaster) write(typ byte, p []byte) {
+// write is called by the pumps with output of stream typ. It returns once the
+// output is logged and queued for every client, and says how long it waited
+// for slow clients to make room.
+func (b *broadcaster) write(typ byte, p []byte) time.Duration {
 	t := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.gated {
 		b.held = append(b.held, chunk{typ, append([]byte(nil), p...), t})
-		return
+		return 0
 	}
 	if b.drop {
-		return
+		return 0
 	}
-	b.deliver(typ, p, t)
+	return b.deliver(typ, p, t)
 }
 
-func (b *broadcaster) deliver(typ byte, p []byte, t time.Time) {
+func (b *broadcaster) deliver(typ byte, p []byte, t time.Time) (waited time.Duration) {
 	if b.log != nil {
 		stream := "stdout"
 		if typ == frameStderr {
@@ -183,14 +205,17 @@ func (b *broadcaster) deliver(typ byte, p []byte, t time.Time) {
 		}
 	}
 	if len(b.sinks) == 0 {
-		return
+		return 0
 	}
 	f := encodeFrame(typ, p)
 	for s := range b.sinks {
-		if !s.send(f) {
+		ok, w := s.send(f, &b.exited)
+		waited += w
+		if !ok {
 			delete(b.sinks, s)
 		}
 	}
+	return waited
 }
 
 // open ends the gate: held output is delivered (keep) or dropped (it was the
@@ -217,7 +242,7 @@ func (b *broadcaster) add(s *sink, first ...[]byte) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, f := range first {
-		s.send(f)
+		s.send(f, nil)
 	}
 	if b.ended {
 		return false
@@ -246,76 +271,4 @@ func (b *broadcaster) end() []*sink {
 	}
 	b.sinks = nil
 	return ss
-}
-
-// pump copies f (a pipe or pty master) to b until EOF (EIO for a pty whose
-// other side is closed) or until f is closed.
-func pump(f *os.File, typ byte, b *broadcaster, wg *sync.WaitGroup) {
-	defer wg.Done()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			b.write(typ, buf[:n])
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EIO) && !errors.Is(err, os.ErrClosed) {
-				logf("read output: %v", err)
-			}
-			return
-		}
-	}
-}
-
-// pumpConsole is pump for the pty master of the container's init. A read
-// error EIO there only means that no one holds the terminal's other side at
-// the moment: systemd opens /dev/console for each status line and closes it
-// again, agetty hangs the terminal up before it opens it anew. Output that
-// comes later must still flow, so EIO ends the pump only once init exited
-// (initDone), after what was left in the pty was read; until then the read
-// is retried, at most every 100ms.
-func pumpConsole(f *os.File, b *broadcaster, wg *sync.WaitGroup, initDone <-chan struct{}) {
-	defer wg.Done()
-	buf := make([]byte, 32<<10)
-	var idle time.Duration
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			b.write(frameStdout, buf[:n])
-			idle = 0
-		}
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, syscall.EIO) {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				logf("read output: %v", err)
-			}
-			return
-		}
-		select {
-		case <-initDone:
-			return // nothing left (EIO comes after the data) and nobody can open it again
-		default:
-		}
-		idle = min(max(2*idle, 5*time.Millisecond), 100*time.Millisecond)
-		select {
-		case <-initDone:
-		case <-time.After(idle):
-		}
-	}
-}
-
-// waitTimeout waits for wg, at most d; it reports whether wg finished.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
 }

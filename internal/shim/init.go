@@ -1,0 +1,197 @@
+package shim
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isulad-go/isulad/internal/fault"
+)
+
+// The container's init: its start, a failed start, its exit.
+
+func (s *server) handleStart(c *os.File, br *bufio.Reader) {
+	s.mu.Lock()
+	if s.shuttingDown {
+		s.mu.Unlock()
+		s.reply(c, result{Error: "shim is shutting down"})
+		return
+	}
+	if s.startOnce {
+		s.mu.Unlock()
+		s.reply(c, result{Error: "container already started"})
+		return
+	}
+	s.startOnce = true
+	s.mu.Unlock()
+
+	pid, err := s.start()
+	if err == nil {
+		s.reply(c, result{Pid: pid})
+		return
+	}
+	logf("start: %v", err)
+	c.Write(resultFrame(errResult(err)))
+	// A failed shim lingers until its client has read the error (closed
+	// the connection) or asks for a shutdown.
+	go func() {
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		io.Copy(io.Discard, br)
+		c.Close()
+		s.quit()
+	}()
+}
+
+// start runs the runtime's create+start and sets up the output.
+func (s *server) start() (pid int, err error) {
+	defer close(s.started)
+	cfg := s.cfg
+	pidFile := filepath.Join(cfg.StateDir, "runtime-init.pid")
+	os.Remove(pidFile)
+	// Normally one `run --detach`; with the start-after-create fault point configured, the
+	// equivalent `create` then `start`, so a test can fail between the two.
+	splitStart := fault.Enabled(fault.StartAfterCreate)
+	args := []string{"run", "--detach", "--pid-file", pidFile, "--bundle", cfg.Bundle}
+	if splitStart {
+		args = []string{"create", "--pid-file", pidFile, "--bundle", cfg.Bundle}
+	}
+
+	s.out.gated = true
+	var cs *consoleSocket
+	if cfg.Terminal {
+		if cs, err = newConsoleSocket(cfg.StateDir); err != nil {
+			return 0, s.startFailed(err)
+		}
+		defer cs.close()
+		args = append(args, "--console-socket", cs.path)
+	} else {
+		s.stdio.pumpPipes(&s.out)
+	}
+	args = append(args, cfg.ID)
+	// The exit path needs a few fields of the spec: read them while the runtime works.
+	bundleC := make(chan bundleInfo, 1)
+	go func() { bundleC <- readBundleInfo(cfg.Bundle) }()
+	if splitStart {
+		err = s.rt.run("create", s.stdio.child, args...)
+		if err == nil {
+			err = fault.Point(fault.StartAfterCreate)
+		}
+		if err == nil {
+			err = s.rt.run("start", [3]*os.File{}, "start", cfg.ID)
+		}
+	} else {
+		err = s.rt.run("run", s.stdio.child, args...)
+	}
+	s.stdio.closeChild()
+	s.bundle = <-bundleC
+	if err == nil {
+		pid, err = readPidFile(pidFile)
+	}
+	os.Remove(pidFile)
+	var console *os.File
+	if err == nil && cfg.Terminal {
+		console, err = cs.await()
+	}
+	if err != nil {
+		s.out.open(false)
+		return 0, s.startFailed(err)
+	}
+	if console != nil {
+		s.stdio.pumpConsole(console, &s.out, s.initDone)
+	}
+	if err := writeFileAtomic(filepath.Join(cfg.StateDir, InitPidFile), []byte(strconv.Itoa(pid))); err != nil {
+		logf("write %s: %v", InitPidFile, err)
+	}
+	s.mu.Lock()
+	s.pid = pid
+	s.status = statusRunning
+	s.mu.Unlock()
+	// What came during the start goes out in the background: a slow client must
+	// not hold the start's answer back.
+	opened := make(chan struct{})
+	go func() {
+		s.out.open(true)
+		close(opened)
+	}()
+	go s.waitInit(pid, opened)
+	return pid, nil
+}
+
+// startFailed cleans up after a failed start: nothing of the container may
+// stay behind.
+func (s *server) startFailed(err error) error {
+	if derr := s.rt.run("delete", [3]*os.File{}, "delete", "--force", s.cfg.ID); derr != nil && !strings.Contains(derr.Error(), "not exist") && !strings.Contains(derr.Error(), "not found") {
+		logf("cleanup after failed start: %v", derr)
+	}
+	s.stdio.closeChild()
+	s.stdio.close()
+	s.out.log.Close()
+	s.mu.Lock()
+	s.status = statusFailed
+	s.startErr = err
+	s.mu.Unlock()
+	for _, sk := range s.out.end() {
+		sk.finish(resultFrame(errResult(err)))
+	}
+	close(s.exited)
+	return err
+}
+
+// waitInit handles the exit of the container's init: record it, delete the
+// runtime's state, drain the output, tell everyone, exit.
+// opened is closed once the output held during the start went out.
+func (s *server) waitInit(pid int, opened <-chan struct{}) {
+	e := <-s.reaper.Wait(pid)
+	close(s.initDone)
+	st := &ExitStatus{Code: e.Status, Signal: e.Signal, ExitedAt: e.At.UTC(), OOMKilled: oomKilled(s.bundle.cgroupsPath)}
+	b, _ := json.Marshal(st)
+	if err := writeFileAtomic(filepath.Join(s.cfg.StateDir, ExitFile), b); err != nil {
+		logf("write %s: %v", ExitFile, err)
+	}
+	if err := s.rt.fastDelete(s.cfg.ID, s.bundle); err != nil {
+		if !errors.Is(err, errNoFastDelete) {
+			logf("fast delete: %v; running the runtime's delete", err)
+		}
+		if err := s.rt.run("delete", [3]*os.File{}, "delete", s.cfg.ID); err != nil {
+			if err := s.rt.run("delete", [3]*os.File{}, "delete", "--force", s.cfg.ID); err != nil {
+				logf("delete: %v", err)
+			}
+		}
+	}
+	s.out.exited.Store(true)
+	s.stdio.drain()
+	<-opened
+	s.out.log.Close()
+
+	s.mu.Lock()
+	s.exit = st
+	s.status = statusStopped
+	s.mu.Unlock()
+
+	sinks := s.out.end()
+	for _, sk := range sinks {
+		sk.finish(resultFrame(result{}))
+	}
+	for _, sk := range sinks {
+		sk.wait(flushTimeout)
+	}
+	close(s.exited) // the waiters answer now
+	// A client asking for the exit just after it (kill, then wait) must still
+	// find the shim: linger a moment unless told to go (a shutdown). The
+	// runtime's delete used to give such a client 15-30 ms by accident.
+	select {
+	case <-s.done:
+	case <-time.After(lateWaitGrace):
+	}
+	deadline := time.Now().Add(drainTimeout + flushTimeout)
+	for (s.waiters.Load() > 0 || s.execs.Load() > 0) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.quit()
+}
