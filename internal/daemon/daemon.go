@@ -309,4 +309,5 @@ func init() {
 	errdefs.Register(hostchannel.ErrNotFound, errdefs.ErrNotFound)
 	errdefs.Register(hostchannel.ErrUnsafe, errdefs.ErrConflict)
 	errdefs.Register(hostchannel.ErrBusy, errdefs.ErrConflict)
+	errdefs.Register(shim.ErrStartInProgress, errdefs.ErrConflict)
 }

@@ -182,7 +182,25 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		client.Shutdown(sctx)
+		// A shim refuses to shut down while the runtime's start is still in flight (it
+		// would leave a container up with nobody supervising it): wait for the start to
+		// end, then shut down; cleanupRuntime (next in the undo) kills what came up.
+		for {
+			err := client.Shutdown(sctx)
+			if !errors.Is(err, shim.ErrStartInProgress) {
+				if err != nil {
+					d.log.Warn("shutting the shim down after a failed start", "id", c.ID, "err", err)
+				}
+				break
+			}
+			select {
+			case <-sctx.Done():
+				d.log.Error("the shim's start did not end; leaving the shim to supervise it", "id", c.ID)
+				client.Close()
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 		client.Close()
 	})
 	if st != nil {
