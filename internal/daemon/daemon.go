@@ -21,6 +21,7 @@ import (
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/network"
 	"github.com/isulad-go/isulad/internal/shim"
 )
 
@@ -36,6 +37,8 @@ type Daemon struct {
 	log      *slog.Logger
 	store    *container.Store
 	channels *hostchannel.Manager
+	net      *network.Manager // network.go
+	netMu    sync.RWMutex     // creates (read) against network removal (write)
 
 	mu    sync.Mutex
 	shims map[string]*shim.Client // live shim connections by container ID
@@ -61,9 +64,13 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: map[string]*shim.Client{}}
+	if err := d.initNetwork(); err != nil {
+		return nil, err
+	}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
+	d.reconcileNetwork()
 	return d, nil
 }
 

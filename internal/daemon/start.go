@@ -87,13 +87,6 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			}
 		}
 	}()
-	if hc.SystemContainer {
-		if w, err := spec.WriteHostFiles(c.Rootfs, c.Config.Hostname); err != nil {
-			return fmt.Errorf("writing /etc/hostname, /etc/hosts, /etc/resolv.conf into the rootfs: %w", err)
-		} else if w != "" {
-			d.log.Warn(w, "id", c.ID)
-		}
-	}
 	if hc.EnvTargetFile != "" {
 		// The environment the runtime gives the process: the one in the OCI spec.
 		s, err := d.loadSpec(c)
@@ -143,6 +136,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			return err
 		}
 	}
+	// The network (namespace, CNI ADD, /etc/hosts...) before the runtime creates the container.
+	netUndo, err := d.networkUp(ctx, c) // network.go
+	if err != nil {
+		return err
+	}
+	undo = append(undo, netUndo)
 	sd := d.stateDir(c.ID)
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return err
@@ -255,6 +254,7 @@ func (d *Daemon) monitor(c *container.Container, client *shim.Client, run *conta
 // handleExit records an exit and then applies --rm or the restart policy.
 func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.ExitStatus) {
 	defer close(run.Done)
+	d.networkDown(c) // CNI DEL once the container is gone (network.go)
 	c.Lock()
 	if es.ExitedAt.IsZero() {
 		es.ExitedAt = time.Now()

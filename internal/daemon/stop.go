@@ -243,6 +243,7 @@ func (d *Daemon) finishRemove(c *container.Container) error {
 		cl.Close()
 	}
 	d.cleanupRuntime(c.ID)
+	d.networkDown(c) // again, idempotent: a crash may have skipped the one at exit
 	for _, ch := range c.HostConfig.HostChannels {
 		if err := d.channels.Remove(c.ID, ch); err != nil {
 			d.log.Error("removing host channel", "id", c.ID, "path", ch.PathOnHost, "err", err)
@@ -253,6 +254,7 @@ func (d *Daemon) finishRemove(c *container.Container) error {
 	if err := d.store.Delete(c); err != nil {
 		return err
 	}
+	d.net.Release(c.ID)
 	d.log.Info("container removed", "id", c.ID)
 	return nil
 }
