@@ -112,6 +112,14 @@ func removeIsolation(n *Network) {
 	}
 }
 
+// removeDNSRule deletes the rule dnsname adds to let the containers reach its dnsmasq on
+// the bridge, and never deletes.
+func removeDNSRule(n *Network) {
+	rule := []string{"-w", "5", "-D", "INPUT", "-i", n.Bridge, "-p", "udp", "-m", "udp", "--dport", "53", "-j", "ACCEPT"}
+	for exec.Command("iptables", rule...).Run() == nil {
+	}
+}
+
 // deleteLink deletes a network interface of the host, if there.
 func deleteLink(name string) {
 	exec.Command("ip", "link", "delete", name).Run()

@@ -350,6 +350,7 @@ func (m *Manager) Remove(ref string, inUse func(*Network) []string) error {
 		return err
 	}
 	removeIsolation(n)
+	removeDNSRule(n)
 	// The bridge itself: the bridge plugin makes it and never deletes it.
 	deleteLink(n.Bridge)
 	os.RemoveAll(filepath.Join(m.IPAMDir(), n.Name))
