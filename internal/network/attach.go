@@ -12,16 +12,52 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"golang.org/x/sys/unix"
 
 	"github.com/isulad-go/isulad/internal/atomicfile"
+	"github.com/isulad-go/isulad/internal/fault"
 )
 
 // IfName is the container's interface on its network.
 const IfName = "eth0"
+
+// Fault points (internal/fault) for crash tests.
+const (
+	FaultAfterNetns = "network-after-netns" // record and namespace made, CNI ADD not run
+	FaultAfterAdd   = "network-after-add"   // CNI ADD done, its result not recorded
+	FaultBeforeDel  = "network-before-del"  // a detach begun, CNI DEL not run
+)
+
+// lockContainer serializes attach and detach of one container (a restarted daemon's
+// reconciliation may meet an interrupted removal finishing in the background).
+func (m *Manager) lockContainer(id string) func() {
+	m.mu.Lock()
+	l := m.busy[id]
+	if l == nil {
+		l = &keyedLock{}
+		m.busy[id] = l
+	}
+	l.n++
+	m.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		m.mu.Lock()
+		if l.n--; l.n == 0 {
+			delete(m.busy, id)
+		}
+		m.mu.Unlock()
+	}
+}
+
+type keyedLock struct {
+	sync.Mutex
+	n int // holders and waiters, under Manager.mu
+}
 
 // PortMapping is one published port, in portmap's runtimeConfig shape.
 type PortMapping struct {
@@ -127,6 +163,8 @@ func (a *Attachment) runtimeConf() *libcni.RuntimeConf {
 // Attach makes the container's network namespace and runs CNI ADD in it. On error nothing
 // is left (the same teardown as Detach).
 func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, error) {
+	unlock := m.lockContainer(req.ContainerID)
+	defer unlock()
 	m.mu.Lock()
 	n, err := m.getLocked(req.Network)
 	if err == nil && m.att[req.ContainerID] != nil {
@@ -154,12 +192,15 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, e
 	m.att[a.ContainerID] = a
 	m.mu.Unlock()
 	fail := func(err error) (*Attachment, error) {
-		if derr := m.Detach(context.WithoutCancel(ctx), a.ContainerID); derr != nil {
+		if derr := m.detachLocked(context.WithoutCancel(ctx), a.ContainerID); derr != nil {
 			m.log.Error("undoing a failed attach", "id", a.ContainerID, "err", derr)
 		}
 		return nil, err
 	}
 	if err := newNetns(a.Netns); err != nil {
+		return fail(err)
+	}
+	if err := fault.Point(FaultAfterNetns); err != nil {
 		return fail(err)
 	}
 	list, err := libcni.ConfListFromBytes(conf)
@@ -169,6 +210,9 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, e
 	res, err := m.cni.AddNetworkList(ctx, list, a.runtimeConf())
 	if err != nil {
 		return fail(fmt.Errorf("network %s: %s", n.Name, cniMessage(err)))
+	}
+	if err := fault.Point(FaultAfterAdd); err != nil {
+		return fail(err)
 	}
 	r, err := current.NewResultFromResult(res)
 	if err != nil {
@@ -214,11 +258,20 @@ func cniMessage(err error) string {
 // the record. Idempotent: a container with no attachment only loses a stray namespace file.
 // When DEL fails the record stays, for the next daemon start to retry.
 func (m *Manager) Detach(ctx context.Context, id string) error {
+	unlock := m.lockContainer(id)
+	defer unlock()
+	return m.detachLocked(ctx, id)
+}
+
+func (m *Manager) detachLocked(ctx context.Context, id string) error {
 	m.mu.Lock()
 	a := m.att[id]
 	m.mu.Unlock()
 	if a == nil {
 		return removeNetns(m.NetnsPath(id))
+	}
+	if err := fault.Point(FaultBeforeDel); err != nil {
+		return err
 	}
 	var delErr error
 	if list, err := libcni.ConfListFromBytes(a.Conflist); err != nil {

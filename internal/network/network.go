@@ -71,6 +71,7 @@ type Manager struct {
 	nets       map[string]*Network    // by name
 	att        map[string]*Attachment // by container ID
 	heldClaims []heldClaim
+	busy       map[string]*keyedLock // attach/detach in progress, by container ID
 }
 
 func (m *Manager) recordsDir() string     { return filepath.Join(m.cfg.DataDir, "networks") }
@@ -92,7 +93,7 @@ func (m *Manager) NetnsPath(containerID string) string {
 // New loads the networks and attachments, and writes back any conflist that is missing
 // (a cni-conf-dir on a tmpfs, or edited by hand).
 func New(cfg Config, log *slog.Logger) (*Manager, error) {
-	m := &Manager{cfg: cfg, log: log, nets: map[string]*Network{}, att: map[string]*Attachment{}}
+	m := &Manager{cfg: cfg, log: log, nets: map[string]*Network{}, att: map[string]*Attachment{}, busy: map[string]*keyedLock{}}
 	for _, d := range []string{m.recordsDir(), m.attachmentsDir(), m.IPAMDir(), filepath.Join(cfg.DataDir, "cache"), cfg.RunDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err

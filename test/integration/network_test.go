@@ -47,6 +47,24 @@ func netDaemon(t *testing.T) *Daemon {
 	}
 	d.Stop()
 	d.Start()
+	// Before the daemon's own cleanup (cleanups run last first): a failed test's networks
+	// go too, with their bridges and rules.
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+			d.extraEnv = nil
+			d.Start()
+		default:
+		}
+		for _, id := range strings.Fields(d.Isula("ps", "-aq").Stdout) {
+			d.Isula("rm", "-f", id)
+		}
+		if nets := strings.Fields(d.Isula("network", "ls", "-q").Stdout); len(nets) > 0 {
+			if r := d.Isula(append([]string{"network", "rm"}, nets...)...); r.Code != 0 {
+				t.Errorf("cleanup: network rm: %s", r)
+			}
+		}
+	})
 	return d
 }
 
@@ -240,16 +258,34 @@ func TestNetworkCommands(t *testing.T) {
 	}
 }
 
-// httpGet fetches a URL on the host with a deadline.
+// httpGet fetches a URL on the host. A refused connection is retried for 5 s: a server
+// just started may not listen yet (the DNAT rule is there before it).
 func httpGet(url string) (string, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
-	r, err := c.Get(url)
-	if err != nil {
-		return "", err
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := c.Get(url)
+		if err != nil {
+			if strings.Contains(err.Error(), "connection refused") && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return "", err
+		}
+		defer r.Body.Close()
+		b, err := io.ReadAll(r.Body)
+		return string(b), err
 	}
-	defer r.Body.Close()
-	b, err := io.ReadAll(r.Body)
-	return string(b), err
+}
+
+// httpRefused tells whether nothing answers on url (a stopped container's port).
+func httpRefused(url string) bool {
+	c := &http.Client{Timeout: 2 * time.Second}
+	r, err := c.Get(url)
+	if err == nil {
+		r.Body.Close()
+	}
+	return err != nil
 }
 
 func freePort(t *testing.T) int {
@@ -328,8 +364,8 @@ echo | nc -w 3 web 80 >/dev/null && echo nc-ok
 
 	// Stop releases the network (CNI DEL); start gets it back; rm leaves nothing.
 	d.Must("stop", "-t", "0", "web")
-	if got, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/hostname", port)); err == nil {
-		t.Errorf("stopped container still answers on its port: %q", got)
+	if !httpRefused(fmt.Sprintf("http://127.0.0.1:%d/hostname", port)) {
+		t.Errorf("stopped container still answers on its port")
 	}
 	d.Must("start", "web")
 	if got, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/hostname", port)); err != nil || strings.TrimSpace(got) != short {
@@ -525,6 +561,75 @@ func TestNetworkSystemdContainer(t *testing.T) {
 	s.Must("rm", "-f", "sd")
 	s.Must("network", "rm", a)
 	if after := countNetLeaks(t, s.Daemon); after != before {
+		t.Errorf("leaks: before %+v, after %+v", before, after)
+	}
+}
+
+// A daemon killed at each point of attach and detach: the next start releases what the
+// interrupted operation made (namespace, address, veth, port rules), and the port and the
+// address can be used again.
+func TestNetworkCrashPoints(t *testing.T) {
+	d := netDaemon(t)
+	before := countNetLeaks(t, d)
+	a := netName(t, "c")
+	sub := testSubnet(t, 7)
+	d.Must("network", "create", "--subnet", sub, a)
+	ip := strings.TrimSuffix(sub, "0/24") + "77"
+	withFault := func(f string) {
+		d.Stop()
+		d.extraEnv = nil
+		if f != "" {
+			d.extraEnv = []string{"ISULAD_FAULTS=" + f + "=kill"}
+		}
+		d.Start()
+	}
+	released := func(what string) {
+		t.Helper()
+		l := countNetLeaks(t, d)
+		if l.Netns != 0 || l.IPAM != 0 || l.Veths != before.Veths || l.Chains != before.Chains {
+			t.Fatalf("%s: not released after the restart: %+v (before %+v)", what, l, before)
+		}
+	}
+	for _, point := range []string{"network-after-netns", "network-after-add", "network-before-del"} {
+		port := freePort(t)
+		args := append(append([]string{"run", "-d", "--name", "c", "--net", a, "--ip", ip, "-p", fmt.Sprintf("127.0.0.1:%d:80", port)}, bb()...), "httpd", "-f", "-p", "80", "-h", "/etc")
+		withFault(point)
+		r := d.Isula(args...)
+		if point == "network-before-del" {
+			if r.Code != 0 {
+				t.Fatalf("%s: run: %s", point, r)
+			}
+			d.Isula("stop", "-t", "1", "c") // the daemon dies in the detach
+		}
+		select {
+		case <-d.exited:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the daemon did not die at the fault point", point)
+		}
+		withFault("")
+		WaitFor(t, point+": container not running", 20*time.Second, func() bool {
+			return d.Inspect("c", "{{.State.Status}}") != "running"
+		})
+		WaitFor(t, point+": released", 20*time.Second, func() bool {
+			l := countNetLeaks(t, d)
+			return l.Netns == 0 && l.IPAM == 0
+		})
+		released(point)
+		// The claims hold across the restart, and what was released can be used again.
+		if r := d.Isula(append(append([]string{"create", "--net", a, "--ip", ip}, bb()...), "true")...); r.Code != 125 || !strings.Contains(r.Stderr, "already taken") {
+			t.Errorf("%s: --ip of an existing container after the restart: %s", point, r)
+		}
+		d.Must("start", "c")
+		if got, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/hostname", port)); err != nil || got == "" {
+			t.Errorf("%s: port after the restart: %q %v", point, got, err)
+		}
+		if got := d.Inspect("c", "{{.NetworkSettings.IPAddress}}"); got != ip {
+			t.Errorf("%s: --ip: %s", point, got)
+		}
+		d.Must("rm", "-f", "c")
+	}
+	d.Must("network", "rm", a)
+	if after := countNetLeaks(t, d); after != before {
 		t.Errorf("leaks: before %+v, after %+v", before, after)
 	}
 }
