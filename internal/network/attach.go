@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -174,7 +175,7 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, e
 	if err != nil {
 		return nil, err
 	}
-	conf, err := m.conflist(n)
+	conf, err := m.conflistFor(n, len(req.Ports) > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +208,9 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, e
 	if err != nil {
 		return fail(err)
 	}
+	t0 := time.Now()
 	res, err := m.cni.AddNetworkList(ctx, list, a.runtimeConf())
+	m.log.Debug("CNI ADD", "id", a.ContainerID, "network", n.Name, "took", time.Since(t0), "err", err)
 	if err != nil {
 		return fail(fmt.Errorf("network %s: %s", n.Name, cniMessage(err)))
 	}
@@ -276,8 +279,13 @@ func (m *Manager) detachLocked(ctx context.Context, id string) error {
 	var delErr error
 	if list, err := libcni.ConfListFromBytes(a.Conflist); err != nil {
 		delErr = err
-	} else if err := m.cni.DelNetworkList(ctx, list, a.runtimeConf()); err != nil {
-		delErr = fmt.Errorf("CNI DEL of container %s on network %s: %s", a.Name, a.Network, cniMessage(err))
+	} else {
+		t0 := time.Now()
+		err := m.cni.DelNetworkList(ctx, list, a.runtimeConf())
+		m.log.Debug("CNI DEL", "id", a.ContainerID, "network", a.Network, "took", time.Since(t0), "err", err)
+		if err != nil {
+			delErr = fmt.Errorf("CNI DEL of container %s on network %s: %s", a.Name, a.Network, cniMessage(err))
+		}
 	}
 	if err := removeNetns(a.Netns); err != nil {
 		return err

@@ -18,6 +18,13 @@ const cniVersion = "1.0.0"
 // chain still passes the containers' traffic, and dnsname for names within the network.
 // An internal network has no default route and no masquerade.
 func (m *Manager) conflist(n *Network) ([]byte, error) {
+	return m.conflistFor(n, true)
+}
+
+// conflistFor is the conflist a container is attached with: without portmap when it
+// publishes no port (portmap would do nothing at ADD and still run iptables at DEL). The
+// attachment keeps the one it used, for its DEL.
+func (m *Manager) conflistFor(n *Network, ports bool) ([]byte, error) {
 	ipam := map[string]any{
 		"type":    "host-local",
 		"ranges":  [][]map[string]string{{{"subnet": n.Subnet, "gateway": n.Gateway}}},
@@ -34,6 +41,9 @@ func (m *Manager) conflist(n *Network) ([]byte, error) {
 		{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
 		{"type": "firewall", "backend": "iptables"},
 		{"type": "dnsname", "domainName": DNSDomain, "capabilities": map[string]bool{"aliases": true}},
+	}
+	if !ports {
+		plugins = append(plugins[:1], plugins[2:]...)
 	}
 	return json.MarshalIndent(map[string]any{
 		"cniVersion": cniVersion, "name": n.Name, "plugins": plugins,

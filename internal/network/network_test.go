@@ -121,6 +121,11 @@ func TestConflist(t *testing.T) {
 		if br.IPMasq == internal || (len(br.IPAM.Routes) == 0) != internal || br.IPAM.DataDir != "/g/network/ipam" {
 			t.Errorf("internal=%v: bridge %+v", internal, br)
 		}
+		// Without published ports the container is attached without portmap.
+		data, _ = m.conflistFor(n, false)
+		if list, err = libcni.ConfListFromBytes(data); err != nil || len(list.Plugins) != 3 || list.Plugins[1].Network.Type != "firewall" {
+			t.Errorf("without ports: %v %s", err, data)
+		}
 	}
 }
 
