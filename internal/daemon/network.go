@@ -184,11 +184,13 @@ func (d *Daemon) withNetworkSpec(s *specs.Spec, c *container.Container) {
 	if hc.NetworkMode == "host" && len(hc.ExtraHosts) == 0 && len(hc.DNS)+len(hc.DNSSearch)+len(hc.DNSOptions) == 0 {
 		dir, ro = "/etc", true
 	}
+	var mounted []string
 	for _, f := range hostFileNames {
 		dest := "/etc/" + f
 		if slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return filepath.Clean(m.Destination) == dest }) {
 			continue // the user's own mount there wins
 		}
+		mounted = append(mounted, dest)
 		src := filepath.Join(dir, f)
 		if other, ok := strings.CutPrefix(hc.NetworkMode, "container:"); ok && f != "hostname" {
 			src = filepath.Join(d.store.Dir(other), f) // the namespace's owner's, as docker
@@ -199,6 +201,36 @@ func (d *Daemon) withNetworkSpec(s *specs.Spec, c *container.Container) {
 		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: dest, Type: "bind", Source: src, Options: o})
 	}
+	if c.SystemdInit && len(mounted) > 0 {
+		d.withSystemdKeepMounts(s, c, mounted)
+	}
+}
+
+// systemdUnitDir is where a systemd container finds the engine's drop-ins (inside its /run
+// tmpfs, so nothing is made in the rootfs).
+const systemdUnitDir = "/run/isulad/systemd"
+
+// withSystemdKeepMounts keeps systemd from stopping the mount units of the host files at
+// shutdown: it cannot unmount them (no CAP_SYS_ADMIN) and would log each as failed. A drop-in
+// per unit without default dependencies (so no Conflicts=umount.target), on a unit path
+// prepended through SYSTEMD_UNIT_PATH (the trailing colon keeps systemd's own paths).
+func (d *Daemon) withSystemdKeepMounts(s *specs.Spec, c *container.Container, dests []string) {
+	src := filepath.Join(d.store.Dir(c.ID), "systemd")
+	for _, dest := range append(dests, systemdUnitDir) {
+		unit := strings.ReplaceAll(strings.TrimPrefix(dest, "/"), "/", "-") + ".mount"
+		dir := filepath.Join(src, unit+".d")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			d.log.Warn("systemd drop-in", "id", c.ID, "err", err)
+			return
+		}
+		conf := "# Made by isulad: the engine unmounts this file with the container.\n[Unit]\nDefaultDependencies=no\n"
+		if err := atomicfile.Replace(filepath.Join(dir, "isulad.conf"), []byte(conf), 0o644); err != nil {
+			d.log.Warn("systemd drop-in", "id", c.ID, "err", err)
+			return
+		}
+	}
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: systemdUnitDir, Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "ro"}})
+	s.Process.Env = append(s.Process.Env, "SYSTEMD_UNIT_PATH="+systemdUnitDir+":")
 }
 
 // writeHostFiles writes a container's hosts, resolv.conf and hostname (ip: its address on a
