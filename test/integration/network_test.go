@@ -212,6 +212,13 @@ func TestNetworkCommands(t *testing.T) {
 			t.Errorf("network create %v: %s", args, r)
 		}
 	}
+	// A subnet of one of the host's own routes.
+	routes, _ := exec.Command("ip", "-4", "route", "show", "scope", "link").Output()
+	if f := strings.Fields(string(routes)); len(f) > 0 && strings.Contains(f[0], "/") {
+		if r := d.Isula("network", "create", "--subnet", f[0], "x7"); r.Code != 125 || !strings.Contains(r.Stderr, "overlaps") {
+			t.Errorf("network create on the host's route %s: %s", f[0], r)
+		}
+	}
 	if after, _ := os.ReadDir(conf); len(after) != len(before) {
 		t.Errorf("a refused create left files: %d -> %d", len(before), len(after))
 	}
@@ -453,6 +460,34 @@ func TestNetworkClaimsRace(t *testing.T) {
 		t.Errorf("-P port: %q %v", got, err)
 	}
 	d.Must("rm", "-f", "pp")
+
+	// Concurrent starts on one network: distinct addresses, every name resolves.
+	var wg sync.WaitGroup
+	errs := make([]Result, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = d.Isula(append(append([]string{"run", "-d", "--name", fmt.Sprintf("p%d", i), "--net", a}, bb()...), "sleep", "100")...)
+		}(i)
+	}
+	wg.Wait()
+	ips := map[string]bool{}
+	for i, r := range errs {
+		if r.Code != 0 {
+			t.Fatalf("concurrent run %d: %s", i, r)
+		}
+		ips[d.Inspect(fmt.Sprintf("p%d", i), "{{.NetworkSettings.IPAddress}}")] = true
+	}
+	if len(ips) != 4 {
+		t.Errorf("concurrent starts got addresses %v", ips)
+	}
+	if r := runIn(d, a, "for n in p0 p1 p2 p3; do ping -c1 -W3 $n >/dev/null || echo unresolved $n; done"); r.Code != 0 || strings.Contains(r.Stdout, "unresolved") {
+		t.Errorf("names after concurrent starts: %s", r)
+	}
+	for i := range errs {
+		d.Must("rm", "-f", fmt.Sprintf("p%d", i))
+	}
 	d.Must("network", "rm", a)
 	if after := countNetLeaks(t, d); after != before {
 		t.Errorf("leaks: before %+v, after %+v", before, after)
