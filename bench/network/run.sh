@@ -54,7 +54,7 @@ trap cleanup EXIT
 # Two /24s no host route overlaps (the daemon checks its own too).
 free_subnet() {
 	local n
-	for n in $(seq "$1" 255); do
+	for n in $(seq "$1" 199); do
 		if ! ip -4 route show table all | grep -q "^10\.231\.$n\."; then
 			echo "10.231.$n.0/24"
 			return
@@ -74,7 +74,7 @@ echo "{\"cni-conf-dir\": \"$T/cni\"}" >"$T/daemon.json"
 daemon_pid=$!
 for _ in $(seq 100); do $I version >/dev/null 2>&1 && break; sleep 0.1; done
 
-s1=$(free_subnet 240)
+s1=$(free_subnet 100)
 $I network create --subnet "$s1" "$INET" >/dev/null
 s2=$(free_subnet $(( $(echo "$s1" | cut -d. -f3) + 1 )))
 $P network create --subnet "$s2" "$PNET" >/dev/null

@@ -108,23 +108,36 @@ func netName(t *testing.T, tag string) string {
 	return "it" + tag + hex.EncodeToString(b)
 }
 
-// netLeaks counts what networking leaves on the host: veths, bridges of the engine, network
-// namespaces mounted under dir, iptables rules naming the test subnets or the per-container
-// CNI chains, dnsmasq processes of the networks, files in host-local's store.
+// netLeaks counts what networking leaves on the host, of the tests' own range
+// (10.231.200.0-10.231.255.255, see testSubnet): bridges with an address there and the veths
+// on them, network namespaces mounted under the daemon's state, iptables rules naming the
+// range or an engine's bridge (masquerade, portmap, firewall, dnsname and isolation rules), dnsmasq
+// processes of the tests' networks (named it...), addresses in host-local's store.
 type netLeaks struct {
-	Veths, Bridges, Netns, Rules, Chains, Dnsmasq, IPAM int
+	Veths, Bridges, Netns, Rules, Dnsmasq, IPAM int
 }
+
+var testRange = regexp.MustCompile(`10\.231\.2[0-5][0-9]\.`)
 
 func countNetLeaks(t *testing.T, d *Daemon) netLeaks {
 	t.Helper()
 	var l netLeaks
+	addrs, _ := exec.Command("ip", "-o", "-4", "addr").Output()
+	bridges := map[string]bool{}
+	for _, s := range strings.Split(string(addrs), "\n") {
+		if f := strings.Fields(s); len(f) > 3 && strings.HasPrefix(f[1], "isula-") && testRange.MatchString(s) {
+			bridges[f[1]] = true
+		}
+	}
+	l.Bridges = len(bridges)
 	links, _ := exec.Command("ip", "-o", "link").Output()
 	for _, s := range strings.Split(string(links), "\n") {
-		if strings.Contains(s, ": veth") {
-			l.Veths++
-		}
-		if strings.Contains(s, ": isula-") {
-			l.Bridges++
+		if f := strings.Fields(s); len(f) > 1 && strings.HasPrefix(f[1], "veth") {
+			for i, w := range f {
+				if w == "master" && i+1 < len(f) && bridges[f[i+1]] {
+					l.Veths++
+				}
+			}
 		}
 	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
@@ -133,14 +146,10 @@ func countNetLeaks(t *testing.T, d *Daemon) netLeaks {
 	if err != nil {
 		t.Fatalf("iptables-save: %v", err)
 	}
-	rule := regexp.MustCompile(`10\.231\.|isula-|CNI-DN-`)
-	chain := regexp.MustCompile(`^:CNI-(DN-)?[0-9a-f]{20,}`)
-	for _, s := range strings.Split(string(rules), "\n") {
-		if rule.MatchString(s) {
+	mangle, _ := exec.Command("iptables-save", "-t", "mangle").Output()
+	for _, s := range strings.Split(string(rules)+string(mangle), "\n") {
+		if testRange.MatchString(s) || strings.Contains(s, "isula-") {
 			l.Rules++
-		}
-		if chain.MatchString(s) {
-			l.Chains++
 		}
 	}
 	ps, _ := exec.Command("pgrep", "-f", "dnsmasq.*/dnsname/it").Output()
@@ -345,6 +354,14 @@ echo | nc -w 3 web 80 >/dev/null && echo nc-ok
 	if strings.Contains(r.Stdout, "reached") {
 		t.Fatalf("network %s reaches %s on %s: %s", a, farIP, b, r)
 	}
+	// An internal network: no default route, and nothing of the other networks.
+	in := netName(t, "i")
+	d.Must("network", "create", "--internal", "--subnet", testSubnet(t, 8), in)
+	r = runIn(d, in, fmt.Sprintf(`ip route | grep -q default && echo has-default; ping -c1 -W2 %s >/dev/null && echo reached; true`, webIP))
+	if strings.Contains(r.Stdout, "has-default") || strings.Contains(r.Stdout, "reached") || r.Code != 0 {
+		t.Errorf("--internal network: %s", r)
+	}
+	d.Must("network", "rm", in)
 	// Generated files.
 	r = d.Isula(append(append([]string{"run", "--rm", "--net", a, "-h", "myhost", "--add-host", "db.local:10.231.0.77",
 		"--dns-search", "example.test", "--dns-opt", "ndots:2"}, bb()...), "sh", "-c", "cat /etc/hostname /etc/hosts /etc/resolv.conf")...)
@@ -621,7 +638,7 @@ func TestNetworkCrashPoints(t *testing.T) {
 	released := func(what string) {
 		t.Helper()
 		l := countNetLeaks(t, d)
-		if l.Netns != 0 || l.IPAM != 0 || l.Veths != before.Veths || l.Chains != before.Chains {
+		if l.Netns != 0 || l.IPAM != 0 || l.Veths != before.Veths {
 			t.Fatalf("%s: not released after the restart: %+v (before %+v)", what, l, before)
 		}
 	}
