@@ -335,6 +335,13 @@ func TestNetworkNeighboursIsolationPorts(t *testing.T) {
 	if p := d.Must("port", "web"); p != fmt.Sprintf("80/tcp -> 127.0.0.1:%d", port) {
 		t.Errorf("port: %q", p)
 	}
+	if p := d.Must("ps", "-f", "name=web", "--format", "{{.Ports}}"); p != fmt.Sprintf("127.0.0.1:%d->80/tcp", port) {
+		t.Errorf("ps PORTS: %q", p)
+	}
+	webID := d.Inspect("web", "{{.Id}}")
+	if c := d.Must("network", "inspect", "-f", `{{range $id, $c := .Containers}}{{$id}} {{$c.Name}} {{$c.IPv4Address}}{{end}}`, a); !strings.HasPrefix(c, webID+" web "+webIP+"/24") {
+		t.Errorf("network inspect Containers: %q", c)
+	}
 	// Neighbours by IP and by name (dnsname), and --add-host/--dns-opt in the files.
 	r := runIn(d, a, fmt.Sprintf(`ping -c1 -W3 %s >/dev/null && echo ip-ok
 ping -c1 -W3 web >/dev/null && echo name-ok
@@ -684,4 +691,24 @@ func TestNetworkCrashPoints(t *testing.T) {
 	if after := countNetLeaks(t, d); after != before {
 		t.Errorf("leaks: before %+v, after %+v", before, after)
 	}
+}
+
+// daemon.json default-network: a container without --net joins it.
+func TestNetworkDefaultNetwork(t *testing.T) {
+	d := netDaemon(t)
+	a := netName(t, "d")
+	sub := testSubnet(t, 9)
+	d.Must("network", "create", "--subnet", sub, a)
+	cfg, _ := json.Marshal(map[string]string{"cni-conf-dir": filepath.Join(d.Dir, "cni"), "default-network": a})
+	os.WriteFile(filepath.Join(d.Dir, "daemon.json"), cfg, 0o600)
+	d.Stop()
+	d.Start()
+	out := d.Must(append(append([]string{"run", "--rm"}, bb()...), "ip", "-4", "-o", "addr", "show", "eth0")...)
+	if !strings.Contains(out, strings.TrimSuffix(sub, "0/24")) {
+		t.Errorf("default network: %q", out)
+	}
+	if out := d.Must(append(append([]string{"run", "--rm", "--net", "none"}, bb()...), "ls", "/sys/class/net")...); out != "lo" {
+		t.Errorf("--net none with a default network: %q", out)
+	}
+	d.Must("network", "rm", a)
 }
