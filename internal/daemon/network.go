@@ -179,11 +179,6 @@ func (d *Daemon) withNetworkSpec(s *specs.Spec, c *container.Container) {
 			}
 		}
 	}
-	dir := d.store.Dir(c.ID)
-	ro := false
-	if hc.NetworkMode == "host" && len(hc.ExtraHosts) == 0 && len(hc.DNS)+len(hc.DNSSearch)+len(hc.DNSOptions) == 0 {
-		dir, ro = "/etc", true
-	}
 	var mounted []string
 	for _, f := range hostFileNames {
 		dest := "/etc/" + f
@@ -191,13 +186,12 @@ func (d *Daemon) withNetworkSpec(s *specs.Spec, c *container.Container) {
 			continue // the user's own mount there wins
 		}
 		mounted = append(mounted, dest)
-		src := filepath.Join(dir, f)
+		src := filepath.Join(d.store.Dir(c.ID), f)
+		o := []string{"rbind", "rprivate"}
 		if other, ok := strings.CutPrefix(hc.NetworkMode, "container:"); ok && f != "hostname" {
 			src = filepath.Join(d.store.Dir(other), f) // the namespace's owner's, as docker
-		}
-		o := []string{"rbind", "rprivate"}
-		if ro {
-			o = append(o, "ro")
+		} else if sharesHostFile(hc, f) {
+			src, o = "/etc/"+f, append(o, "ro")
 		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: dest, Type: "bind", Source: src, Options: o})
 	}
@@ -233,24 +227,36 @@ func (d *Daemon) withSystemdKeepMounts(s *specs.Spec, c *container.Container, de
 	s.Process.Env = append(s.Process.Env, "SYSTEMD_UNIT_PATH="+systemdUnitDir+":")
 }
 
+// sharesHostFile tells whether a container sees the host's own /etc/f, read-only: with --net
+// host, unless options ask for its own copy or the host has no such regular file.
+func sharesHostFile(hc types.HostConfig, f string) bool {
+	if hc.NetworkMode != "host" {
+		return false
+	}
+	switch {
+	case f == "hosts" && len(hc.ExtraHosts) > 0:
+		return false
+	case f == "resolv.conf" && len(hc.DNS)+len(hc.DNSSearch)+len(hc.DNSOptions) > 0:
+		return false
+	}
+	st, err := os.Stat("/etc/" + f)
+	return err == nil && st.Mode().IsRegular()
+}
+
 // writeHostFiles writes a container's hosts, resolv.conf and hostname (ip: its address on a
-// network, or "").
+// network, or ""); the copies of a container that shares the host's are written too, unused.
 func (d *Daemon) writeHostFiles(c *container.Container, ip, networkDNS string) error {
 	hc := c.HostConfig
-	if hc.NetworkMode == "host" && len(hc.ExtraHosts) == 0 && len(hc.DNS)+len(hc.DNSSearch)+len(hc.DNSOptions) == 0 {
-		return nil // the host's own, read-only
-	}
+	// The host's files are only a starting point: unreadable, they count as empty.
 	hostResolv, err := network.ReadHostFile("/etc/resolv.conf")
 	if err != nil {
-		return err
+		d.log.Warn("the host's resolv.conf", "err", err)
 	}
 	hosts := network.HostsFile(ip, c.Config.Hostname, c.Name, hc.ExtraHosts)
 	if hc.NetworkMode == "host" {
-		h, err := network.ReadHostFile("/etc/hosts")
-		if err != nil {
-			return err
+		if h, err := network.ReadHostFile("/etc/hosts"); err == nil && len(h) > 0 {
+			hosts = append(h, network.ExtraHosts(hc.ExtraHosts)...)
 		}
-		hosts = append(h, network.ExtraHosts(hc.ExtraHosts)...)
 	}
 	files := map[string][]byte{
 		"hosts":       hosts,

@@ -386,6 +386,11 @@ echo | nc -w 3 web 80 >/dev/null && echo nc-ok
 	if !strings.HasPrefix(r.Stdout, string(host)) || strings.Contains(r.Stdout, "writable") {
 		t.Errorf("--net host must share the host's files read-only:\n%s", r)
 	}
+	r = d.Isula(append(append([]string{"run", "--rm", "--net", "host", "--add-host", "db.local:10.231.0.78"}, bb()...), "cat", "/etc/hosts")...)
+	hostHosts, _ := os.ReadFile("/etc/hosts")
+	if !strings.HasPrefix(r.Stdout, string(hostHosts)) || !strings.HasSuffix(r.Stdout, "10.231.0.78\tdb.local\n") {
+		t.Errorf("--net host --add-host: the host's hosts and the entry:\n%s", r)
+	}
 
 	// A container joining web's namespace sees its address.
 	r = d.Isula(append(append([]string{"run", "--rm", "--net", "container:web"}, bb()...), "ip", "-4", "-o", "addr", "show", "eth0")...)
