@@ -2,6 +2,7 @@ package opts
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/isulad-go/isulad/api/types"
@@ -73,4 +74,25 @@ func TestValidateNetworking(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// FuzzParsePublish: -p never panics, refuses in one line, and what it accepts passes the
+// daemon's check of a create request.
+func FuzzParsePublish(f *testing.F) {
+	for _, s := range []string{"80", "127.0.0.1:8080:80/udp", "8000-8009:80-89", "[::1]:80:80", "::80", "1-65535"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pm := types.PortMap{}
+		if err := ParsePublish(pm, s); err != nil {
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Fatalf("%q: refusal is not one line: %q", s, err)
+			}
+			return
+		}
+		hc := &types.HostConfig{NetworkMode: "n", PortBindings: pm}
+		if err := validateNetworking(&types.Config{}, hc); err != nil {
+			t.Fatalf("%q accepted by ParsePublish, refused by the create check: %v", s, err)
+		}
+	})
 }
