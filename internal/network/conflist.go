@@ -113,12 +113,20 @@ func ensureIsolation(n *Network) error {
 	return nil
 }
 
-// removeIsolation deletes the network's rules (the chain and its jump stay, as CNI's do).
+// removeIsolation deletes the network's rules, and the chain with its jump once no network
+// (of any daemon) has rules left in it.
 func removeIsolation(n *Network) {
 	for _, r := range isolationRules(n) {
 		spec := append([]string{isolationChain}, r...)
 		for iptables(append([]string{"-D"}, spec...)...) == nil {
 		}
+	}
+	out, err := exec.Command("iptables", "-w", "5", "-t", "mangle", "-S", isolationChain).Output()
+	if err != nil || strings.Count(strings.TrimSpace(string(out)), "\n") > 0 {
+		return // gone already, or other networks' rules remain
+	}
+	if iptables("-D", "FORWARD", "-j", isolationChain) == nil {
+		iptables("-X", isolationChain)
 	}
 }
 
