@@ -45,7 +45,11 @@ cleanup() {
 	$P rm -af >/dev/null 2>&1
 	$P network rm -f "$PNET" >/dev/null 2>&1
 	# podman's bridge stays after its network is removed (CNI's bridge plugin never deletes it).
-	[ -n "${pbridge:-}" ] && ip link delete "$pbridge" 2>/dev/null
+	# ... and neither does dnsname's rule for its dnsmasq.
+	if [ -n "${pbridge:-}" ]; then
+		ip link delete "$pbridge" 2>/dev/null
+		while iptables -w 5 -D INPUT -i "$pbridge" -p udp -m udp --dport 53 -j ACCEPT 2>/dev/null; do :; done
+	fi
 	mountpoint -q "$T/podman/root/overlay" && umount "$T/podman/root/overlay"
 	rm -rf "$T"
 }
