@@ -101,13 +101,6 @@ func (d *Daemon) validateNetwork(cfg *types.Config, hc *types.HostConfig) error 
 				return fmt.Errorf("--ip %s: not a free host address of network %s (%s, gateway %s): %w", ip, n.Name, n.Subnet, n.Gateway, errInvalid)
 			}
 		}
-		for _, cl := range d.claimsOf(*hc) {
-			if cl.HostPort != 0 {
-				if err := network.CheckHostPort(cl.Proto, cl.HostIP, cl.HostPort); err != nil {
-					return fmt.Errorf("--publish: %w", err)
-				}
-			}
-		}
 	}
 	if mode != "none" && mode != "host" && hc.UserRemap != "" {
 		return fmt.Errorf("--user-remap %s cannot be used with --network %s (the namespace belongs to the host's user namespace): %w", hc.UserRemap, mode, errInvalid)
@@ -155,12 +148,24 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 	}
 }
 
-// claimNetwork takes the container's claims at create; the returned undo drops them.
+// claimNetwork takes the container's claims at create, then checks that the host does not
+// use its host ports (only the holder of a claim tries to bind it: racing creates' checks
+// cannot fail each other). The returned undo drops the claims.
 func (d *Daemon) claimNetwork(c *container.Container) (func(), error) {
-	if err := d.net.Claim(c.ID, c.Name, d.claimsOf(c.HostConfig)); err != nil {
+	claims := d.claimsOf(c.HostConfig)
+	if err := d.net.Claim(c.ID, c.Name, claims); err != nil {
 		return nil, err
 	}
-	return func() { d.net.Release(c.ID) }, nil
+	release := func() { d.net.Release(c.ID) }
+	for _, cl := range claims {
+		if cl.HostPort != 0 {
+			if err := network.CheckHostPort(cl.Proto, cl.HostIP, cl.HostPort); err != nil {
+				release()
+				return nil, fmt.Errorf("--publish: %w", err)
+			}
+		}
+	}
+	return release, nil
 }
 
 // Host files: generated per container in its own directory, bind-mounted over the rootfs's

@@ -13,7 +13,8 @@ import (
 const cniVersion = "1.0.0"
 
 // conflist is the CNI configuration of a network: one Linux bridge (gateway on it, hairpin
-// so a container reaches itself through a published port), host-local addresses kept under
+// so a container reaches itself through a published port; the masquerade is the network's
+// own rule, masqueradeRule), host-local addresses kept under
 // the daemon's own directory, portmap for -p, firewall so a host with a restrictive FORWARD
 // chain still passes the containers' traffic, and dnsname for names within the network.
 // An internal network has no default route and no masquerade.
@@ -35,7 +36,7 @@ func (m *Manager) conflistFor(n *Network, ports bool) ([]byte, error) {
 	}
 	plugins := []map[string]any{
 		{
-			"type": "bridge", "bridge": n.Bridge, "isGateway": true, "ipMasq": !n.Internal,
+			"type": "bridge", "bridge": n.Bridge, "isGateway": true, "ipMasq": false, // masqueradeRule
 			"hairpinMode": true, "ipam": ipam, "capabilities": map[string]bool{"ips": true},
 		},
 		{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
@@ -58,19 +59,29 @@ func (m *Manager) writeConf(n *Network) error {
 	return atomicfile.Write(m.ConfFile(n.Name), data, 0o644)
 }
 
-// Isolation between networks: traffic from one network's bridge to another's is dropped
+// Isolation between networks (and the masquerade): traffic from one network's bridge to another's is dropped
 // (the bridge plugin routes between them otherwise), and an internal network's traffic
 // leaves its bridge for nowhere. The rules live in one chain of the mangle table, jumped to
 // from its FORWARD chain: mangle is traversed before filter, where the firewall plugin
 // accepts every packet of a container's address.
 const isolationChain = "ISULA-ISOLATION"
 
-func iptables(args ...string) error {
-	out, err := exec.Command("iptables", append([]string{"-w", "5", "-t", "mangle"}, args...)...).CombinedOutput()
+func iptables(args ...string) error { return iptablesIn("mangle", args...) }
+
+func iptablesIn(table string, args ...string) error {
+	out, err := exec.Command("iptables", append([]string{"-w", "5", "-t", table}, args...)...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("iptables -t %s %s: %v: %s", table, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// masqueradeRule is the network's one masquerade rule (nat POSTROUTING) for what leaves it
+// towards the outside, instead of the bridge plugin's chain per container: that cost each
+// start and stop about ten iptables runs.
+func masqueradeRule(n *Network) []string {
+	return []string{"POSTROUTING", "-s", n.Subnet, "!", "-o", n.Bridge, "!", "-d", "224.0.0.0/4",
+		"-m", "comment", "--comment", "isulad network " + n.Name, "-j", "MASQUERADE"}
 }
 
 func isolationRules(n *Network) [][]string {
@@ -96,6 +107,11 @@ func ensureIsolation(n *Network) error {
 			return err
 		}
 	}
+	if masq := masqueradeRule(n); !n.Internal && iptablesIn("nat", append([]string{"-C"}, masq...)...) != nil {
+		if err := iptablesIn("nat", append([]string{"-A"}, masq...)...); err != nil {
+			return err
+		}
+	}
 	for _, r := range isolationRules(n) {
 		spec := append([]string{isolationChain}, r...)
 		if iptables(append([]string{"-C"}, spec...)...) == nil {
@@ -116,6 +132,8 @@ func ensureIsolation(n *Network) error {
 // removeIsolation deletes the network's rules, and the chain with its jump once no network
 // (of any daemon) has rules left in it.
 func removeIsolation(n *Network) {
+	for iptablesIn("nat", append([]string{"-D"}, masqueradeRule(n)...)...) == nil {
+	}
 	for _, r := range isolationRules(n) {
 		spec := append([]string{isolationChain}, r...)
 		for iptables(append([]string{"-D"}, spec...)...) == nil {

@@ -118,7 +118,7 @@ func TestConflist(t *testing.T) {
 			} `json:"ipam"`
 		}
 		json.Unmarshal(list.Plugins[0].Bytes, &br)
-		if br.IPMasq == internal || (len(br.IPAM.Routes) == 0) != internal || br.IPAM.DataDir != "/g/network/ipam" {
+		if br.IPMasq || (len(br.IPAM.Routes) == 0) != internal || br.IPAM.DataDir != "/g/network/ipam" {
 			t.Errorf("internal=%v: bridge %+v", internal, br)
 		}
 		// Without published ports the container is attached without portmap.

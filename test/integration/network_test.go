@@ -717,3 +717,46 @@ func TestNetworkDefaultNetwork(t *testing.T) {
 	}
 	d.Must("network", "rm", a)
 }
+
+// Masquerade: a test-made "outside" (a namespace behind a veth on the host, with no route to
+// the containers' subnet) answers a container only when its traffic leaves with the host's
+// address. An --internal network gets no answer.
+func TestNetworkMasquerade(t *testing.T) {
+	d := netDaemon(t)
+	before := countNetLeaks(t, d)
+	a, in := netName(t, "m"), netName(t, "n")
+	d.Must("network", "create", "--subnet", testSubnet(t, 10), a)
+	d.Must("network", "create", "--internal", "--subnet", testSubnet(t, 11), in)
+	out := testSubnet(t, 12)
+	hostIP, farIP := strings.TrimSuffix(out, "0/24")+"1", strings.TrimSuffix(out, "0/24")+"2"
+	ns, vo, vi := netName(t, "o"), "vo"+netName(t, ""), "vi"+netName(t, "")
+	for _, c := range [][]string{
+		{"netns", "add", ns},
+		{"link", "add", vo, "type", "veth", "peer", "name", vi},
+		{"link", "set", vi, "netns", ns},
+		{"addr", "add", hostIP + "/24", "dev", vo},
+		{"link", "set", vo, "up"},
+		{"-n", ns, "addr", "add", farIP + "/24", "dev", vi},
+		{"-n", ns, "link", "set", vi, "up"},
+	} {
+		if b, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", c, err, b)
+		}
+		if c[0] == "netns" {
+			t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() })
+		}
+		if c[0] == "link" && c[1] == "add" {
+			t.Cleanup(func() { exec.Command("ip", "link", "delete", vo).Run() })
+		}
+	}
+	if r := runIn(d, a, "ping -c1 -W3 "+farIP+" >/dev/null && echo answered"); !strings.Contains(r.Stdout, "answered") {
+		t.Errorf("the outside does not answer a container of %s (no masquerade?): %s", a, r)
+	}
+	if r := runIn(d, in, "ping -c1 -W2 "+farIP+" >/dev/null && echo answered; true"); strings.Contains(r.Stdout, "answered") {
+		t.Errorf("an --internal network reaches the outside: %s", r)
+	}
+	d.Must("network", "rm", a, in)
+	if after := countNetLeaks(t, d); after != before {
+		t.Errorf("leaks: before %+v, after %+v", before, after)
+	}
+}
