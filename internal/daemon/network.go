@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -96,8 +97,7 @@ func (d *Daemon) validateNetwork(cfg *types.Config, hc *types.HostConfig) error 
 		hc.NetworkMode = n.Name
 		if hc.IPv4Address != "" {
 			ip := netip.MustParseAddr(hc.IPv4Address)
-			subnet := netip.MustParsePrefix(n.Subnet)
-			if !subnet.Contains(ip) || ip == subnet.Addr() || ip.String() == n.Gateway || ip == lastOf(subnet) {
+			if !network.Usable(netip.MustParsePrefix(n.Subnet), ip) || ip.String() == n.Gateway {
 				return fmt.Errorf("--ip %s: not a free host address of network %s (%s, gateway %s): %w", ip, n.Name, n.Subnet, n.Gateway, errInvalid)
 			}
 		}
@@ -106,13 +106,6 @@ func (d *Daemon) validateNetwork(cfg *types.Config, hc *types.HostConfig) error 
 		return fmt.Errorf("--user-remap %s cannot be used with --network %s (the namespace belongs to the host's user namespace): %w", hc.UserRemap, mode, errInvalid)
 	}
 	return nil
-}
-
-func lastOf(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	n |= 1<<(32-p.Bits()) - 1
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
 // claimsOf lists what a container holds alone: its --ip and its fixed host ports.
@@ -124,7 +117,7 @@ func (d *Daemon) claimsOf(hc types.HostConfig) []network.Claim {
 	if hc.IPv4Address != "" {
 		out = append(out, network.Claim{Network: hc.NetworkMode, IP: hc.IPv4Address})
 	}
-	for _, k := range slices.Sorted(mapKeys(hc.PortBindings)) {
+	for _, k := range slices.Sorted(maps.Keys(hc.PortBindings)) {
 		_, proto, err := opts.ParsePortKey(k)
 		if err != nil {
 			continue
@@ -136,16 +129,6 @@ func (d *Daemon) claimsOf(hc types.HostConfig) []network.Claim {
 		}
 	}
 	return out
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // claimNetwork takes the container's claims at create, then checks that the host does not
@@ -354,7 +337,7 @@ func (d *Daemon) portMappings(c *container.Container) ([]network.PortMapping, er
 		}
 	}
 	var out []network.PortMapping
-	keys := slices.Sorted(mapKeys(pm))
+	keys := slices.Sorted(maps.Keys(pm))
 	for _, k := range keys {
 		port, proto, err := opts.ParsePortKey(k)
 		if err != nil {

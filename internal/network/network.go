@@ -191,7 +191,7 @@ func (m *Manager) Create(req types.NetworkCreateRequest) (*Network, error) {
 		if err != nil || !g.Is4() {
 			return nil, fmt.Errorf("invalid --gateway %q (want an IPv4 address): %w", req.Gateway, ErrInvalid)
 		}
-		if !usable(subnet, g) {
+		if !Usable(subnet, g) {
 			return nil, fmt.Errorf("invalid --gateway %s: not a host address of the subnet %s: %w", g, subnet, ErrInvalid)
 		}
 		gw = g
@@ -225,8 +225,8 @@ func (m *Manager) recordFile(name string) string {
 	return filepath.Join(m.recordsDir(), name+".json")
 }
 
-// usable tells whether a is a host address of p (not its network or broadcast address).
-func usable(p netip.Prefix, a netip.Addr) bool {
+// Usable tells whether a is a host address of p (not its network or broadcast address).
+func Usable(p netip.Prefix, a netip.Addr) bool {
 	return p.Contains(a) && a != p.Masked().Addr() && a != lastAddr(p)
 }
 
