@@ -77,6 +77,9 @@ func ResolvConf(host []byte, dns, search, options []string, networkDNS string) [
 	if len(search) == 0 {
 		search = hostSearch
 	}
+	if len(search) == 1 && search[0] == "." {
+		search = nil // --dns-search .: none
+	}
 	if networkDNS != "" {
 		search = append([]string{DNSDomain}, search...)
 	}
@@ -87,7 +90,7 @@ func ResolvConf(host []byte, dns, search, options []string, networkDNS string) [
 	for _, s := range ns {
 		fmt.Fprintf(&b, "nameserver %s\n", s)
 	}
-	if len(search) > 0 && !(len(search) == 1 && search[0] == ".") {
+	if len(search) > 0 {
 		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
 	}
 	if len(options) > 0 {

@@ -149,6 +149,7 @@ func TestHostsAndResolvConf(t *testing.T) {
 		{nil, nil, nil, "10.1.2.1", "nameserver 10.1.2.1\nsearch dns.isulad a.example b.example\noptions edns0\n"},
 		{[]string{"10.0.0.53"}, []string{"x.test"}, []string{"ndots:2"}, "", "nameserver 10.0.0.53\nsearch x.test\noptions ndots:2\n"},
 		{nil, []string{"."}, nil, "", "nameserver 192.0.2.53\noptions edns0\n"},
+		{nil, []string{"."}, nil, "10.1.2.1", "nameserver 10.1.2.1\nsearch dns.isulad\noptions edns0\n"},
 	} {
 		if got := string(ResolvConf(host, tc.dns, tc.search, tc.opts, tc.netDNS)); got != tc.want {
 			t.Errorf("%+v:\n%s\nwant\n%s", tc, got, tc.want)
