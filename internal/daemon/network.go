@@ -53,14 +53,26 @@ func (d *Daemon) reconcileNetwork() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d.net.Reconcile(ctx, func(id string) bool {
+	for _, id := range d.net.AttachedIDs() {
+		// Under the container's operation lock: a restart policy's start may be attaching
+		// it again meanwhile; once it holds the lock, its attachment is its own.
 		c, err := d.store.Get(id)
-		if err != nil {
-			return false
+		if err == nil {
+			c.Op.Lock()
+			if st := c.Status(); st == container.Running || st == container.Paused {
+				c.Op.Unlock()
+				continue
+			}
 		}
-		st := c.Status()
-		return st == container.Running || st == container.Paused
-	})
+		d.log.Info("releasing the network of a container that is not running", "id", id)
+		if err := d.net.Detach(ctx, id); err != nil {
+			d.log.Error("releasing a stale network attachment", "id", id, "err", err)
+		}
+		if c != nil {
+			c.Op.Unlock()
+		}
+	}
+	d.net.RemoveStrays()
 }
 
 // validateNetwork resolves and checks the networking of a create request against the daemon

@@ -168,12 +168,18 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, e
 	defer unlock()
 	m.mu.Lock()
 	n, err := m.getLocked(req.Network)
-	if err == nil && m.att[req.ContainerID] != nil {
-		err = fmt.Errorf("container %s is already attached to network %s: %w", req.Name, m.att[req.ContainerID].Network, ErrConflict)
-	}
+	stale := m.att[req.ContainerID] != nil
 	m.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if stale {
+		// A container being started has no live attachment: this one is left from a run
+		// whose detach did not finish (a crash). Release it first.
+		m.log.Warn("releasing a stale attachment before attaching again", "id", req.ContainerID)
+		if err := m.detachLocked(ctx, req.ContainerID); err != nil {
+			return nil, err
+		}
 	}
 	conf, err := m.conflistFor(n, len(req.Ports) > 0)
 	if err != nil {
@@ -302,25 +308,22 @@ func (m *Manager) detachLocked(ctx context.Context, id string) error {
 	return nil
 }
 
-// Reconcile releases what belongs to no live container after a restart: attachments of
-// containers that keep does not vouch for (CNI DEL with their saved configuration), stray
-// namespace files, host-local addresses and libcni cache entries of no attachment.
-func (m *Manager) Reconcile(ctx context.Context, keep func(containerID string) bool) {
+// AttachedIDs lists the containers with an attachment record.
+func (m *Manager) AttachedIDs() []string {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	var ids []string
 	for id := range m.att {
 		ids = append(ids, id)
 	}
-	m.mu.Unlock()
-	for _, id := range ids {
-		if keep(id) {
-			continue
-		}
-		m.log.Info("releasing the network of a container that is not running", "id", id)
-		if err := m.Detach(ctx, id); err != nil {
-			m.log.Error("releasing a stale network attachment", "id", id, "err", err)
-		}
-	}
+	return ids
+}
+
+// RemoveStrays releases what belongs to no attachment after a restart (the daemon first
+// detaches the attachments of containers that are not running): namespace files,
+// host-local addresses and libcni cache entries. An attach in progress has its record
+// already, so nothing of it counts as stray.
+func (m *Manager) RemoveStrays() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ents, err := os.ReadDir(m.cfg.RunDir); err == nil {

@@ -762,3 +762,37 @@ func TestNetworkMasquerade(t *testing.T) {
 		t.Errorf("leaks: before %+v, after %+v", before, after)
 	}
 }
+
+// A container with a restart policy dies while the daemon is away: the restarted daemon
+// releases its old attachment and the policy's start attaches it again, whichever runs first.
+func TestNetworkRestartPolicyAfterCrash(t *testing.T) {
+	d := netDaemon(t)
+	before := countNetLeaks(t, d)
+	a := netName(t, "r")
+	d.Must("network", "create", "--subnet", testSubnet(t, 13), a)
+	d.Must(append(append([]string{"run", "-d", "--name", "r", "--restart", "always", "--net", a}, bb()...), "sleep", "1000")...)
+	pid := d.Inspect("r", "{{.State.Pid}}")
+	d.Kill()
+	exec.Command("kill", "-9", pid).Run()
+	WaitFor(t, "the container to die", 10*time.Second, func() bool {
+		_, err := os.Stat("/proc/" + pid)
+		return err != nil
+	})
+	d.Start()
+	WaitFor(t, "the restart policy to start it again", 20*time.Second, func() bool {
+		st := d.Inspect("r", "{{.State.Status}} {{.State.Pid}}")
+		return strings.HasPrefix(st, "running ") && !strings.HasSuffix(st, " "+pid)
+	})
+	ip := d.Inspect("r", "{{.NetworkSettings.IPAddress}}")
+	if r := runIn(d, a, "ping -c1 -W3 r >/dev/null && ping -c1 -W3 "+ip+" >/dev/null && echo ok"); !strings.Contains(r.Stdout, "ok") || ip == "" {
+		t.Errorf("restarted container %q unreachable: %s\n%s", ip, r, d.Log())
+	}
+	if l := countNetLeaks(t, d); l.Netns != 1 || l.IPAM != 1 {
+		t.Errorf("after the restart: %+v, want one namespace and one address", l)
+	}
+	d.Must("rm", "-f", "r")
+	d.Must("network", "rm", a)
+	if after := countNetLeaks(t, d); after != before {
+		t.Errorf("leaks: before %+v, after %+v", before, after)
+	}
+}
