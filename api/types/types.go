@@ -61,6 +61,8 @@ type Config struct {
 	StopSignal   string            `json:"StopSignal,omitempty"`
 	StopTimeout  *int              `json:"StopTimeout,omitempty"`
 	Labels       map[string]string `json:"Labels,omitempty"`
+
+	ExposedPorts PortSet `json:"ExposedPorts,omitempty"` // --expose (and the image's)
 }
 
 // HostConfig is the host-dependent configuration (docker's container.HostConfig plus
@@ -77,8 +79,17 @@ type HostConfig struct {
 	RestartPolicy  RestartPolicy     `json:"RestartPolicy"`
 	AutoRemove     bool              `json:"AutoRemove"`
 	Runtime        string            `json:"Runtime"`
-	NetworkMode    string            `json:"NetworkMode"` // "none" (default: loopback only) or "host"
+	NetworkMode    string            `json:"NetworkMode"` // none (loopback only), host, container:ID or a network
 	LogConfig      LogConfig         `json:"LogConfig"`
+
+	// Networking (api/types/network.go).
+	PortBindings    PortMap  `json:"PortBindings,omitempty"`    // -p
+	PublishAllPorts bool     `json:"PublishAllPorts,omitempty"` // -P
+	IPv4Address     string   `json:"IPv4Address,omitempty"`     // --ip
+	DNS             []string `json:"Dns,omitempty"`
+	DNSSearch       []string `json:"DnsSearch,omitempty"`
+	DNSOptions      []string `json:"DnsOptions,omitempty"`
+	ExtraHosts      []string `json:"ExtraHosts,omitempty"` // --add-host NAME:IP
 
 	// Resources.
 	Memory       int64  `json:"Memory"`
@@ -139,6 +150,8 @@ type ContainerJSON struct {
 	CgroupsPath  string              `json:"CgroupsPath"`
 	BundlePath   string              `json:"BundlePath"`
 	SystemdInit  bool                `json:"SystemdInit"`
+
+	NetworkSettings *NetworkSettings `json:"NetworkSettings"`
 }
 
 // Container is one row of `ps`. Field names are docker's template names.

@@ -34,6 +34,7 @@ type containerOptions struct {
 	restart                string
 	runtime                string
 	network                string
+	net                    netOptions // network_opts.go
 	logOpts                []string
 
 	externalRootfs  string
@@ -79,8 +80,9 @@ func addContainerFlags(fs *pflag.FlagSet, o *containerOptions) {
 	fs.IntVar(&o.stopTimeout, "stop-timeout", 0, "seconds to wait for a stop before killing")
 	fs.StringVar(&o.restart, "restart", "no", "restart policy: no, always, on-failure[:N], unless-stopped, on-reboot")
 	fs.StringVar(&o.runtime, "runtime", "", "OCI runtime (runc or crun)")
-	fs.StringVar(&o.network, "network", "", "network mode: none (loopback only, default) or host")
-	fs.StringVar(&o.network, "net", "", "network mode: none or host (same as --network)")
+	fs.StringVar(&o.network, "network", "", "network: none (loopback only, default), host, container:ID or a network's name")
+	fs.StringVar(&o.network, "net", "", "network (same as --network)")
+	o.net.addFlags(fs)
 	fs.StringArrayVar(&o.logOpts, "log-opt", nil, "log driver option: max-size=SIZE, max-file=N")
 	fs.StringVar(&o.externalRootfs, "external-rootfs", "", "root file system directory (with the image name none)")
 	fs.BoolVar(&o.systemContainer, "system-container", false, "run a system container (an init as PID 1)")
@@ -215,6 +217,9 @@ func (o *containerOptions) buildRequest(image string, cmd []string, detach bool,
 	hc.AutoRemove = o.autoRemove
 	hc.Runtime = o.runtime
 	hc.NetworkMode = o.network
+	if err := o.net.apply(c, hc); err != nil {
+		return nil, err
+	}
 	if len(o.logOpts) > 0 {
 		hc.LogConfig = types.LogConfig{Type: "json-file", Config: map[string]string{}}
 		for _, l := range o.logOpts {

@@ -28,6 +28,11 @@ type Config struct {
 	CgroupParent   string                   `json:"cgroup-parent"`
 	ShimPath       string                   `json:"shim-path"`
 	EngineName     string                   `json:"engine-name"`
+
+	// Networking (iSulad's keys; network.go).
+	CNIBinDir      string `json:"cni-bin-dir"`     // default /opt/cni/bin, then /usr/lib/cni
+	CNIConfDir     string `json:"cni-conf-dir"`    // default /etc/cni/net.d
+	DefaultNetwork string `json:"default-network"` // the network of a container without --net
 }
 
 // RuntimeConfig names an OCI runtime binary.

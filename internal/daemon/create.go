@@ -76,8 +76,8 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 	if _, ok := d.cfg.Runtimes[hc.Runtime]; !ok {
 		return nil, fmt.Errorf("--runtime %q: not installed or not configured (have %s): %w", hc.Runtime, d.runtimeNames(), errInvalid)
 	}
-	if hc.NetworkMode == "" {
-		hc.NetworkMode = "none"
+	if err := d.validateNetwork(cfg, hc); err != nil { // network.go
+		return nil, err
 	}
 	if hc.CgroupParent != "" {
 		hc.CgroupParent = path.Clean("/" + hc.CgroupParent)
@@ -139,6 +139,8 @@ func newID() string {
 // directories first (so a crash can be rolled back), then the record. Nothing is mounted
 // and nothing runs yet.
 func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*container.Container, []string, error) {
+	d.netMu.RLock() // a network in use cannot be removed meanwhile
+	defer d.netMu.RUnlock()
 	p, err := d.validate(req)
 	if err != nil {
 		return nil, nil, err
@@ -181,6 +183,11 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		}
 		return nil, nil, err
 	}
+	release, err := d.claimNetwork(c) // --ip and host ports: one container each
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, release)
 	for _, ch := range hc.HostChannels {
 		if err := d.channels.Create(id, ch); err != nil {
 			return fail(err)
@@ -202,6 +209,7 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	}
 	// crun 1.8 accepts only 1.0.x specs; the fields used here all exist in 1.0.2.
 	s.Version = "1.0.2"
+	d.withNetworkSpec(s, c)
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fail(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/network"
 	"github.com/isulad-go/isulad/internal/shim"
 )
 
@@ -35,6 +36,8 @@ type Daemon struct {
 	log      *slog.Logger
 	store    *container.Store
 	channels *hostchannel.Manager
+	net      *network.Manager // network.go
+	netMu    sync.RWMutex     // creates (read) against network removal (write)
 
 	shims      Shims                             // launches and reconnects shims
 	newRuntime func(binary, root string) Runtime // the one maker of runtime drivers
@@ -68,9 +71,13 @@ func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}, done: make(chan struct{})}
+	if err := d.initNetwork(); err != nil {
+		return nil, err
+	}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
+	d.reconcileNetwork()
 	return d, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/network"
 	"github.com/isulad-go/isulad/internal/opts"
 )
 
@@ -41,6 +42,8 @@ func FuzzCreateRequest(f *testing.F) {
 		`{"Config":{"Image":"none","Cmd":["sh"]},"HostConfig":{"ExternalRootfs":"/tmp","RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},"CapAdd":["ALL"],"CapDrop":["net_raw"],"SecurityOpt":["seccomp=unconfined"],"Runtime":"crun","NetworkMode":"host","HookSpec":"/etc/passwd","CgroupParent":"../x"}}`,
 		`{"Config":{"Image":"none","Cmd":["sh"]},"HostConfig":{"ExternalRootfs":"/tmp"}} trailing`,
 		`{"Unknown":1}`,
+		`{"Config":{"Image":"none","Cmd":["sh"]},"HostConfig":{"ExternalRootfs":"/tmp","NetworkMode":"lan","IPv4Address":"10.1.1.5","PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}}}`,
+		`{"Config":{"Image":"none","Cmd":["sh"]},"HostConfig":{"ExternalRootfs":"/tmp","NetworkMode":"container:web","Dns":["10.0.0.53"],"ExtraHosts":["db:10.1.1.9"]}}`,
 		`{"Config":{"Image":"none","Cmd":["a\u0000b"],"Hostname":"x\ny","User":":"},"HostConfig":{"ExternalRootfs":"/tmp\n"}}`,
 	}
 	for _, s := range seeds {
@@ -60,6 +63,10 @@ func FuzzCreateRequest(f *testing.F) {
 		cfg: Config{Graph: tmp + "/graph", State: tmp + "/state", DefaultRuntime: "runc",
 			Runtimes: map[string]RuntimeConfig{"runc": {Path: "/usr/bin/runc"}}, CgroupParent: "/isulad", EngineName: "isulad"},
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	// --net NAME and container:REF are resolved against the store and the networks (empty).
+	if d.net, err = network.New(network.Config{ConfDir: tmp + "/cni", DataDir: tmp + "/graph/network", RunDir: tmp + "/state/netns"}, d.log); err != nil {
+		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req types.CreateRequest

@@ -98,13 +98,6 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			}
 		}
 	}()
-	if hc.SystemContainer {
-		if w, err := rootfs.WriteHostFiles(c.Rootfs, c.Config.Hostname); err != nil {
-			return err // names the file, the rootfs and what is wrong
-		} else if w != "" {
-			d.log.Warn(w, "id", c.ID)
-		}
-	}
 	if hc.EnvTargetFile != "" {
 		// The environment the runtime gives the process: the one in the OCI spec.
 		s, err := d.loadSpec(c)
@@ -158,6 +151,12 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			return err
 		}
 	}
+	// The network (namespace, CNI ADD, /etc/hosts...) before the runtime creates the container.
+	netUndo, err := d.networkUp(ctx, c) // network.go
+	if err != nil {
+		return err
+	}
+	undo = append(undo, netUndo)
 	sd := d.stateDir(c.ID)
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return err
@@ -292,6 +291,7 @@ func (d *Daemon) monitor(c *container.Container, client Shim, run *container.Run
 // handleExit records an exit and then applies --rm or the restart policy.
 func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.ExitStatus) {
 	defer close(run.Done)
+	d.networkDown(c) // CNI DEL once the container is gone (network.go)
 	// The exit is a fact: it is recorded in memory even if the disk refuses it (the record
 	// then still says running, and a restarted daemon finds the exit in exit.json).
 	c.Lock()

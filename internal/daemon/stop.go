@@ -257,6 +257,7 @@ func (d *Daemon) finishRemove(c *container.Container) (err error) {
 	if err := d.cleanupRuntime(c.ID); err != nil {
 		return fmt.Errorf("removing container %s from its runtime: %w", c.Name, err)
 	}
+	d.networkDown(c) // again, idempotent: a crash may have skipped the one at exit
 	for _, ch := range c.HostConfig.HostChannels {
 		if err := d.channels.Remove(c.ID, ch); err != nil {
 			return fmt.Errorf("removing host channel %s: %w", ch.PathOnHost, err)
@@ -266,6 +267,7 @@ func (d *Daemon) finishRemove(c *container.Container) (err error) {
 	if err := d.store.Delete(c); err != nil {
 		return err
 	}
+	d.net.Release(c.ID)
 	d.log.Info("container removed", "id", c.ID)
 	return nil
 }

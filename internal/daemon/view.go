@@ -43,6 +43,7 @@ func (d *Daemon) Inspect(c *container.Container) types.ContainerJSON {
 		j.Args = []string{}
 	}
 	j.HostChannels = d.hostChannelStatus(c)
+	j.NetworkSettings = d.networkSettings(c) // network.go
 	return j
 }
 
@@ -94,6 +95,7 @@ func (d *Daemon) List(all bool, filters map[string][]string) ([]types.Container,
 			Created: c.Created, State: st.Status, Status: statusPhrase(st), Pid: st.Pid,
 		}
 		c.Unlock()
+		row.Ports = d.portsColumn(c) // network.go
 		_, hasStatus := filters["status"]
 		if !all && !hasStatus && st.Status != string(container.Running) && st.Status != string(container.Paused) && st.Status != string(container.Restarting) {
 			continue

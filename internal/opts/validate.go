@@ -300,10 +300,8 @@ func ValidateCreate(req *types.CreateRequest) error {
 	if hc.Runtime != "" && !runtimeRe.MatchString(hc.Runtime) {
 		return newErr("--runtime", hc.Runtime, "", "a runtime name such as runc or crun")
 	}
-	switch hc.NetworkMode {
-	case "", "none", "host":
-	default:
-		return newErr("--network", hc.NetworkMode, "", "none or host")
+	if err := validateNetworking(c, hc); err != nil { // network.go
+		return err
 	}
 	if hc.LogConfig.Type != "" && hc.LogConfig.Type != "json-file" {
 		return newErr("--log-driver", hc.LogConfig.Type, "", "json-file")

@@ -15,15 +15,12 @@ import (
 )
 
 // WithNamespaces sets the namespaces: pid, ipc, uts, mount always private; network private
-// (loopback only) unless networkMode is "host"; cgroup private when cgroupns is set (system
+// unless networkMode is "host"; cgroup private when cgroupns is set (system
 // containers, and every container on cgroup v2 as docker does).
 func WithNamespaces(networkMode string, cgroupns bool) SpecOpt {
 	return func(s *specs.Spec) error {
-		switch networkMode {
-		case "", "none", "default", "bridge", "host":
-		default:
-			return invalidf("--net %q: unsupported (want host or none)", networkMode)
-		}
+		// Any mode but host is a namespace of its own; the daemon sets the path of one it
+		// made (a network) or joins (container:ID).
 		ns := []specs.LinuxNamespace{
 			{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
 			{Type: specs.MountNamespace},

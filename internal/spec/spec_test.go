@@ -128,7 +128,6 @@ func TestGenerateRefusals(t *testing.T) {
 		{"tiny memory", func(o *Options) { o.HostConfig.Memory = 1 << 20 }, "6MB"},
 		{"tiny cpus", func(o *Options) { o.HostConfig.NanoCPUs = 1000 }, "--cpus"},
 		{"relative workdir", func(o *Options) { o.Config.WorkingDir = "x" }, "--workdir"},
-		{"bad net", func(o *Options) { o.HostConfig.NetworkMode = "bridge0" }, "--net"},
 		{"bad ns-change-opt", func(o *Options) {
 			o.HostConfig.SystemContainer, o.HostConfig.NsChangeOpt = true, "pid"
 		}, "--ns-change-opt"},
