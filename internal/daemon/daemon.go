@@ -42,10 +42,10 @@ type Daemon struct {
 	shims      Shims                             // launches and reconnects shims
 	newRuntime func(binary, root string) Runtime // the one maker of runtime drivers
 
-	mu    sync.Mutex
-	conns map[string]Shim // live shim connections by container ID
-	closed bool           // Close was called: no new shim connection is kept, no back-off restarts
-	done   chan struct{}  // closed by Close
+	mu     sync.Mutex
+	conns  map[string]Shim // live shim connections by container ID
+	closed bool            // Close was called: no new shim connection is kept, no back-off restarts
+	done   chan struct{}   // closed by Close
 
 	// bg tracks background work (exit monitors, restarts) so shutdown can wait briefly.
 	bg sync.WaitGroup

@@ -37,7 +37,7 @@ func TestLifecycleThroughFakes(t *testing.T) {
 	if rows, _ := f.List(false, nil); len(rows) != 1 || rows[0].State != "running" {
 		t.Fatalf("ps: %+v", rows)
 	}
-	if _, rows, err := f.Top(ctx, c, []string{"-o", "pid"}); err != nil || rows != nil && len(rows) > 1 {
+	if _, rows, err := f.Top(ctx, c, []string{"-o", "pid"}); err != nil || len(rows) > 1 {
 		t.Fatalf("top: %v %v", rows, err)
 	}
 	if err := f.Pause(ctx, c); err != nil || c.Status() != container.Paused {

@@ -50,7 +50,10 @@ func TestServiceCalls(t *testing.T) {
 		func() error { _, err := s.Pause(ctx, &apiv1.IDRequest{Id: "svc"}); return err },
 		func() error { _, err := s.Unpause(ctx, &apiv1.IDRequest{Id: "svc"}); return err },
 		func() error { _, err := s.Rename(ctx, &apiv1.RenameRequest{Id: "svc", NewName: "svc2"}); return err },
-		func() error { _, err := s.Top(ctx, &apiv1.TopRequest{Id: "svc2", PsArgs: []string{"-o", "pid"}}); return err },
+		func() error {
+			_, err := s.Top(ctx, &apiv1.TopRequest{Id: "svc2", PsArgs: []string{"-o", "pid"}})
+			return err
+		},
 		func() error { _, err := s.Restart(ctx, &apiv1.StopRequest{Id: "svc2", Timeout: 1}); return err },
 		func() error { _, err := s.Version(ctx, &apiv1.Empty{}); return err },
 		func() error { _, err := s.Info(ctx, &apiv1.Empty{}); return err },
