@@ -50,7 +50,7 @@ func (r *Root) Close() { r.r.close() }
 // Source is a path opened for archiving.
 type Source struct {
 	root     *root
-	fd       int // O_PATH
+	fd       int    // O_PATH
 	name     string // base name
 	full     string // the cleaned path, for messages
 	st       unix.Stat_t
