@@ -24,11 +24,11 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 func TestCgroupSample(t *testing.T) {
 	v1, v2 := t.TempDir(), t.TempDir()
 	writeFiles(t, v1, map[string]string{
-		"cpuacct/isulad/x/cpuacct.usage":        "123456789\n",
-		"memory/isulad/x/memory.usage_in_bytes": "10485760\n",
-		"memory/isulad/x/memory.limit_in_bytes": "67108864\n",
-		"memory/isulad/x/memory.stat":           "cache 100\ntotal_inactive_file 1048576\ntotal_shmem 4096\n",
-		"pids/isulad/x/pids.current":            "7\n",
+		"cpuacct/isulad/x/cpuacct.usage":                           "123456789\n",
+		"memory/isulad/x/memory.usage_in_bytes":                    "10485760\n",
+		"memory/isulad/x/memory.limit_in_bytes":                    "67108864\n",
+		"memory/isulad/x/memory.stat":                              "cache 100\ntotal_inactive_file 1048576\ntotal_shmem 4096\n",
+		"pids/isulad/x/pids.current":                               "7\n",
 		"blkio/isulad/x/blkio.throttle.io_service_bytes_recursive": "8:0 Read 4096\n8:0 Write 8192\n8:16 Read 1\n8:0 Sync 5\nTotal 12289\n",
 	})
 	writeFiles(t, v2, map[string]string{
