@@ -219,6 +219,7 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		d.Remove(context.Background(), c, true)
 		return nil, nil, err
 	}
+	d.event(c, "create")
 	return c, p.warnings, nil
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/events"
 	"github.com/isulad-go/isulad/internal/hostchannel"
 	"github.com/isulad-go/isulad/internal/shim"
 )
@@ -36,6 +37,7 @@ type Daemon struct {
 	log      *slog.Logger
 	store    *container.Store
 	channels *hostchannel.Manager
+	events   *events.Log
 
 	mu    sync.Mutex
 	shims map[string]*shim.Client // live shim connections by container ID
@@ -60,7 +62,11 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: map[string]*shim.Client{}}
+	ev, err := events.Open(filepath.Join(cfg.Graph, "events"), events.DefaultMaxSize)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, events: ev, shims: map[string]*shim.Client{}}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
@@ -246,6 +252,9 @@ func (d *Daemon) Close() {
 		delete(d.shims, id)
 	}
 	d.mu.Unlock()
+	if d.events != nil {
+		d.events.Close()
+	}
 }
 
 // isErr is errors.Is, short.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,7 +119,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			return err
 		}
 		if mounted {
-			undo = append(undo, func() { d.channels.Unmount(c.ID, ch) })
+			d.channelEvent(c, "mount", ch)
+			undo = append(undo, func() { d.channels.Unmount(c.ID, ch); d.channelEvent(c, "unmount", ch) })
 		}
 		if remap != nil {
 			if err := d.channels.Chown(c.ID, ch, int(remap.UID), int(remap.GID)); err != nil {
@@ -201,6 +203,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		d.log.Error("saving container record", "id", c.ID, "err", err)
 	}
 	d.log.Info("container started", "id", c.ID, "pid", pid)
+	d.event(c, "start")
 	undo = nil
 	d.bgGo(func() { d.monitor(c, client, run) })
 	return nil
@@ -272,6 +275,10 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 		return
 	}
 	d.log.Info("container exited", "id", c.ID, "code", es.Code)
+	if es.OOMKilled {
+		d.event(c, "oom")
+	}
+	d.event(c, "die", "exitCode", strconv.Itoa(es.Code))
 	if c.HostConfig.AutoRemove {
 		if fault.Point(fault.ExitBeforeAutoRemove) != nil {
 			return

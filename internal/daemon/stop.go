@@ -19,7 +19,14 @@ import (
 func (d *Daemon) Stop(ctx context.Context, c *container.Container, timeout int) error {
 	c.Op.Lock()
 	defer c.Op.Unlock()
-	return d.stopLocked(ctx, c, timeout)
+	st := c.Status()
+	if err := d.stopLocked(ctx, c, timeout); err != nil {
+		return err
+	}
+	if st == container.Running || st == container.Paused {
+		d.event(c, "stop")
+	}
+	return nil
 }
 
 func (d *Daemon) stopLocked(ctx context.Context, c *container.Container, timeout int) error {
@@ -113,7 +120,11 @@ func (d *Daemon) Kill(ctx context.Context, c *container.Container, signal string
 	c.ManualStop = true
 	c.Unlock()
 	d.store.Save(c)
-	return d.signal(ctx, c, sig, false)
+	if err := d.signal(ctx, c, sig, false); err != nil {
+		return err
+	}
+	d.event(c, "kill", "signal", opts.SignalName(sig))
+	return nil
 }
 
 // Restart stops (if running) and starts the container.
@@ -129,7 +140,11 @@ func (d *Daemon) Restart(ctx context.Context, c *container.Container, timeout in
 	c.Lock()
 	c.ManualStop = false
 	c.Unlock()
-	return d.startLocked(ctx, c, nil)
+	if err := d.startLocked(ctx, c, nil); err != nil {
+		return err
+	}
+	d.event(c, "restart")
+	return nil
 }
 
 // Pause freezes every process of the container.
@@ -150,6 +165,9 @@ func (d *Daemon) Pause(ctx context.Context, c *container.Container) error {
 	err = c.SetStatusLocked(container.Paused)
 	c.Unlock()
 	d.store.Save(c)
+	if err == nil {
+		d.event(c, "pause")
+	}
 	return err
 }
 
@@ -160,7 +178,11 @@ func (d *Daemon) Unpause(ctx context.Context, c *container.Container) error {
 	if st := c.Status(); st != container.Paused {
 		return fmt.Errorf("container %s is not paused (%s): %w", c.Name, st, errConflict)
 	}
-	return d.resume(ctx, c)
+	if err := d.resume(ctx, c); err != nil {
+		return err
+	}
+	d.event(c, "unpause")
+	return nil
 }
 
 func (d *Daemon) resume(ctx context.Context, c *container.Container) error {
@@ -248,12 +270,14 @@ func (d *Daemon) finishRemove(c *container.Container) error {
 			d.log.Error("removing host channel", "id", c.ID, "path", ch.PathOnHost, "err", err)
 			return fmt.Errorf("removing host channel %s: %w", ch.PathOnHost, err)
 		}
+		d.channelEvent(c, "unmount", ch)
 	}
 	os.RemoveAll(d.stateDir(c.ID))
 	if err := d.store.Delete(c); err != nil {
 		return err
 	}
 	d.log.Info("container removed", "id", c.ID)
+	d.event(c, "rm")
 	return nil
 }
 
@@ -264,8 +288,10 @@ func (d *Daemon) Rename(c *container.Container, name string) error {
 	}
 	c.Op.Lock()
 	defer c.Op.Unlock()
+	old := c.Name
 	if err := d.store.Rename(c, name); err != nil {
 		return err
 	}
+	d.event(c, "rename", "oldName", old)
 	return d.store.Save(c)
 }
