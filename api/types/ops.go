@@ -71,3 +71,16 @@ type UpdateConfig struct {
 	// HostChannels resizes channels: container path -> new size in bytes.
 	HostChannels map[string]int64 `json:"HostChannels,omitempty"`
 }
+
+// Volume is a named volume of the local driver: a directory under --graph, bind-mounted
+// where a container names it (-v NAME:/path).
+type Volume struct {
+	Name       string            `json:"Name"`
+	Driver     string            `json:"Driver"` // "local"
+	Mountpoint string            `json:"Mountpoint"`
+	CreatedAt  time.Time         `json:"CreatedAt"`
+	Labels     map[string]string `json:"Labels"`
+	Scope      string            `json:"Scope"` // "local"
+	// UsedBy lists the containers that mount it (inspect and ls only).
+	UsedBy []string `json:"UsedBy,omitempty"`
+}

@@ -532,6 +532,102 @@ func (x *UpdateResponse) GetWarnings() []string {
 	return nil
 }
 
+type VolumeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeRequest) Reset() {
+	*x = VolumeRequest{}
+	mi := &file_ops_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeRequest) ProtoMessage() {}
+
+func (x *VolumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ops_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeRequest.ProtoReflect.Descriptor instead.
+func (*VolumeRequest) Descriptor() ([]byte, []int) {
+	return file_ops_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *VolumeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VolumeRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+type VolumeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VolumesJson   []byte                 `protobuf:"bytes,1,opt,name=volumes_json,json=volumesJson,proto3" json:"volumes_json,omitempty"` // []types.Volume
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeResponse) Reset() {
+	*x = VolumeResponse{}
+	mi := &file_ops_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeResponse) ProtoMessage() {}
+
+func (x *VolumeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ops_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeResponse.ProtoReflect.Descriptor instead.
+func (*VolumeResponse) Descriptor() ([]byte, []int) {
+	return file_ops_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *VolumeResponse) GetVolumesJson() []byte {
+	if x != nil {
+		return x.VolumesJson
+	}
+	return nil
+}
+
 var File_ops_proto protoreflect.FileDescriptor
 
 const file_ops_proto_rawDesc = "" +
@@ -569,13 +665,27 @@ const file_ops_proto_rawDesc = "" +
 	"\vupdate_json\x18\x02 \x01(\fR\n" +
 	"updateJson\",\n" +
 	"\x0eUpdateResponse\x12\x1a\n" +
-	"\bwarnings\x18\x01 \x03(\tR\bwarnings2\xbe\x02\n" +
+	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\x9c\x01\n" +
+	"\rVolumeRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12<\n" +
+	"\x06labels\x18\x02 \x03(\v2$.isulad.v1.VolumeRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"3\n" +
+	"\x0eVolumeResponse\x12!\n" +
+	"\fvolumes_json\x18\x01 \x01(\fR\vvolumesJson2\xfc\x04\n" +
 	"\x03Ops\x12>\n" +
 	"\bCopyFrom\x12\x1a.isulad.v1.CopyFromRequest\x1a\x14.isulad.v1.CopyChunk0\x01\x12;\n" +
 	"\x06CopyTo\x12\x14.isulad.v1.CopyChunk\x1a\x19.isulad.v1.CopyToResponse(\x01\x12<\n" +
 	"\x05Stats\x12\x17.isulad.v1.StatsRequest\x1a\x18.isulad.v1.StatsResponse0\x01\x12=\n" +
 	"\x06Events\x12\x18.isulad.v1.EventsRequest\x1a\x17.isulad.v1.EventMessage0\x01\x12=\n" +
-	"\x06Update\x12\x18.isulad.v1.UpdateRequest\x1a\x19.isulad.v1.UpdateResponseB*Z(github.com/isulad-go/isulad/api/v1;apiv1b\x06proto3"
+	"\x06Update\x12\x18.isulad.v1.UpdateRequest\x1a\x19.isulad.v1.UpdateResponse\x12C\n" +
+	"\fVolumeCreate\x12\x18.isulad.v1.VolumeRequest\x1a\x19.isulad.v1.VolumeResponse\x129\n" +
+	"\n" +
+	"VolumeList\x12\x10.isulad.v1.Empty\x1a\x19.isulad.v1.VolumeResponse\x12D\n" +
+	"\rVolumeInspect\x12\x18.isulad.v1.VolumeRequest\x1a\x19.isulad.v1.VolumeResponse\x12:\n" +
+	"\fVolumeRemove\x12\x18.isulad.v1.VolumeRequest\x1a\x10.isulad.v1.Empty\x12:\n" +
+	"\vVolumePrune\x12\x10.isulad.v1.Empty\x1a\x19.isulad.v1.VolumeResponseB*Z(github.com/isulad-go/isulad/api/v1;apiv1b\x06proto3"
 
 var (
 	file_ops_proto_rawDescOnce sync.Once
@@ -589,7 +699,7 @@ func file_ops_proto_rawDescGZIP() []byte {
 	return file_ops_proto_rawDescData
 }
 
-var file_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_ops_proto_goTypes = []any{
 	(*CopyFromRequest)(nil), // 0: isulad.v1.CopyFromRequest
 	(*CopyChunk)(nil),       // 1: isulad.v1.CopyChunk
@@ -600,25 +710,40 @@ var file_ops_proto_goTypes = []any{
 	(*EventMessage)(nil),    // 6: isulad.v1.EventMessage
 	(*UpdateRequest)(nil),   // 7: isulad.v1.UpdateRequest
 	(*UpdateResponse)(nil),  // 8: isulad.v1.UpdateResponse
-	(*Filter)(nil),          // 9: isulad.v1.Filter
+	(*VolumeRequest)(nil),   // 9: isulad.v1.VolumeRequest
+	(*VolumeResponse)(nil),  // 10: isulad.v1.VolumeResponse
+	nil,                     // 11: isulad.v1.VolumeRequest.LabelsEntry
+	(*Filter)(nil),          // 12: isulad.v1.Filter
+	(*Empty)(nil),           // 13: isulad.v1.Empty
 }
 var file_ops_proto_depIdxs = []int32{
-	9, // 0: isulad.v1.EventsRequest.filters:type_name -> isulad.v1.Filter
-	0, // 1: isulad.v1.Ops.CopyFrom:input_type -> isulad.v1.CopyFromRequest
-	1, // 2: isulad.v1.Ops.CopyTo:input_type -> isulad.v1.CopyChunk
-	3, // 3: isulad.v1.Ops.Stats:input_type -> isulad.v1.StatsRequest
-	5, // 4: isulad.v1.Ops.Events:input_type -> isulad.v1.EventsRequest
-	7, // 5: isulad.v1.Ops.Update:input_type -> isulad.v1.UpdateRequest
-	1, // 6: isulad.v1.Ops.CopyFrom:output_type -> isulad.v1.CopyChunk
-	2, // 7: isulad.v1.Ops.CopyTo:output_type -> isulad.v1.CopyToResponse
-	4, // 8: isulad.v1.Ops.Stats:output_type -> isulad.v1.StatsResponse
-	6, // 9: isulad.v1.Ops.Events:output_type -> isulad.v1.EventMessage
-	8, // 10: isulad.v1.Ops.Update:output_type -> isulad.v1.UpdateResponse
-	6, // [6:11] is the sub-list for method output_type
-	1, // [1:6] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	12, // 0: isulad.v1.EventsRequest.filters:type_name -> isulad.v1.Filter
+	11, // 1: isulad.v1.VolumeRequest.labels:type_name -> isulad.v1.VolumeRequest.LabelsEntry
+	0,  // 2: isulad.v1.Ops.CopyFrom:input_type -> isulad.v1.CopyFromRequest
+	1,  // 3: isulad.v1.Ops.CopyTo:input_type -> isulad.v1.CopyChunk
+	3,  // 4: isulad.v1.Ops.Stats:input_type -> isulad.v1.StatsRequest
+	5,  // 5: isulad.v1.Ops.Events:input_type -> isulad.v1.EventsRequest
+	7,  // 6: isulad.v1.Ops.Update:input_type -> isulad.v1.UpdateRequest
+	9,  // 7: isulad.v1.Ops.VolumeCreate:input_type -> isulad.v1.VolumeRequest
+	13, // 8: isulad.v1.Ops.VolumeList:input_type -> isulad.v1.Empty
+	9,  // 9: isulad.v1.Ops.VolumeInspect:input_type -> isulad.v1.VolumeRequest
+	9,  // 10: isulad.v1.Ops.VolumeRemove:input_type -> isulad.v1.VolumeRequest
+	13, // 11: isulad.v1.Ops.VolumePrune:input_type -> isulad.v1.Empty
+	1,  // 12: isulad.v1.Ops.CopyFrom:output_type -> isulad.v1.CopyChunk
+	2,  // 13: isulad.v1.Ops.CopyTo:output_type -> isulad.v1.CopyToResponse
+	4,  // 14: isulad.v1.Ops.Stats:output_type -> isulad.v1.StatsResponse
+	6,  // 15: isulad.v1.Ops.Events:output_type -> isulad.v1.EventMessage
+	8,  // 16: isulad.v1.Ops.Update:output_type -> isulad.v1.UpdateResponse
+	10, // 17: isulad.v1.Ops.VolumeCreate:output_type -> isulad.v1.VolumeResponse
+	10, // 18: isulad.v1.Ops.VolumeList:output_type -> isulad.v1.VolumeResponse
+	10, // 19: isulad.v1.Ops.VolumeInspect:output_type -> isulad.v1.VolumeResponse
+	13, // 20: isulad.v1.Ops.VolumeRemove:output_type -> isulad.v1.Empty
+	10, // 21: isulad.v1.Ops.VolumePrune:output_type -> isulad.v1.VolumeResponse
+	12, // [12:22] is the sub-list for method output_type
+	2,  // [2:12] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_ops_proto_init() }
@@ -638,7 +763,7 @@ func file_ops_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ops_proto_rawDesc), len(file_ops_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

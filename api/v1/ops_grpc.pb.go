@@ -24,11 +24,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Ops_CopyFrom_FullMethodName = "/isulad.v1.Ops/CopyFrom"
-	Ops_CopyTo_FullMethodName   = "/isulad.v1.Ops/CopyTo"
-	Ops_Stats_FullMethodName    = "/isulad.v1.Ops/Stats"
-	Ops_Events_FullMethodName   = "/isulad.v1.Ops/Events"
-	Ops_Update_FullMethodName   = "/isulad.v1.Ops/Update"
+	Ops_CopyFrom_FullMethodName      = "/isulad.v1.Ops/CopyFrom"
+	Ops_CopyTo_FullMethodName        = "/isulad.v1.Ops/CopyTo"
+	Ops_Stats_FullMethodName         = "/isulad.v1.Ops/Stats"
+	Ops_Events_FullMethodName        = "/isulad.v1.Ops/Events"
+	Ops_Update_FullMethodName        = "/isulad.v1.Ops/Update"
+	Ops_VolumeCreate_FullMethodName  = "/isulad.v1.Ops/VolumeCreate"
+	Ops_VolumeList_FullMethodName    = "/isulad.v1.Ops/VolumeList"
+	Ops_VolumeInspect_FullMethodName = "/isulad.v1.Ops/VolumeInspect"
+	Ops_VolumeRemove_FullMethodName  = "/isulad.v1.Ops/VolumeRemove"
+	Ops_VolumePrune_FullMethodName   = "/isulad.v1.Ops/VolumePrune"
 )
 
 // OpsClient is the client API for Ops service.
@@ -49,6 +54,13 @@ type OpsClient interface {
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventMessage], error)
 	// Update changes a container's resources (and host channels) live.
 	Update(ctx context.Context, in *UpdateRequest, opts ...grpc.CallOption) (*UpdateResponse, error)
+	// Volumes of the local driver. Create of an existing name returns it as it is.
+	VolumeCreate(ctx context.Context, in *VolumeRequest, opts ...grpc.CallOption) (*VolumeResponse, error)
+	VolumeList(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VolumeResponse, error)
+	VolumeInspect(ctx context.Context, in *VolumeRequest, opts ...grpc.CallOption) (*VolumeResponse, error)
+	VolumeRemove(ctx context.Context, in *VolumeRequest, opts ...grpc.CallOption) (*Empty, error)
+	// VolumePrune removes every volume no container uses; the answer lists them.
+	VolumePrune(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VolumeResponse, error)
 }
 
 type opsClient struct {
@@ -139,6 +151,56 @@ func (c *opsClient) Update(ctx context.Context, in *UpdateRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *opsClient) VolumeCreate(ctx context.Context, in *VolumeRequest, opts ...grpc.CallOption) (*VolumeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VolumeResponse)
+	err := c.cc.Invoke(ctx, Ops_VolumeCreate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *opsClient) VolumeList(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VolumeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VolumeResponse)
+	err := c.cc.Invoke(ctx, Ops_VolumeList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *opsClient) VolumeInspect(ctx context.Context, in *VolumeRequest, opts ...grpc.CallOption) (*VolumeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VolumeResponse)
+	err := c.cc.Invoke(ctx, Ops_VolumeInspect_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *opsClient) VolumeRemove(ctx context.Context, in *VolumeRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Ops_VolumeRemove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *opsClient) VolumePrune(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VolumeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VolumeResponse)
+	err := c.cc.Invoke(ctx, Ops_VolumePrune_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OpsServer is the server API for Ops service.
 // All implementations must embed UnimplementedOpsServer
 // for forward compatibility.
@@ -157,6 +219,13 @@ type OpsServer interface {
 	Events(*EventsRequest, grpc.ServerStreamingServer[EventMessage]) error
 	// Update changes a container's resources (and host channels) live.
 	Update(context.Context, *UpdateRequest) (*UpdateResponse, error)
+	// Volumes of the local driver. Create of an existing name returns it as it is.
+	VolumeCreate(context.Context, *VolumeRequest) (*VolumeResponse, error)
+	VolumeList(context.Context, *Empty) (*VolumeResponse, error)
+	VolumeInspect(context.Context, *VolumeRequest) (*VolumeResponse, error)
+	VolumeRemove(context.Context, *VolumeRequest) (*Empty, error)
+	// VolumePrune removes every volume no container uses; the answer lists them.
+	VolumePrune(context.Context, *Empty) (*VolumeResponse, error)
 	mustEmbedUnimplementedOpsServer()
 }
 
@@ -181,6 +250,21 @@ func (UnimplementedOpsServer) Events(*EventsRequest, grpc.ServerStreamingServer[
 }
 func (UnimplementedOpsServer) Update(context.Context, *UpdateRequest) (*UpdateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
+}
+func (UnimplementedOpsServer) VolumeCreate(context.Context, *VolumeRequest) (*VolumeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VolumeCreate not implemented")
+}
+func (UnimplementedOpsServer) VolumeList(context.Context, *Empty) (*VolumeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VolumeList not implemented")
+}
+func (UnimplementedOpsServer) VolumeInspect(context.Context, *VolumeRequest) (*VolumeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VolumeInspect not implemented")
+}
+func (UnimplementedOpsServer) VolumeRemove(context.Context, *VolumeRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method VolumeRemove not implemented")
+}
+func (UnimplementedOpsServer) VolumePrune(context.Context, *Empty) (*VolumeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VolumePrune not implemented")
 }
 func (UnimplementedOpsServer) mustEmbedUnimplementedOpsServer() {}
 func (UnimplementedOpsServer) testEmbeddedByValue()             {}
@@ -261,6 +345,96 @@ func _Ops_Update_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Ops_VolumeCreate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VolumeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpsServer).VolumeCreate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ops_VolumeCreate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpsServer).VolumeCreate(ctx, req.(*VolumeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Ops_VolumeList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpsServer).VolumeList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ops_VolumeList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpsServer).VolumeList(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Ops_VolumeInspect_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VolumeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpsServer).VolumeInspect(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ops_VolumeInspect_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpsServer).VolumeInspect(ctx, req.(*VolumeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Ops_VolumeRemove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VolumeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpsServer).VolumeRemove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ops_VolumeRemove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpsServer).VolumeRemove(ctx, req.(*VolumeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Ops_VolumePrune_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpsServer).VolumePrune(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ops_VolumePrune_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpsServer).VolumePrune(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Ops_ServiceDesc is the grpc.ServiceDesc for Ops service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -271,6 +445,26 @@ var Ops_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Update",
 			Handler:    _Ops_Update_Handler,
+		},
+		{
+			MethodName: "VolumeCreate",
+			Handler:    _Ops_VolumeCreate_Handler,
+		},
+		{
+			MethodName: "VolumeList",
+			Handler:    _Ops_VolumeList_Handler,
+		},
+		{
+			MethodName: "VolumeInspect",
+			Handler:    _Ops_VolumeInspect_Handler,
+		},
+		{
+			MethodName: "VolumeRemove",
+			Handler:    _Ops_VolumeRemove_Handler,
+		},
+		{
+			MethodName: "VolumePrune",
+			Handler:    _Ops_VolumePrune_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -23,6 +23,7 @@ import (
 	"github.com/isulad-go/isulad/internal/events"
 	"github.com/isulad-go/isulad/internal/hostchannel"
 	"github.com/isulad-go/isulad/internal/shim"
+	"github.com/isulad-go/isulad/internal/volume"
 )
 
 var (
@@ -38,6 +39,7 @@ type Daemon struct {
 	store    *container.Store
 	channels *hostchannel.Manager
 	events   *events.Log
+	volumes  *volume.Store
 
 	mu    sync.Mutex
 	shims map[string]*shim.Client // live shim connections by container ID
@@ -66,7 +68,11 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, events: ev, shims: map[string]*shim.Client{}}
+	vols, err := volume.Open(filepath.Join(cfg.Graph, "volumes"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, events: ev, volumes: vols, shims: map[string]*shim.Client{}}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
