@@ -20,7 +20,10 @@ func TestVolumes(t *testing.T) {
 	}
 	// Two containers share it; a third names a volume that does not exist yet: made.
 	w := d.Must("run", "-d", "-v", "data:/data", "--external-rootfs", rf, "none", "sh", "-c", "echo written > /data/f; exec sleep 1000")
-	WaitFor(t, "the write", 10*time.Second, func() bool { b, _ := os.ReadFile(filepath.Join(d.Graph, "volumes/data/_data/f")); return string(b) == "written\n" })
+	WaitFor(t, "the write", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(d.Graph, "volumes/data/_data/f"))
+		return string(b) == "written\n"
+	})
 	if out := d.Must("run", "--rm", "-v", "data:/in:ro", "--external-rootfs", rf, "none", "cat", "/in/f"); out != "written" {
 		t.Fatalf("second container reads %q", out)
 	}
