@@ -83,6 +83,7 @@ func newCpCommand(c *CLI) *cobra.Command {
 			return c.copyTo(oc, src.path, dst, archive, follow)
 		},
 	}
+	cmd.ValidArgsFunction = c.completeCp
 	cmd.Flags().BoolVarP(&archive, "archive", "a", false, "archive mode (copy all uid/gid information)")
 	cmd.Flags().BoolVarP(&follow, "follow-link", "L", false, "always follow a symbol link in SRC_PATH")
 	return cmd

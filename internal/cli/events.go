@@ -143,6 +143,10 @@ func newEventsCommand(c *CLI) *cobra.Command {
 	cmd.Flags().StringVar(&until, "until", "", "stream events until this time")
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output: container=NAME|ID, event=ACTION, type=container|hostchannel (repeatable)")
 	cmd.Flags().StringVar(&format, "format", "", "format the output with a Go template")
+	cmd.RegisterFlagCompletionFunc("filter", c.completeEventFilter)
+	for _, f := range []string{"since", "until", "format"} {
+		cmd.RegisterFlagCompletionFunc(f, noFiles)
+	}
 	return cmd
 }
 

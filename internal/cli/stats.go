@@ -120,5 +120,7 @@ func newStatsCommand(c *CLI) *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate output")
 	cmd.Flags().StringVar(&format, "format", "", "pretty-print with a Go template ('table ...' for columns)")
+	cmd.ValidArgsFunction = c.completeContainers(false)
+	cmd.RegisterFlagCompletionFunc("format", noFiles)
 	return cmd
 }

@@ -134,5 +134,10 @@ func newUpdateCommand(c *CLI) *cobra.Command {
 	f.Int64Var(&pidsLimit, "pids-limit", 0, "maximum number of processes (-1 for unlimited)")
 	f.StringVar(&restart, "restart", "", "restart policy: no, always, on-failure[:N], unless-stopped, on-reboot")
 	f.StringArrayVar(&channels, "host-channel", nil, "resize a host channel: <container path>:<new size> (repeatable)")
+	cmd.ValidArgsFunction = c.completeContainers(true)
+	cmd.RegisterFlagCompletionFunc("restart", completeWords("no", "always", "on-failure", "unless-stopped", "on-reboot"))
+	for _, n := range []string{"memory", "memory-swap", "cpus", "cpu-shares", "pids-limit", "host-channel"} {
+		cmd.RegisterFlagCompletionFunc(n, noFiles)
+	}
 	return cmd
 }

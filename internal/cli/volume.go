@@ -86,6 +86,8 @@ func newVolumeCreate(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "set metadata for a volume (KEY=VALUE, repeatable)")
+	cmd.ValidArgsFunction = noFiles
+	cmd.RegisterFlagCompletionFunc("label", noFiles)
 	return cmd
 }
 
@@ -129,6 +131,7 @@ func newVolumeLs(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display volume names")
 	cmd.Flags().StringVar(&format, "format", "", "pretty-print volumes using a Go template")
+	cmd.RegisterFlagCompletionFunc("format", noFiles)
 	return cmd
 }
 
@@ -186,6 +189,8 @@ func newVolumeInspect(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using the given Go template")
+	cmd.ValidArgsFunction = c.completeVolumes
+	cmd.RegisterFlagCompletionFunc("format", noFiles)
 	return cmd
 }
 
@@ -211,6 +216,7 @@ func newVolumeRm(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not fail on a volume that does not exist")
+	cmd.ValidArgsFunction = c.completeVolumes
 	return cmd
 }
 
