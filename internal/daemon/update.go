@@ -86,9 +86,6 @@ func (d *Daemon) Update(ctx context.Context, c *container.Container, u types.Upd
 	if err != nil {
 		return nil, fmt.Errorf("update: %w", err)
 	}
-	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
-		return nil, fmt.Errorf("update: --restart %s: the container was created with --rm: %w", hc.RestartPolicy.Name, errInvalid)
-	}
 	var warnings []string
 	undo := func() {}
 	if len(u.HostChannels) > 0 {
@@ -187,6 +184,18 @@ func (d *Daemon) resizeChannels(c *container.Container, hc types.HostConfig, siz
 		if !slices.ContainsFunc(chs, func(ch types.HostChannel) bool { return ch.PathInContainer == path }) {
 			return hc, nil, nil, fmt.Errorf("update --host-channel %s: container %s has no host channel at %s: %w", path, c.Name, path, errInvalid)
 		}
+	}
+	// As at create: all of a container's channels together stay within half of the memory.
+	var sum uint64
+	for _, ch := range chs {
+		if n, ok := sizes[ch.PathInContainer]; ok {
+			sum += uint64(n)
+		} else {
+			sum += uint64(ch.Size)
+		}
+	}
+	if half := memTotal() / 2; sum > half {
+		return hc, nil, nil, fmt.Errorf("update --host-channel: the channels of %s would take %d bytes together, more than half of the host's memory (%d bytes): %w", c.Name, sum, half, errInvalid)
 	}
 	for i, ch := range chs {
 		size, ok := sizes[ch.PathInContainer]

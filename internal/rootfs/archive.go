@@ -166,6 +166,9 @@ var pseudoFS = map[int64]bool{
 	unix.PROC_SUPER_MAGIC: true, unix.SYSFS_MAGIC: true, unix.CGROUP_SUPER_MAGIC: true,
 	unix.CGROUP2_SUPER_MAGIC: true, unix.DEVPTS_SUPER_MAGIC: true, unix.DEBUGFS_MAGIC: true,
 	unix.SECURITYFS_MAGIC: true, unix.TRACEFS_MAGIC: true, unix.BPF_FS_MAGIC: true,
+	// A FUSE server in a container could make a read block for ever: O_NONBLOCK does not
+	// reach it.
+	unix.FUSE_SUPER_MAGIC: true,
 }
 
 // WriteTar writes the source as a tar archive to w. Entries that cannot be copied (FIFOs,
@@ -211,6 +214,11 @@ func (a *archiver) add(fd int, st unix.Stat_t, name, link, shown string) error {
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, link
 		return a.tw.WriteHeader(hdr)
 	case unix.S_IFREG:
+		var sfs unix.Statfs_t
+		if unix.Fstatfs(fd, &sfs) == nil && pseudoFS[int64(sfs.Type)] {
+			a.warn(fmt.Sprintf("skipping %s: it is on a pseudo or FUSE file system", a.where(shown)))
+			return nil
+		}
 		key := [2]uint64{st.Dev, st.Ino}
 		if st.Nlink > 1 {
 			if first, ok := a.links[key]; ok {
@@ -259,7 +267,7 @@ func (zeros) Read(p []byte) (int, error) {
 func (a *archiver) dirContents(fd int, name, shown string) error {
 	var sfs unix.Statfs_t
 	if unix.Fstatfs(fd, &sfs) == nil && pseudoFS[int64(sfs.Type)] {
-		a.warn(fmt.Sprintf("skipping the contents of %s: a pseudo file system", a.where(shown)))
+		a.warn(fmt.Sprintf("skipping the contents of %s: a pseudo or FUSE file system", a.where(shown)))
 		return nil
 	}
 	dfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
