@@ -32,7 +32,7 @@ func (d *Daemon) copyRoot(c *container.Container) (*rootfs.Root, error) {
 	if (st.Status == string(container.Running) || st.Status == string(container.Paused)) && st.Pid > 0 {
 		if pidfd, err := unix.PidfdOpen(st.Pid, 0); err == nil {
 			defer unix.Close(pidfd)
-			r, err := rootfs.OpenRoot("/proc/" + strconv.Itoa(st.Pid) + "/root")
+			r, err := rootfs.OpenRootAs("/proc/"+strconv.Itoa(st.Pid)+"/root", c.Rootfs)
 			if err == nil && unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil {
 				return r, nil
 			}

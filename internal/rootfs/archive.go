@@ -44,6 +44,16 @@ func OpenRoot(dir string) (*Root, error) {
 	return &Root{r: r}, nil
 }
 
+// OpenRootAs is OpenRoot for a directory whose path means nothing to the user
+// (/proc/<pid>/root): messages name shown instead.
+func OpenRootAs(dir, shown string) (*Root, error) {
+	r, err := OpenRoot(dir)
+	if err == nil {
+		r.r.path = shown
+	}
+	return r, err
+}
+
 // Close closes the root's descriptor.
 func (r *Root) Close() { r.r.close() }
 
