@@ -40,6 +40,10 @@ type Daemon struct {
 	channels *hostchannel.Manager
 	events   *events.Log
 	volumes  *volume.Store
+	// closing is closed when the API shuts down: streams that never end by themselves
+	// (events, stats) end then, so a graceful stop does not wait for them.
+	closing     chan struct{}
+	closingOnce sync.Once
 
 	mu    sync.Mutex
 	shims map[string]*shim.Client // live shim connections by container ID
@@ -72,7 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, events: ev, volumes: vols, shims: map[string]*shim.Client{}}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, events: ev, volumes: vols, shims: map[string]*shim.Client{}, closing: make(chan struct{})}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}

@@ -125,6 +125,8 @@ func (s *opsService) Events(r *apiv1.EventsRequest, srv apiv1.Ops_EventsServer) 
 			return nil
 		case <-srv.Context().Done():
 			return nil
+		case <-s.d.closing:
+			return gerr(fmt.Errorf("the daemon is shutting down: %w", errdefs.ErrUnavailable))
 		}
 	}
 }
@@ -132,4 +134,14 @@ func (s *opsService) Events(r *apiv1.EventsRequest, srv apiv1.Ops_EventsServer) 
 // channelEvent records a host channel's mount, unmount or resize.
 func (d *Daemon) channelEvent(c *container.Container, action string, ch types.HostChannel) {
 	d.eventOf(eventHostChannel, c, action, "path", ch.PathOnHost, "containerPath", ch.PathInContainer, "size", strconv.FormatInt(ch.Size, 10))
+}
+
+// EndStreams ends the API streams that would otherwise run for ever (events, stats), so that
+// a graceful stop of the API does not wait for them. Safe to call more than once.
+func (d *Daemon) EndStreams() {
+	d.closingOnce.Do(func() {
+		if d.closing != nil {
+			close(d.closing)
+		}
+	})
 }

@@ -130,6 +130,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // Close stops the API; running containers keep running under their shims.
 func (s *Server) Close() {
+	s.D.EndStreams()
 	done := make(chan struct{})
 	go func() { s.GRPC.GracefulStop(); close(done) }()
 	select {

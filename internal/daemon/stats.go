@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	apiv1 "github.com/isulad-go/isulad/api/v1"
 	"github.com/isulad-go/isulad/internal/cgroups"
 	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/errdefs"
 )
 
 // statsInterval is the time between two samples of a stream (and between the two samples
@@ -214,6 +216,8 @@ func (s *opsService) Stats(r *apiv1.StatsRequest, srv apiv1.Ops_StatsServer) err
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.d.closing:
+			return gerr(fmt.Errorf("the daemon is shutting down: %w", errdefs.ErrUnavailable))
 		case <-time.After(statsInterval):
 		}
 		data, _ := json.Marshal(take())

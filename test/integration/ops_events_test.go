@@ -150,3 +150,38 @@ func TestEventsLiveAndAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsDoNotHoldUpDaemonStop: an events or stats client that follows for ever used to
+// make a clean daemon stop wait for gRPC's graceful-stop bound (3 s) before it cut them.
+func TestStreamsDoNotHoldUpDaemonStop(t *testing.T) {
+	d := StartDaemon(t)
+	stop := func() time.Duration {
+		start := time.Now()
+		d.Stop()
+		return time.Since(start)
+	}
+	base := stop()
+	d.Start()
+	ev := exec.Command(filepath.Join(binDir, "isula"), "-H", "unix://"+d.Sock, "events")
+	st := exec.Command(filepath.Join(binDir, "isula"), "-H", "unix://"+d.Sock, "stats")
+	var evErr, stErr strings.Builder
+	ev.Stderr, st.Stderr = &evErr, &stErr
+	ev.Start()
+	st.Start()
+	WaitFor(t, "the events client to subscribe", 10*time.Second, func() bool {
+		return strings.Contains(d.Log(), "events client subscribed")
+	})
+	took := stop()
+	ev.Wait()
+	st.Wait()
+	t.Logf("daemon stop: %s alone, %s with an events and a stats client", base, took)
+	if took > base+2*time.Second {
+		t.Fatalf("the streaming clients held the stop up: %s (alone %s)", took, base)
+	}
+	for _, e := range []string{evErr.String(), stErr.String()} {
+		if !strings.Contains(e, "shutting down") || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+			t.Errorf("client's last words: %q", e)
+		}
+	}
+	d.Start()
+}
