@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -99,7 +101,16 @@ func (d *Daemon) Update(ctx context.Context, c *container.Container, u types.Upd
 			undo()
 			return nil, err
 		}
-		if err := rt.Update(ctx, c.ID, res); err != nil {
+		live := res
+		if filepath.Base(rt.Command) == "crun" && res.Pids != nil && res.Pids.Limit != nil && *res.Pids.Limit < 0 {
+			// crun (1.8) writes -1 into pids.max, which the kernel refuses, and ignores 0:
+			// the kernel's pid_max is the same "no limit".
+			l := *res
+			max := pidMax()
+			l.Pids = &specs.LinuxPids{Limit: &max}
+			live = &l
+		}
+		if err := rt.Update(ctx, c.ID, live); err != nil {
 			undo()
 			return nil, d.updateError(c, hc, err)
 		}
@@ -221,4 +232,14 @@ func (d *Daemon) resizeChannels(c *container.Container, hc types.HostConfig, siz
 		warnings = append(warnings, w)
 	}
 	return hc, warnings, undo, nil
+}
+
+// pidMax is the kernel's largest pid (/proc/sys/kernel/pid_max).
+func pidMax() int64 {
+	b, _ := os.ReadFile("/proc/sys/kernel/pid_max")
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n <= 0 {
+		return 4194304 // PID_MAX_LIMIT on 64-bit
+	}
+	return n
 }
