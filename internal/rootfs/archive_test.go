@@ -131,7 +131,7 @@ func TestCopySourceSpecialRefused(t *testing.T) {
 }
 
 // tarOf builds an archive from entries (a name ending in "->X" is a symlink to X).
-func tarOf(t *testing.T, entries ...string) []byte {
+func tarOf(t testing.TB, entries ...string) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
