@@ -88,11 +88,17 @@ func (d *Daemon) Update(ctx context.Context, c *container.Container, u types.Upd
 	if err != nil {
 		return nil, fmt.Errorf("update: %w", err)
 	}
-	var warnings []string
 	undo := func() {}
 	if len(u.HostChannels) > 0 {
-		if hc, warnings, undo, err = d.resizeChannels(c, hc, u.HostChannels); err != nil {
+		if hc, undo, err = d.resizeChannels(c, hc, u.HostChannels); err != nil {
 			return nil, err
+		}
+	}
+	var warnings []string
+	if u.Memory != 0 || len(u.HostChannels) > 0 {
+		// Create's warning, for a lower limit as for bigger channels.
+		if w := hostchannel.MemoryWarning(hc.HostChannels, hc.Memory); w != "" {
+			warnings = append(warnings, w)
 		}
 	}
 	if st := c.Status(); st == container.Running || st == container.Paused {
@@ -179,9 +185,8 @@ func (s *opsService) Update(ctx context.Context, r *apiv1.UpdateRequest) (*apiv1
 }
 
 // resizeChannels resizes c's channels named by container path (path -> bytes) and returns
-// hc with the new sizes, the memory-limit warning of create when it applies, and an undo
-// that puts the old sizes back.
-func (d *Daemon) resizeChannels(c *container.Container, hc types.HostConfig, sizes map[string]int64) (types.HostConfig, []string, func(), error) {
+// hc with the new sizes and an undo that puts the old sizes back.
+func (d *Daemon) resizeChannels(c *container.Container, hc types.HostConfig, sizes map[string]int64) (types.HostConfig, func(), error) {
 	chs := slices.Clone(hc.HostChannels)
 	var done []types.HostChannel // old values of the ones resized
 	undo := func() {
@@ -193,7 +198,7 @@ func (d *Daemon) resizeChannels(c *container.Container, hc types.HostConfig, siz
 	}
 	for path := range sizes {
 		if !slices.ContainsFunc(chs, func(ch types.HostChannel) bool { return ch.PathInContainer == path }) {
-			return hc, nil, nil, fmt.Errorf("update --host-channel %s: container %s has no host channel at %s: %w", path, c.Name, path, errInvalid)
+			return hc, nil, fmt.Errorf("update --host-channel %s: container %s has no host channel at %s: %w", path, c.Name, path, errInvalid)
 		}
 	}
 	// As at create: all of a container's channels together stay within half of the memory.
@@ -206,7 +211,7 @@ func (d *Daemon) resizeChannels(c *container.Container, hc types.HostConfig, siz
 		}
 	}
 	if half := memTotal() / 2; sum > half {
-		return hc, nil, nil, fmt.Errorf("update --host-channel: the channels of %s would take %d bytes together, more than half of the host's memory (%d bytes): %w", c.Name, sum, half, errInvalid)
+		return hc, nil, fmt.Errorf("update --host-channel: the channels of %s would take %d bytes together, more than half of the host's memory (%d bytes): %w", c.Name, sum, half, errInvalid)
 	}
 	for i, ch := range chs {
 		size, ok := sizes[ch.PathInContainer]
@@ -216,7 +221,7 @@ func (d *Daemon) resizeChannels(c *container.Container, hc types.HostConfig, siz
 		resized, err := d.channels.Resize(c.ID, ch, size)
 		if err != nil {
 			undo()
-			return hc, nil, nil, fmt.Errorf("update --host-channel %s: %w", ch.PathInContainer, err)
+			return hc, nil, fmt.Errorf("update --host-channel %s: %w", ch.PathInContainer, err)
 		}
 		done = append(done, ch)
 		chs[i] = resized
@@ -227,11 +232,7 @@ func (d *Daemon) resizeChannels(c *container.Container, hc types.HostConfig, siz
 		first := chs[0]
 		hc.HostChannel = &first
 	}
-	var warnings []string
-	if w := hostchannel.MemoryWarning(chs, hc.Memory); w != "" {
-		warnings = append(warnings, w)
-	}
-	return hc, warnings, undo, nil
+	return hc, undo, nil
 }
 
 // pidMax is the kernel's largest pid (/proc/sys/kernel/pid_max).

@@ -146,6 +146,10 @@ func TestUpdateHostChannelResize(t *testing.T) {
 	if got := d.Inspect(id, "{{(index .HostConfig.HostChannels 0).Size}} {{.HostConfig.HostChannel.Size}}"); got != "16777216 16777216" {
 		t.Fatalf("inspect: %s", got)
 	}
+	// A lower -m gets create's warning too (16M of channel > 24M/2).
+	if r := d.Isula("update", "-m", "24m", id); r.Code != 0 || !strings.Contains(r.Stderr, "Warning") {
+		t.Fatalf("lower -m: %s", r)
+	}
 	// Kept across a daemon restart and a container restart.
 	d.Stop()
 	d.Start()
