@@ -77,6 +77,9 @@ func resourcesOf(hc types.HostConfig) (*specs.LinuxResources, error) {
 func (d *Daemon) Update(ctx context.Context, c *container.Container, u types.UpdateConfig) ([]string, error) {
 	c.Op.Lock()
 	defer c.Op.Unlock()
+	if st := c.Status(); st == container.Removing || st == container.Dead {
+		return nil, fmt.Errorf("update: container %s is being removed: %w", c.Name, errConflict)
+	}
 	c.Lock()
 	old := c.HostConfig
 	c.Unlock()
