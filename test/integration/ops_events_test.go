@@ -151,8 +151,8 @@ func TestEventsLiveAndAfterRestart(t *testing.T) {
 	}
 }
 
-// TestStreamsDoNotHoldUpDaemonStop: an events or stats client that follows for ever used to
-// make a clean daemon stop wait for gRPC's graceful-stop bound (3 s) before it cut them.
+// TestStreamsDoNotHoldUpDaemonStop: an events, stats or logs -f client that follows for ever
+// used to make a clean daemon stop wait for gRPC's graceful-stop bound (3 s) before it cut them.
 func TestStreamsDoNotHoldUpDaemonStop(t *testing.T) {
 	d := StartDaemon(t)
 	stop := func() time.Duration {
@@ -162,6 +162,9 @@ func TestStreamsDoNotHoldUpDaemonStop(t *testing.T) {
 	}
 	base := stop()
 	d.Start()
+	id := d.Must("run", "-d", "--external-rootfs", Rootfs(t), "none", "sleep", "1000")
+	logs := exec.Command(filepath.Join(binDir, "isula"), "-H", "unix://"+d.Sock, "logs", "-f", id)
+	logs.Start()
 	ev := exec.Command(filepath.Join(binDir, "isula"), "-H", "unix://"+d.Sock, "events")
 	st := exec.Command(filepath.Join(binDir, "isula"), "-H", "unix://"+d.Sock, "stats")
 	var evErr, stErr strings.Builder
@@ -174,7 +177,8 @@ func TestStreamsDoNotHoldUpDaemonStop(t *testing.T) {
 	took := stop()
 	ev.Wait()
 	st.Wait()
-	t.Logf("daemon stop: %s alone, %s with an events and a stats client", base, took)
+	logs.Wait()
+	t.Logf("daemon stop: %s alone, %s with an events, a stats and a logs -f client", base, took)
 	if took > base+2*time.Second {
 		t.Fatalf("the streaming clients held the stop up: %s (alone %s)", took, base)
 	}
