@@ -335,8 +335,9 @@ type ExtractOptions struct {
 // Extract extracts the tar archive r at dst (a path inside the root), with docker's rules:
 // dst an existing directory: the archive lands inside it; otherwise its top entry srcName
 // becomes dst (a file replaces a file; a directory is made). srcName "" means the archive
-// holds a directory's contents: they go into dst, made if missing. Files, FIFOs, sockets and
-// devices are skipped with a warning.
+// holds a directory's contents: they go into dst, made if missing. A dst that is a FIFO,
+// socket or device is refused, never replaced. FIFOs, sockets and devices in the archive are
+// skipped with a warning.
 func (r *Root) Extract(dst, srcName string, srcIsDir bool, rd io.Reader, opt ExtractOptions, warn func(string)) error {
 	if dst == "" {
 		return errdefs.New(errdefs.ErrInvalidArgument, "cp: empty destination path")
@@ -355,6 +356,10 @@ func (r *Root) Extract(dst, srcName string, srcIsDir bool, rd io.Reader, opt Ext
 			break
 		}
 		unix.Close(fd)
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			// Never replaced: `cp c:/x /dev/null` must not delete the host's /dev/null.
+			return errdefs.Errorf(errdefs.ErrInvalidArgument, "cp: %s is %s: want a directory, a regular file or a new name", r.r.where(dst), kind(st.Mode))
+		}
 		if srcIsDir {
 			return errdefs.Errorf(errdefs.ErrInvalidArgument, "cp: cannot copy a directory to %s: it is %s", r.r.where(dst), kind(st.Mode))
 		}

@@ -194,7 +194,16 @@ func TestExtractDestinationRules(t *testing.T) {
 	os.MkdirAll(filepath.Join(dst, "dir"), 0o755)
 	os.WriteFile(filepath.Join(dst, "file"), []byte("old"), 0o644)
 	unix.Mkfifo(filepath.Join(dst, "fifo"), 0o644)
+	devOK := unix.Mknod(filepath.Join(dst, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))) == nil
 	file := tarOf(t, "f")
+	defer func() {
+		var st unix.Stat_t
+		for _, n := range []string{"fifo", "null"} {
+			if unix.Lstat(filepath.Join(dst, n), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+				t.Errorf("%s was replaced by a regular file", n)
+			}
+		}
+	}()
 	for _, c := range []struct {
 		dst, src string
 		isDir    bool
@@ -204,7 +213,8 @@ func TestExtractDestinationRules(t *testing.T) {
 		{"/dir", "f", false, file, "dir/f", ""},
 		{"/file", "f", false, file, "file", ""},
 		{"/newfile", "f", false, file, "newfile", ""},
-		{"/fifo", "f", false, file, "fifo", ""}, // replaced, never opened
+		{"/fifo", "f", false, file, "", "is a FIFO: want a directory"}, // refused, never opened or replaced
+		{"/null", "f", false, file, "", "is a character device"},       // cp c:/x /dev/null keeps /dev/null
 		{"/missing/", "f", false, file, "", "does not exist"},
 		{"/nodir/x", "f", false, file, "", "does not exist"},
 		{"/file", "d", true, tarOf(t, "d/", "d/f"), "", "cannot copy a directory"},
@@ -216,6 +226,9 @@ func TestExtractDestinationRules(t *testing.T) {
 			_, err = extractInto(dst, c.dst, c.src, c.isDir, c.data, ExtractOptions{UID: os.Getuid(), GID: os.Getgid()})
 			return nil
 		})
+		if c.dst == "/null" && !devOK {
+			continue // mknod needs CAP_MKNOD
+		}
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: got %v, want %q", c.dst, err, c.err)

@@ -195,14 +195,21 @@ func TestCpFIFODoesNotHang(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dst, "q/file")); string(b) != "x\n" {
 		t.Fatalf("q/file = %q", b)
 	}
-	// A FIFO at the destination is replaced, never opened.
+	// A FIFO at the destination is refused, never opened nor replaced; so is a device on
+	// the host (cp to /dev/null must not delete /dev/null).
 	src := filepath.Join(d.TempDir(), "fifo")
 	os.WriteFile(src, []byte("now a file\n"), 0o644)
-	if r := d.timed(10*time.Second, "cp", src, id+":/q/fifo"); r.Code != 0 {
+	if r := d.timed(10*time.Second, "cp", src, id+":/q/fifo"); r.Code == 0 || !strings.Contains(r.Stderr, "is a FIFO") {
 		t.Fatalf("cp onto a FIFO: %s", r)
 	}
-	if out := d.Must("exec", id, "cat", "/q/fifo"); out != "now a file" {
+	if out := d.Must("exec", id, "sh", "-c", "test -p /q/fifo && echo fifo"); out != "fifo" {
 		t.Fatalf("/q/fifo: %q", out)
+	}
+	if r := d.timed(10*time.Second, "cp", id+":/q/file", "/dev/null"); r.Code == 0 || !strings.Contains(r.Stderr, "is a character device") {
+		t.Fatalf("cp onto /dev/null: %s", r)
+	}
+	if st, err := os.Stat("/dev/null"); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		t.Fatalf("/dev/null is no longer a device: %v %v", st, err)
 	}
 	// And a host FIFO given as SRC is refused at once.
 	hf := filepath.Join(d.TempDir(), "hostfifo")
