@@ -581,7 +581,8 @@ func (x *extractor) create(pfd int, base, name string) (*os.File, error) {
 	}
 }
 
-// clear removes what is at base in pfd unless it is a directory (which is refused).
+// clear removes the regular file or symlink at base in pfd; a directory, FIFO, socket or
+// device there is refused (a copy into /dev must not delete /dev/null).
 func (x *extractor) clear(pfd int, base, name string) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -590,8 +591,12 @@ func (x *extractor) clear(pfd int, base, name string) error {
 		}
 		return &os.PathError{Op: "stat", Path: x.where(name), Err: err}
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFLNK:
+	case unix.S_IFDIR:
 		return errdefs.Errorf(errdefs.ErrConflict, "cp: cannot overwrite the directory %s with a non-directory", x.where(name))
+	default:
+		return errdefs.Errorf(errdefs.ErrConflict, "cp: %s is %s: cp replaces only regular files and symlinks", x.where(name), kind(st.Mode))
 	}
 	if err := unix.Unlinkat(pfd, base, 0); err != nil && err != unix.ENOENT {
 		return &os.PathError{Op: "unlink", Path: x.where(name), Err: err}

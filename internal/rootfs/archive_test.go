@@ -213,8 +213,10 @@ func TestExtractDestinationRules(t *testing.T) {
 		{"/dir", "f", false, file, "dir/f", ""},
 		{"/file", "f", false, file, "file", ""},
 		{"/newfile", "f", false, file, "newfile", ""},
-		{"/fifo", "f", false, file, "", "is a FIFO: want a directory"}, // refused, never opened or replaced
-		{"/null", "f", false, file, "", "is a character device"},       // cp c:/x /dev/null keeps /dev/null
+		{"/fifo", "f", false, file, "", "is a FIFO: want a directory"},               // refused, never opened or replaced
+		{"/null", "f", false, file, "", "is a character device"},                     // cp c:/x /dev/null keeps /dev/null
+		{"/", "null", false, tarOf(t, "null"), "", "cp replaces only regular files"}, // cp c:/null /dev/ too
+		{"/", "fifo", false, tarOf(t, "fifo->x"), "", "cp replaces only regular files"},
 		{"/missing/", "f", false, file, "", "does not exist"},
 		{"/nodir/x", "f", false, file, "", "does not exist"},
 		{"/file", "d", true, tarOf(t, "d/", "d/f"), "", "cannot copy a directory"},
@@ -226,7 +228,7 @@ func TestExtractDestinationRules(t *testing.T) {
 			_, err = extractInto(dst, c.dst, c.src, c.isDir, c.data, ExtractOptions{UID: os.Getuid(), GID: os.Getgid()})
 			return nil
 		})
-		if c.dst == "/null" && !devOK {
+		if (c.dst == "/null" || c.src == "null") && !devOK {
 			continue // mknod needs CAP_MKNOD
 		}
 		if c.err != "" {
