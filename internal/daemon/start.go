@@ -268,6 +268,11 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 	c.Unlock()
 	if err == nil {
 		d.store.Save(c)
+		// Before Exited: whoever waits for the exit (stop, restart) publishes after the die.
+		if es.OOMKilled {
+			d.event(c, "oom")
+		}
+		d.event(c, "die", "exitCode", strconv.Itoa(es.Code))
 	}
 	close(run.Exited)
 	if err != nil {
@@ -275,10 +280,6 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 		return
 	}
 	d.log.Info("container exited", "id", c.ID, "code", es.Code)
-	if es.OOMKilled {
-		d.event(c, "oom")
-	}
-	d.event(c, "die", "exitCode", strconv.Itoa(es.Code))
 	if c.HostConfig.AutoRemove {
 		if fault.Point(fault.ExitBeforeAutoRemove) != nil {
 			return
