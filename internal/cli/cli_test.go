@@ -228,7 +228,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"run", "--cpus", "99999", "--external-rootfs", rootfs, "none"},
 		{"run", "--cpu-shares", "1", "--external-rootfs", rootfs, "none"},
 		{"run", "--pids-limit", "x", "--external-rootfs", rootfs, "none"},
-		{"run", "-v", "rel:/x", "--external-rootfs", rootfs, "none"},
+		{"run", "-v", "./rel:/x", "--external-rootfs", rootfs, "none"},
 		{"run", "-v", "/a:/", "--external-rootfs", rootfs, "none"},
 		{"run", "-v", "/a:/x:rx", "--external-rootfs", rootfs, "none"},
 		{"run", "--mount", "type=volume,dst=/x", "--external-rootfs", rootfs, "none"},

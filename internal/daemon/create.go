@@ -32,6 +32,7 @@ type plan struct {
 	hooks     *specs.Hooks
 	systemd   bool
 	warnings  []string
+	volumes   []string // named volumes the mounts use (-v NAME:/path)
 }
 
 // validate checks a create request completely before anything is created. Every error is
@@ -93,6 +94,9 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 			}
 		}
 		dests = append(dests, m.Target)
+	}
+	if p.mounts, p.volumes, err = d.volumeMounts(p.mounts); err != nil {
+		return nil, err
 	}
 	if err := spec.ValidateSystemOptions(*cfg, *hc); err != nil {
 		return nil, err
@@ -222,17 +226,24 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	if err := atomicfile.Replace(filepath.Join(dir, "hostconfig.json"), hcData, 0o600); err != nil {
 		return fail(err)
 	}
+	releaseVolumes, err := d.volumes.Acquire(p.volumes)
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, func() { releaseVolumes(true) })
 	// The record is the commit point: once it is on disk the container exists.
 	if err := d.store.Commit(c); err != nil {
 		return fail(err)
 	}
 	d.store.Add(c)
+	releaseVolumes(false)
 	d.log.Info("container created", "id", id, "name", name)
 	if err := fault.Point(fault.CreateAfterRecord); err != nil {
 		// A create that reports failure leaves nothing behind, even past its commit point.
 		d.Remove(context.Background(), c, true)
 		return nil, nil, err
 	}
+	d.event(c, "create")
 	return c, p.warnings, nil
 }
 

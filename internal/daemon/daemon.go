@@ -19,9 +19,11 @@ import (
 
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/events"
 	"github.com/isulad-go/isulad/internal/hostchannel"
 	"github.com/isulad-go/isulad/internal/network"
 	"github.com/isulad-go/isulad/internal/shim"
+	"github.com/isulad-go/isulad/internal/volume"
 )
 
 var (
@@ -38,6 +40,12 @@ type Daemon struct {
 	channels *hostchannel.Manager
 	net      *network.Manager // network.go
 	netMu    sync.RWMutex     // creates (read) against network removal (write)
+	events   *events.Log
+	volumes  *volume.Store
+	// closing is closed when the API shuts down: streams that never end by themselves
+	// (events, stats) end then, so a graceful stop does not wait for them.
+	closing     chan struct{}
+	closingOnce sync.Once
 
 	shims      Shims                             // launches and reconnects shims
 	newRuntime func(binary, root string) Runtime // the one maker of runtime drivers
@@ -70,7 +78,15 @@ func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}, done: make(chan struct{})}
+	ev, err := events.Open(filepath.Join(cfg.Graph, "events"), events.DefaultMaxSize)
+	if err != nil {
+		return nil, err
+	}
+	vols, err := volume.Open(filepath.Join(cfg.Graph, "volumes"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}, done: make(chan struct{}), events: ev, volumes: vols, closing: make(chan struct{})}
 	if err := d.initNetwork(); err != nil {
 		return nil, err
 	}
@@ -304,6 +320,9 @@ func (d *Daemon) Close() {
 		delete(d.conns, id)
 	}
 	d.mu.Unlock()
+	if d.events != nil {
+		d.events.Close()
+	}
 }
 
 // isErr is errors.Is, short.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -47,7 +48,15 @@ func (d *Daemon) Exec(ctx context.Context, c *container.Container, ec types.Exec
 	if ec.Tty && st.Width > 0 && st.Height > 0 {
 		proc.ConsoleSize = &specs.Box{Width: uint(st.Width), Height: uint(st.Height)}
 	}
-	return client.Exec(ctx, newID()[:16], proc, st.Stdin, st.Stdout, st.Stderr, st.Resize, ec.Detach)
+	execID := newID()[:16]
+	cmd := strings.Join(ec.Cmd, " ")
+	d.event(c, "exec_create", "execID", execID, "command", cmd)
+	d.event(c, "exec_start", "execID", execID, "command", cmd)
+	code, err := client.Exec(ctx, execID, proc, st.Stdin, st.Stdout, st.Stderr, st.Resize, ec.Detach)
+	if err == nil && !ec.Detach {
+		d.event(c, "exec_die", "execID", execID, "exitCode", strconv.Itoa(code))
+	}
+	return code, err
 }
 
 // execProcess derives the exec's process from the container's own (capabilities, rlimits,

@@ -243,6 +243,13 @@ func (r fakeRuntime) Kill(ctx context.Context, id string, sig syscall.Signal, al
 	return nil
 }
 
+func (r fakeRuntime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	r.w.record("update %s", id)
+	return nil
+}
+
 func (r fakeRuntime) Pause(ctx context.Context, id string) error {
 	r.w.mu.Lock()
 	defer r.w.mu.Unlock()

@@ -30,6 +30,8 @@ type Runtime interface {
 	Pause(ctx context.Context, id string) error
 	Resume(ctx context.Context, id string) error
 	Ps(ctx context.Context, id string) ([]int, error)
+	// Update changes a running container's resources live (`update --resources`).
+	Update(ctx context.Context, id string, res *specs.LinuxResources) error
 	// Delete removes whatever is left of a container: the runtime's state (killing what
 	// still runs) and, when cgroupsPath is not empty, its cgroups in every hierarchy, whether
 	// or not the runtime still had state (a runtime killed half-way through its create leaves
@@ -91,6 +93,9 @@ func (r runcRuntime) Kill(ctx context.Context, id string, sig syscall.Signal, al
 
 func (r runcRuntime) Pause(ctx context.Context, id string) error  { return r.r.Pause(ctx, id) }
 func (r runcRuntime) Resume(ctx context.Context, id string) error { return r.r.Resume(ctx, id) }
+func (r runcRuntime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	return r.r.Update(ctx, id, res)
+}
 func (r runcRuntime) Ps(ctx context.Context, id string) ([]int, error) {
 	return r.r.Ps(ctx, id)
 }

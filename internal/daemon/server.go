@@ -31,6 +31,7 @@ func NewServer(d *Daemon) (*Server, error) {
 	// Keep registration open: the CRI services can be registered on the same server.
 	apiv1.RegisterContainersServer(s.GRPC, &service{d: d})
 	apiv1.RegisterNetworksServer(s.GRPC, &networkService{d: d})
+	apiv1.RegisterOpsServer(s.GRPC, &opsService{d: d})
 	for _, h := range d.cfg.Hosts {
 		path, ok := strings.CutPrefix(h, "unix://")
 		if !ok {
@@ -130,6 +131,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // Close stops the API; running containers keep running under their shims.
 func (s *Server) Close() {
+	s.D.EndStreams()
 	done := make(chan struct{})
 	go func() { s.GRPC.GracefulStop(); close(done) }()
 	select {

@@ -201,6 +201,13 @@ func (s *service) Logs(r *apiv1.LogsRequest, srv apiv1.Containers_LogsServer) er
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
+		go func() { // a daemon stop ends the following too (EndStreams)
+			select {
+			case <-s.d.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		go func() {
 			for {
 				st := c.Status()

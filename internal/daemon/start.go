@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,7 +126,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			return err
 		}
 		if mounted {
-			undo = append(undo, func() { d.channels.Unmount(c.ID, ch) })
+			d.channelEvent(c, "mount", ch)
+			undo = append(undo, func() { d.channels.Unmount(c.ID, ch); d.channelEvent(c, "unmount", ch) })
 		}
 		if remap != nil {
 			if err := d.channels.Chown(c.ID, ch, int(remap.UID), int(remap.GID)); err != nil {
@@ -236,6 +238,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	run := c.NewRun()
 	d.setShim(c.ID, client)
 	d.log.Info("container started", "id", c.ID, "pid", pid)
+	d.event(c, "start")
 	undo = nil
 	d.bgGo(func() { d.monitor(c, client, run) })
 	return nil
@@ -305,6 +308,11 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 		if serr := d.store.Save(c); serr != nil {
 			d.log.Error("saving the exit of a container", "id", c.ID, "err", serr)
 		}
+		// Before Exited: whoever waits for the exit (stop, restart) publishes after the die.
+		if es.OOMKilled {
+			d.event(c, "oom")
+		}
+		d.event(c, "die", "exitCode", strconv.Itoa(es.Code))
 	}
 	close(run.Exited)
 	var te *container.ErrTransition

@@ -17,7 +17,14 @@ import (
 func (d *Daemon) Stop(ctx context.Context, c *container.Container, timeout int) error {
 	c.Op.Lock()
 	defer c.Op.Unlock()
-	return d.stopLocked(ctx, c, timeout)
+	st := c.Status()
+	if err := d.stopLocked(ctx, c, timeout); err != nil {
+		return err
+	}
+	if st == container.Running || st == container.Paused {
+		d.event(c, "stop")
+	}
+	return nil
 }
 
 func (d *Daemon) stopLocked(ctx context.Context, c *container.Container, timeout int) error {
@@ -119,7 +126,11 @@ func (d *Daemon) Kill(ctx context.Context, c *container.Container, signal string
 	}); err != nil {
 		return err
 	}
-	return d.signal(ctx, c, sig, false)
+	if err := d.signal(ctx, c, sig, false); err != nil {
+		return err
+	}
+	d.event(c, "kill", "signal", opts.SignalName(sig))
+	return nil
 }
 
 // Restart stops (if running) and starts the container.
@@ -135,7 +146,11 @@ func (d *Daemon) Restart(ctx context.Context, c *container.Container, timeout in
 	c.Lock()
 	c.ManualStop = false
 	c.Unlock()
-	return d.startLocked(ctx, c, nil)
+	if err := d.startLocked(ctx, c, nil); err != nil {
+		return err
+	}
+	d.event(c, "restart")
+	return nil
 }
 
 // Pause freezes every process of the container.
@@ -156,6 +171,7 @@ func (d *Daemon) Pause(ctx context.Context, c *container.Container) error {
 		rt.Resume(ctx, c.ID) // the record still says running: so is the container
 		return err
 	}
+	d.event(c, "pause")
 	return nil
 }
 
@@ -166,7 +182,11 @@ func (d *Daemon) Unpause(ctx context.Context, c *container.Container) error {
 	if st := c.Status(); st != container.Paused {
 		return fmt.Errorf("container %s is not paused (%s): %w", c.Name, st, errConflict)
 	}
-	return d.resume(ctx, c)
+	if err := d.resume(ctx, c); err != nil {
+		return err
+	}
+	d.event(c, "unpause")
+	return nil
 }
 
 func (d *Daemon) resume(ctx context.Context, c *container.Container) error {
@@ -262,6 +282,7 @@ func (d *Daemon) finishRemove(c *container.Container) (err error) {
 		if err := d.channels.Remove(c.ID, ch); err != nil {
 			return fmt.Errorf("removing host channel %s: %w", ch.PathOnHost, err)
 		}
+		d.channelEvent(c, "unmount", ch)
 	}
 	os.RemoveAll(d.stateDir(c.ID))
 	if err := d.store.Delete(c); err != nil {
@@ -269,6 +290,7 @@ func (d *Daemon) finishRemove(c *container.Container) (err error) {
 	}
 	d.net.Release(c.ID)
 	d.log.Info("container removed", "id", c.ID)
+	d.event(c, "rm")
 	return nil
 }
 
@@ -287,5 +309,6 @@ func (d *Daemon) Rename(c *container.Container, name string) error {
 		d.store.Rename(c, old)
 		return fmt.Errorf("renaming %s to %s: %w", old, name, err)
 	}
+	d.event(c, "rename", "oldName", old)
 	return nil
 }

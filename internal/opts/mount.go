@@ -3,6 +3,7 @@ package opts
 import (
 	"encoding/csv"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,16 @@ const (
 	tmpfsWant  = "/container/path[:OPTIONS] with OPTIONS from size=SIZE, mode=OCTAL, ro, rw, noexec, nosuid, nodev"
 )
 
+// MountVolume is the type ParseVolume gives a -v naming a volume; the daemon turns it into a
+// bind of the volume's directory.
+const MountVolume = "volume"
+
+// volumeNameRe is docker's rule for volume names.
+var volumeNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// ValidVolumeName tells whether s can name a volume (and so, as a -v source, is not a path).
+func ValidVolumeName(s string) bool { return volumeNameRe.MatchString(s) }
+
 // checkPath checks an absolute path and returns it cleaned. what is "source" or "target".
 func checkPath(p, what string, allowRoot bool) (string, string) {
 	switch {
@@ -43,9 +54,9 @@ func checkPath(p, what string, allowRoot bool) (string, string) {
 	return c, ""
 }
 
-// ParseVolume parses one -v/--volume value, src:dst[:opts]. src must be an absolute host path
-// (there are no named volumes), dst an absolute container path other than "/"; both are
-// cleaned. opts is a comma list of at most one of ro/rw, one of z/Z (accepted for docker
+// ParseVolume parses one -v/--volume value, src:dst[:opts]. src is an absolute host path (a
+// bind Mount) or the name of a volume (a Mount of type "volume" whose Source is the name;
+// ValidVolumeName), dst an absolute container path other than "/"; both are cleaned. opts is a comma list of at most one of ro/rw, one of z/Z (accepted for docker
 // compatibility; there is no SELinux relabelling) and one propagation mode. The result is a
 // bind Mount. ParseVolume looks at no file system.
 func ParseVolume(s string) (types.Mount, error) {
@@ -59,10 +70,14 @@ func ParseVolume(s string) (types.Mount, error) {
 		}
 		return bad("too many colons")
 	}
+	typ := MountBind
 	src, why := checkPath(fields[0], "source", true)
+	if why != "" && ValidVolumeName(fields[0]) {
+		typ, src, why = MountVolume, fields[0], ""
+	}
 	if why != "" {
 		if fields[0] != "" && !strings.HasPrefix(fields[0], "/") {
-			why += " (named volumes are not supported)"
+			why += " (nor a volume name: [a-zA-Z0-9][a-zA-Z0-9_.-]+)"
 		}
 		return bad(why)
 	}
@@ -70,7 +85,7 @@ func ParseVolume(s string) (types.Mount, error) {
 	if why != "" {
 		return bad(why)
 	}
-	m := types.Mount{Type: MountBind, Source: src, Target: dst}
+	m := types.Mount{Type: typ, Source: src, Target: dst}
 	if len(fields) == 3 {
 		var rw, label bool
 		for _, o := range strings.Split(fields[2], ",") {

@@ -168,6 +168,8 @@ func TestParseVolume(t *testing.T) {
 		"/a:/b:Z,ro,rprivate": {Type: "bind", Source: "/a", Target: "/b", ReadOnly: true, Propagation: "rprivate"},
 		"/a b:/c d:z":         {Type: "bind", Source: "/a b", Target: "/c d"},
 		"/a//x:/b":            {Type: "bind", Source: "/a/x", Target: "/b"},
+		"vol:/data":           {Type: "volume", Source: "vol", Target: "/data"},
+		"my_vol.1:/d:ro":      {Type: "volume", Source: "my_vol.1", Target: "/d", ReadOnly: true},
 	}
 	for in, want := range good {
 		got, err := ParseVolume(in)
@@ -176,7 +178,7 @@ func TestParseVolume(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "/a", "a:/b", "/a:b", "/a:/", "/a:/b:", "/a:/b:ro,rw", "/a:/b:ro,", "/a:/b:x",
-		"/a:/b:z,Z", "/a:/b:shared,slave", "/a:/b:ro:rw", ":/b", "/a:", "/a\x00:/b", "/a:/b:nocopy", "vol:/data", "/a:/b/..",
+		"/a:/b:z,Z", "/a:/b:shared,slave", "/a:/b:ro:rw", ":/b", "/a:", "/a\x00:/b", "/a:/b:nocopy", "./vol:/data", "-vol:/data", "/a:/b/..",
 		"/a:/b:RO"} {
 		_, err := ParseVolume(in)
 		if err == nil {

@@ -73,7 +73,7 @@ func TestBadCommandLines(t *testing.T) {
 		run("--stop-signal", "SIGNOPE"),
 		run("--stop-signal", "99"),
 		// mounts
-		run("-v", "relative:/x"),
+		run("-v", "./relative:/x"),
 		run("-v", "/tmp:relative"),
 		run("-v", "/tmp:/x:zz"),
 		run("-v", "/no/such/src:/x"),

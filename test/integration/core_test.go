@@ -363,7 +363,7 @@ func TestBadInput(t *testing.T) {
 		{"run", "--restart", "sometimes", "--external-rootfs", rf, "none", "true"},
 		{"run", "--runtime", "nosuch", "--external-rootfs", rf, "none", "true"},
 		{"run", "--stop-signal", "SIGNOPE", "--external-rootfs", rf, "none", "true"},
-		{"run", "-v", "relative:/x", "--external-rootfs", rf, "none", "true"},
+		{"run", "-v", "./relative:/x", "--external-rootfs", rf, "none", "true"},
 		{"run", "--net", "bridge", "--external-rootfs", rf, "none", "true"},
 		{"run", "--nosuchflag", "--external-rootfs", rf, "none", "true"},
 	}
