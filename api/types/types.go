@@ -61,6 +61,10 @@ type Config struct {
 	StopSignal   string            `json:"StopSignal,omitempty"`
 	StopTimeout  *int              `json:"StopTimeout,omitempty"`
 	Labels       map[string]string `json:"Labels,omitempty"`
+	// From images (api/types/image.go): Entrypoint nil means the image's; [""] clears it.
+	Entrypoint   []string            `json:"Entrypoint,omitempty"`
+	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
+	Volumes      map[string]struct{} `json:"Volumes,omitempty"`
 }
 
 // HostConfig is the host-dependent configuration (docker's container.HostConfig plus
