@@ -28,6 +28,12 @@ type Config struct {
 	CgroupParent   string                   `json:"cgroup-parent"`
 	ShimPath       string                   `json:"shim-path"`
 	EngineName     string                   `json:"engine-name"`
+
+	// Images (internal/daemon/images.go, docs/images.md).
+	RegistryMirrors    []string                  `json:"registry-mirrors"`
+	InsecureRegistries []string                  `json:"insecure-registries"`
+	Registries         map[string]RegistryConfig `json:"registries"`
+	CertsDir           string                    `json:"certs-dir"` // default /etc/isulad/certs.d
 }
 
 // RuntimeConfig names an OCI runtime binary.

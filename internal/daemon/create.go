@@ -18,6 +18,7 @@ import (
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/fault"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/image/store"
 	"github.com/isulad-go/isulad/internal/opts"
 	"github.com/isulad-go/isulad/internal/spec"
 )
@@ -31,6 +32,7 @@ type plan struct {
 	hooks     *specs.Hooks
 	systemd   bool
 	warnings  []string
+	image     *store.Image // the image, unless "none"
 }
 
 // validate checks a create request completely before anything is created. Every error is
@@ -42,23 +44,34 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 	}
 	p := &plan{req: *req}
 	cfg, hc := &p.req.Config, &p.req.HostConfig
-	// What needs the host: the rootfs, the runtime, the mounts' sources, host channels.
-	if !filepath.IsAbs(hc.ExternalRootfs) {
-		return nil, fmt.Errorf("--external-rootfs %q: want an absolute path: %w", hc.ExternalRootfs, errInvalid)
+	// What needs the host: the rootfs, the image, the runtime, the mounts' sources, host channels.
+	var err error
+	if hc.ExternalRootfs != "" {
+		if !filepath.IsAbs(hc.ExternalRootfs) {
+			return nil, fmt.Errorf("--external-rootfs %q: want an absolute path: %w", hc.ExternalRootfs, errInvalid)
+		}
+		real, err := filepath.EvalSymlinks(hc.ExternalRootfs)
+		if err != nil {
+			return nil, fmt.Errorf("--external-rootfs %q: does not exist: %w", hc.ExternalRootfs, errInvalid)
+		}
+		if st, err := os.Stat(real); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--external-rootfs %q: not a directory: %w", hc.ExternalRootfs, errInvalid)
+		}
+		if real == "/" {
+			return nil, fmt.Errorf("--external-rootfs %q: the host's root cannot be a container's rootfs: %w", hc.ExternalRootfs, errInvalid)
+		}
+		p.rootfs = real
+		hc.ExternalRootfs = real
 	}
-	real, err := filepath.EvalSymlinks(hc.ExternalRootfs)
-	if err != nil {
-		return nil, fmt.Errorf("--external-rootfs %q: does not exist: %w", hc.ExternalRootfs, errInvalid)
+	if cfg.Image != "none" {
+		// An image: its layers are the rootfs (unless --external-rootfs), its config the defaults.
+		im, err := d.resolveImage(cfg)
+		if err != nil {
+			return nil, err
+		}
+		p.image = &im
 	}
-	if st, err := os.Stat(real); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--external-rootfs %q: not a directory: %w", hc.ExternalRootfs, errInvalid)
-	}
-	if real == "/" {
-		return nil, fmt.Errorf("--external-rootfs %q: the host's root cannot be a container's rootfs: %w", hc.ExternalRootfs, errInvalid)
-	}
-	p.rootfs = real
-	hc.ExternalRootfs = real
-	if len(cfg.Cmd) == 0 || cfg.Cmd[0] == "" {
+	if args := processArgs(*cfg); len(args) == 0 || args[0] == "" {
 		return nil, fmt.Errorf("no command specified: give the command after the image name: %w", errInvalid)
 	}
 	if hc.Runtime == "" {
@@ -118,7 +131,7 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 			p.warnings = append(p.warnings, w)
 		}
 	}
-	p.systemd = hc.SystemContainer && spec.IsSystemdInit(p.rootfs, cfg.Cmd[0])
+	p.systemd = hc.SystemContainer && spec.IsSystemdInit(p.rootfs, processArgs(*cfg)[0])
 	return p, nil
 }
 
@@ -132,6 +145,10 @@ func newID() string {
 // directories first (so a crash can be rolled back), then the record. Nothing is mounted
 // and nothing runs yet.
 func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*container.Container, []string, error) {
+	if req.Config.Image != "none" {
+		d.images.use.RLock()
+		defer d.images.use.RUnlock()
+	}
 	p, err := d.validate(req)
 	if err != nil {
 		return nil, nil, err
@@ -166,6 +183,14 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		c.Config.Hostname = id[:12]
 	}
 	c.State.Status = string(container.Created)
+	if p.image != nil {
+		c.Image = p.image.ID
+		if hc.ExternalRootfs == "" {
+			for _, l := range p.image.Layers {
+				c.Layers = append(c.Layers, l.DiffID)
+			}
+		}
+	}
 
 	undo := []func(){func() { d.store.ReleaseName(name, id) }}
 	fail := func(err error) (*container.Container, []string, error) {
@@ -189,6 +214,17 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		return fail(err)
 	}
 	undo = append(undo, func() { os.RemoveAll(dir) })
+	if len(c.Layers) > 0 {
+		// The image's rootfs, mounted for what create reads in it (users, systemd); start
+		// mounts it again and the container's exit unmounts it.
+		c.Rootfs, _, _ = d.rootfsDirs(id)
+		if err := d.mountRootfs(c); err != nil {
+			return fail(err)
+		}
+		defer d.unmountRootfs(c)
+		c.SystemdInit = hc.SystemContainer && spec.IsSystemdInit(c.Rootfs, processArgs(cfg)[0])
+		c.StopSignal = spec.DefaultStopSignal(spec.Options{Config: cfg, HostConfig: hc}, c.SystemdInit)
+	}
 	s, err := spec.Generate(d.specOptions(c, p.mounts, p.userRemap, p.hooks))
 	if err != nil {
 		return fail(err)
@@ -223,8 +259,10 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 
 // specOptions gathers what the spec generator needs for a container.
 func (d *Daemon) specOptions(c *container.Container, mounts []types.Mount, remap *spec.IDMap, hooks *specs.Hooks) spec.Options {
+	cfg := c.Config
+	cfg.Cmd = processArgs(cfg) // the spec runs Entrypoint then Cmd
 	return spec.Options{
-		ID: c.ID, Config: c.Config, HostConfig: c.HostConfig, Rootfs: c.Rootfs,
+		ID: c.ID, Config: cfg, HostConfig: c.HostConfig, Rootfs: c.Rootfs,
 		Mounts: mounts, ExtraMounts: hostchannel.SpecMounts(c.HostConfig.HostChannels),
 		Hostname: c.Config.Hostname, EngineName: d.cfg.EngineName, UserRemap: remap, Hooks: hooks,
 		CgroupsPath: c.CgroupsPath,

@@ -36,6 +36,7 @@ type Daemon struct {
 	log      *slog.Logger
 	store    *container.Store
 	channels *hostchannel.Manager
+	images   *images
 
 	mu    sync.Mutex
 	shims map[string]*shim.Client // live shim connections by container ID
@@ -60,10 +61,15 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: map[string]*shim.Client{}}
+	im, err := newImages(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, images: im, shims: map[string]*shim.Client{}}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
+	d.restoreImages()
 	return d, nil
 }
 

@@ -30,6 +30,7 @@ func NewServer(d *Daemon) (*Server, error) {
 	s := &Server{D: d, GRPC: grpc.NewServer()}
 	// Keep registration open: the CRI services can be registered on the same server.
 	apiv1.RegisterContainersServer(s.GRPC, &service{d: d})
+	apiv1.RegisterImagesServer(s.GRPC, &imageService{d: d})
 	for _, h := range d.cfg.Hosts {
 		path, ok := strings.CutPrefix(h, "unix://")
 		if !ok {

@@ -87,6 +87,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			}
 		}
 	}()
+	if err := d.mountRootfs(c); err != nil {
+		return err
+	}
+	undo = append(undo, func() { d.unmountRootfs(c) })
 	if hc.SystemContainer {
 		if w, err := spec.WriteHostFiles(c.Rootfs, c.Config.Hostname); err != nil {
 			return fmt.Errorf("writing /etc/hostname, /etc/hosts, /etc/resolv.conf into the rootfs: %w", err)
@@ -262,6 +266,8 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 	err := c.SetExitedLocked(es.Code, es.ExitedAt.UTC(), es.OOMKilled)
 	manual := c.ManualStop
 	c.Unlock()
+	// The image rootfs is mounted only while the container runs.
+	d.unmountRootfs(c)
 	if err == nil {
 		d.store.Save(c)
 	}

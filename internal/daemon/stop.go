@@ -249,6 +249,9 @@ func (d *Daemon) finishRemove(c *container.Container) error {
 			return fmt.Errorf("removing host channel %s: %w", ch.PathOnHost, err)
 		}
 	}
+	if err := d.unmountRootfs(c); err != nil {
+		return fmt.Errorf("container %s: %w", c.Name, err)
+	}
 	os.RemoveAll(d.stateDir(c.ID))
 	if err := d.store.Delete(c); err != nil {
 		return err
