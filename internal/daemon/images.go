@@ -237,8 +237,11 @@ func (d *Daemon) mountRootfs(c *container.Container) error {
 			return err
 		}
 	}
-	// The merged root is what the container sees as /: mode 0755 as a root should be.
-	os.Chmod(merged, 0o755)
+	// The container's / has the upper directory's owner and mode: a root's 0755, not the
+	// 0700 of the engine's own directories.
+	if err := os.Chmod(upper, 0o755); err != nil {
+		return err
+	}
 	var lowers []string
 	for _, l := range c.Layers {
 		dir := d.images.store.LayerDir(l)
