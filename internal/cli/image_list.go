@@ -43,8 +43,11 @@ func newImagesCommand(c *CLI) *cobra.Command {
 				return strings.TrimPrefix(id, "sha256:")[:12]
 			}
 			if quiet {
+				// One line per row, as docker (an image with two names is listed twice).
 				for _, im := range list {
-					fmt.Fprintln(c.Out, short(im.ID))
+					for range imageRows(im, short) {
+						fmt.Fprintln(c.Out, short(im.ID))
+					}
 				}
 				return nil
 			}

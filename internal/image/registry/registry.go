@@ -317,7 +317,12 @@ func Explain(image, host string, err error) error {
 		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return errdefs.Errorf(errdefs.ErrUnavailable, "%s: TLS with %s failed: %v (put its CA in /etc/isulad/certs.d/%s/ca.crt, or list it in insecure-registries)", what, host, rootCause(err), host)
 	case errors.As(err, &dnse), errors.As(err, &oe), errors.As(err, &ne), errors.As(err, &ue):
-		return errdefs.Errorf(errdefs.ErrUnavailable, "%s: registry %s is unreachable: %v", what, host, rootCause(err))
+		return errdefs.Errorf(errdefs.ErrUnavailable, "%s: registry %s is unreachable (%s)", what, host, netCause(rootCause(err).Error()))
+	case strings.Contains(err.Error(), "connection refused"), strings.Contains(err.Error(), "no such host"),
+		strings.Contains(err.Error(), "i/o timeout"), strings.Contains(err.Error(), "network is unreachable"),
+		strings.Contains(err.Error(), "no route to host"):
+		// go-containerregistry's ping joins its https and http attempts into one plain error.
+		return errdefs.Errorf(errdefs.ErrUnavailable, "%s: registry %s is unreachable (%s)", what, host, netCause(err.Error()))
 	case strings.Contains(err.Error(), "no child with platform"), strings.Contains(err.Error(), "no matching manifest"):
 		p := Platform()
 		return errdefs.Errorf(errdefs.ErrNotFound, "%s: no variant for platform %s/%s in its manifest list", what, p.OS, p.Architecture)
@@ -335,4 +340,14 @@ func rootCause(err error) error {
 		}
 		err = u
 	}
+}
+
+// netCause is the short cause in a network error's text.
+func netCause(s string) string {
+	for _, c := range []string{"connection refused", "no such host", "i/o timeout", "network is unreachable", "no route to host"} {
+		if strings.Contains(s, c) {
+			return c
+		}
+	}
+	return s
 }
