@@ -88,7 +88,11 @@ func (d *Daemon) ListImages(req types.ImageListRequest) ([]types.ImageSummary, e
 		if !f.match(im, cfg.Config.Labels, cfg.Created.Time) {
 			continue
 		}
-		out = append(out, types.ImageSummary{ID: im.ID, RepoTags: familiar(im.Names), RepoDigests: familiar(im.Digests),
+		names := f.names(im.Names)
+		if len(f.refs) > 0 && len(names) == 0 {
+			continue
+		}
+		out = append(out, types.ImageSummary{ID: im.ID, RepoTags: familiar(names), RepoDigests: familiar(im.Digests),
 			Created: cfg.Created.Time.UTC(), Size: im.Size, Labels: cfg.Config.Labels, Containers: used[im.ID]})
 	}
 	return out, nil
@@ -161,27 +165,31 @@ func (f *imageFilters) match(im store.Image, labels map[string]string, created t
 			return false
 		}
 	}
-	if len(f.refs) > 0 {
-		hit := false
-		for _, n := range im.Names {
-			fam := reference.Familiar(n)
-			repo, _, _ := strings.Cut(fam, ":")
-			if i := strings.LastIndex(fam, ":"); i > 0 && !strings.Contains(fam[i:], "/") {
-				repo = fam[:i]
+	return true
+}
+
+// names keeps the names that match the reference= filters (all without one): docker
+// filters the rows, one per name.
+func (f *imageFilters) names(names []string) []string {
+	if len(f.refs) == 0 {
+		return names
+	}
+	var out []string
+	for _, n := range names {
+		fam := reference.Familiar(n)
+		repo := reference.FamiliarRepo(n)
+		for _, p := range f.refs {
+			if ok, _ := path.Match(p, fam); ok {
+				out = append(out, n)
+				break
 			}
-			for _, p := range f.refs {
-				if ok, _ := path.Match(p, fam); ok {
-					hit = true
-				} else if ok, _ := path.Match(p, repo); ok {
-					hit = true
-				}
+			if ok, _ := path.Match(p, repo); ok {
+				out = append(out, n)
+				break
 			}
-		}
-		if !hit {
-			return false
 		}
 	}
-	return true
+	return out
 }
 
 // TagImage gives an image another name.

@@ -1,0 +1,149 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestImageRmiTag: names, IDs and prefixes; in-use images refused without -f; the shared
+// base layer survives the removal of one image.
+func TestImageRmiTag(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	spec := BusyboxSpec(t)
+	a := PushTestImage(t, reg, "test/a", "v1", spec, false)
+	spec2 := BusyboxSpec(t)
+	spec2.Layers = spec2.Layers[:2] // same base, one layer less: another image
+	spec2.Config["Labels"] = map[string]string{"org.test.kind": "other"}
+	b := PushTestImage(t, reg, "test/b", "v1", spec2, true)
+	d := StartDaemon(t)
+	d.Must("pull", a)
+	time.Sleep(1100 * time.Millisecond) // before/since compare creation times; the configs share one
+	d.Must("pull", b)
+	idA := d.Must("inspect", "--type", "image", "-f", "{{.Id}}", a)
+	idB := d.Must("inspect", "--type", "image", "-f", "{{.Id}}", b)
+	d.Must("tag", a, "mine:latest")
+	if got := d.Must("images", "-f", "reference=mine", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"); got != "mine:latest "+idA[7:19] {
+		t.Fatalf("images -f reference=mine: %q", got)
+	}
+	if got := d.Must("images", "-f", "label=org.test.kind=other", "-q"); got != idB[7:19] {
+		t.Fatalf("images -f label: %q", got)
+	}
+	if got := d.Must("images", "--no-trunc", "-q", "-f", "reference=*/test/b"); got != idB {
+		t.Fatalf("images --no-trunc: %q", got)
+	}
+	if got := d.Must("images", "--digests", "--format", "{{.Digest}}", "-f", "reference=mine"); !strings.HasPrefix(got, "<none>") {
+		// The local name mine has no digest of its own.
+		t.Fatalf("--digests for a local tag: %q", got)
+	}
+	if got := d.Must("images", "--digests", "--format", "{{.Digest}}", "-f", "reference=*/test/a"); !strings.HasPrefix(got, "sha256:") {
+		t.Fatalf("--digests: %q", got)
+	}
+	// By ID with two names: refused without -f.
+	if r := d.Isula("rmi", idA[7:19]); r.Code == 0 || !strings.Contains(r.Stderr, "several names") {
+		t.Fatalf("rmi of an ID with two names: %s", r)
+	}
+	// By one of two names: only the name goes.
+	if got := d.Must("rmi", "mine"); got != "Untagged: mine:latest" {
+		t.Fatalf("rmi mine: %q", got)
+	}
+	// In use by a container: refused, then -f.
+	d.Must("create", "--name", "user", a)
+	r := d.Isula("rmi", a)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "used by container user") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		t.Fatalf("rmi of an image in use: %s", r)
+	}
+	d.Must("rmi", "-f", a)
+	if got := d.Must("start", "-a", "user"); got != "hello from the image default-arg" {
+		t.Fatalf("a container whose image was removed with -f still runs: %q", got)
+	}
+	d.Must("rm", "user")
+	d.Must("image", "prune") // nothing dangling named: a is gone already
+	if got := d.Must("images", "-q"); got != idB[7:19] {
+		t.Fatalf("after rmi: %q", got)
+	}
+	// b's layers (the base shared with a) are still there and b runs.
+	if got := d.Must("run", "--rm", b, "b"); got != "hello from the image b" {
+		t.Fatalf("b after a's removal: %q", got)
+	}
+	ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", "layers"))
+	if len(ents) != 2 {
+		t.Fatalf("%d layers left, want b's 2", len(ents))
+	}
+	d.Must("rmi", idB[7:19])
+	for _, dir := range []string{"layers", "blobs/sha256", "records"} {
+		if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", dir)); len(ents) != 0 {
+			t.Fatalf("images/%s not empty after the last rmi: %d entries", dir, len(ents))
+		}
+	}
+	if r := d.Isula("rmi", "nosuch"); r.Code != 1 || !strings.Contains(r.Stderr, "no such image: nosuch") {
+		t.Fatalf("rmi nosuch: %s", r)
+	}
+}
+
+// TestImagePullKilled: a daemon SIGKILLed during a pull (after the layers, before the
+// record; and in the middle of a download) lists nothing after restart, and the space is
+// reclaimed.
+func TestImagePullKilled(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	d := StartDaemon(t, "ISULAD_FAULTS=image-ingest-after-layer=kill")
+	r := d.Isula("pull", ref)
+	if r.Code == 0 {
+		t.Fatalf("pull survived its daemon's kill: %s", r)
+	}
+	<-d.exited
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", "layers")); len(ents) != 3 {
+		t.Fatalf("the fault point was not after the layers: %d layers", len(ents))
+	}
+	d.extraEnv = nil
+	d.Start()
+	if got := d.Must("images", "-qa"); got != "" {
+		t.Fatalf("a half-pulled image is listed: %q", got)
+	}
+	for _, dir := range []string{"layers", "blobs/sha256", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", dir)); len(ents) != 0 {
+			t.Fatalf("images/%s holds %d entries after the restart", dir, len(ents))
+		}
+	}
+	d.Must("pull", ref)
+	d.Must("rmi", ref)
+
+	// A kill in the middle of a download: a layer large enough to be caught in flight.
+	big := TarEntries(t, []LayerEntry{{Name: "big", Body: randomString(64 << 20)}})
+	spec := BusyboxSpec(t)
+	spec.Layers = append(spec.Layers, big)
+	bigRef := PushTestImage(t, reg, "test/big", "v1", spec, false)
+	cmd := exec.Command(filepath.Join(binDir, "isula"), "-H", "unix://"+d.Sock, "pull", "-q", bigRef)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, "a layer download in flight", 60*time.Second, func() bool {
+		ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", "tmp"))
+		return len(ents) > 0
+	})
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+	cmd.Wait()
+	d.Start()
+	if got := d.Must("images", "-qa"); got != "" {
+		t.Fatalf("a half-pulled image is listed: %q", got)
+	}
+	for _, dir := range []string{"layers", "blobs/sha256", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", dir)); len(ents) != 0 {
+			t.Fatalf("images/%s holds %d entries after the restart", dir, len(ents))
+		}
+	}
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	f, _ := os.Open("/dev/urandom")
+	defer f.Close()
+	f.Read(b)
+	return string(b)
+}
