@@ -11,7 +11,6 @@ import (
 
 	"github.com/isulad-go/isulad/api/types"
 	apiv1 "github.com/isulad-go/isulad/api/v1"
-	"github.com/isulad-go/isulad/internal/image/reference"
 	"github.com/isulad-go/isulad/internal/image/store"
 )
 
@@ -152,4 +151,104 @@ func (s *imageService) Logout(ctx context.Context, r *apiv1.ImageRequest) (*apiv
 	return reply(struct{}{}, s.d.Logout(req.Server))
 }
 
-var _ = reference.Familiar
+// chunkWriter sends what is written as ImageChunk messages.
+type chunkWriter struct {
+	srv grpc.ServerStreamingServer[apiv1.ImageChunk]
+}
+
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	for off := 0; off < len(p); off += 1 << 20 {
+		end := min(off+1<<20, len(p))
+		if err := w.srv.Send(&apiv1.ImageChunk{Data: p[off:end]}); err != nil {
+			return off, err
+		}
+	}
+	return len(p), nil
+}
+
+// chunkReader reads the data of a client stream of ImageChunks.
+type chunkReader struct {
+	recv func() (*apiv1.ImageChunk, error)
+	buf  []byte
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		c, err := r.recv()
+		if err != nil {
+			return 0, err // io.EOF at the end
+		}
+		r.buf = c.Data
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// firstChunk reads the request that opens a Load or Import stream.
+func firstChunk(recv func() (*apiv1.ImageChunk, error), v any) (*chunkReader, error) {
+	c, err := recv()
+	if err != nil {
+		return nil, fmt.Errorf("reading the request: %v: %w", err, errInvalid)
+	}
+	if err := decodeImageReq(c.Json, v); err != nil {
+		return nil, err
+	}
+	return &chunkReader{recv: recv, buf: c.Data}, nil
+}
+
+func (s *imageService) Load(srv grpc.BidiStreamingServer[apiv1.ImageChunk, apiv1.ImageEvent]) error {
+	var req types.ImageLoadRequest
+	r, err := firstChunk(srv.Recv, &req)
+	if err != nil {
+		return gerr(err)
+	}
+	ev := &eventSender{srv: srv}
+	ims, err := s.d.LoadImages(srv.Context(), r, req.Tag, ev.progress)
+	if err != nil {
+		return gerr(err)
+	}
+	for _, im := range ims {
+		if err := ev.result(im, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *imageService) Import(srv grpc.ClientStreamingServer[apiv1.ImageChunk, apiv1.ImageReply]) error {
+	var req types.ImageImportRequest
+	r, err := firstChunk(srv.Recv, &req)
+	if err != nil {
+		return gerr(err)
+	}
+	im, err := s.d.ImportImage(srv.Context(), r, req.Ref, req.Message)
+	if err != nil {
+		return gerr(err)
+	}
+	out, err := reply(types.ImagePullResult{ID: im.ID, Names: familiar(im.Names)}, nil)
+	if err != nil {
+		return err
+	}
+	return srv.SendAndClose(out)
+}
+
+func (s *imageService) Save(r *apiv1.ImageRequest, srv grpc.ServerStreamingServer[apiv1.ImageChunk]) error {
+	var req types.ImageSaveRequest
+	if err := decodeImageReq(r.Json, &req); err != nil {
+		return gerr(err)
+	}
+	return gerr(s.d.SaveImages(&chunkWriter{srv: srv}, req.Names, req.Format))
+}
+
+func (s *imageService) Export(r *apiv1.ImageRequest, srv grpc.ServerStreamingServer[apiv1.ImageChunk]) error {
+	var req types.ImageRefRequest
+	if err := decodeImageReq(r.Json, &req); err != nil {
+		return gerr(err)
+	}
+	c, err := s.d.store.Get(req.Name)
+	if err != nil {
+		return gerr(err)
+	}
+	return gerr(s.d.ExportContainer(srv.Context(), c, &chunkWriter{srv: srv}))
+}

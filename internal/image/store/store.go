@@ -626,3 +626,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// TempFile is a new temporary file in the store's tmp directory (emptied at every open),
+// for archives being loaded or imported.
+func (s *Store) TempFile() (*os.File, error) {
+	return os.CreateTemp(s.path("tmp"), "spool-")
+}
