@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/tls"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -31,6 +32,11 @@ type Registry struct {
 // password) it requires htpasswd (bcrypt) logins. It is stopped at the end of the test.
 func StartRegistry(t testing.TB, users map[string]string) *Registry {
 	t.Helper()
+	return startRegistry(t, users, "", "")
+}
+
+func startRegistry(t testing.TB, users map[string]string, cert, key string) *Registry {
+	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		skipOrFail(t, "docker-registry (Debian package docker-registry) is not installed")
@@ -56,6 +62,11 @@ func StartRegistry(t testing.TB, users map[string]string) *Registry {
 		}
 		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", pw)
 	}
+	scheme := "http"
+	if cert != "" {
+		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", cert, key)
+		scheme = "https"
+	}
 	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600)
 	r := &Registry{Host: host, Dir: dir, cmd: exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))}
 	var logb syncBuffer
@@ -68,7 +79,8 @@ func StartRegistry(t testing.TB, users map[string]string) *Registry {
 		r.cmd.Wait()
 	})
 	WaitFor(t, "the registry at "+host, 20*time.Second, func() bool {
-		resp, err := http.Get("http://" + host + "/v2/")
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		resp, err := c.Get(scheme + "://" + host + "/v2/")
 		if err != nil {
 			return false
 		}

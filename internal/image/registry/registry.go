@@ -297,6 +297,9 @@ func Explain(image, host string, err error) error {
 	var oe *net.OpError
 	var dnse *net.DNSError
 	switch {
+	case strings.Contains(err.Error(), "HTTP request to an HTTPS server"):
+		// A loopback registry is tried with https, then http: the https failure is the cause.
+		return errdefs.Errorf(errdefs.ErrUnavailable, "%s: TLS with %s failed: its certificate is not trusted (put its CA in /etc/isulad/certs.d/%s/ca.crt)", what, host, host)
 	case errors.Is(err, context.Canceled):
 		return errdefs.Errorf(errdefs.ErrCanceled, "%s: canceled", what)
 	case errors.As(err, &te):
