@@ -211,12 +211,33 @@ type ImageSpec struct {
 // WriteOCILayout writes the image as an OCI layout at dir with the tag ref (gzip layers).
 func WriteOCILayout(t testing.TB, dir, tag string, spec ImageSpec) {
 	t.Helper()
-	os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755)
-	put := func(b []byte) string {
-		d := sha(b)
-		os.WriteFile(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")), b, 0o644)
-		return d
+	md, size := writeImageBlobs(t, dir, spec, "amd64")
+	writeIndex(t, dir, tag, "application/vnd.oci.image.manifest.v1+json", md, size)
+}
+
+// WriteOCIIndexLayout writes one image per architecture and an image index of them,
+// tagged tag.
+func WriteOCIIndexLayout(t testing.TB, dir, tag string, specs map[string]ImageSpec) {
+	t.Helper()
+	var ms []map[string]any
+	for arch, spec := range specs {
+		md, size := writeImageBlobs(t, dir, spec, arch)
+		ms = append(ms, map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": size,
+			"platform": map[string]string{"os": "linux", "architecture": arch}})
 	}
+	ib, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": ms})
+	d := putBlob(dir, ib)
+	writeIndex(t, dir, tag, "application/vnd.oci.image.index.v1+json", d, len(ib))
+}
+
+func putBlob(dir string, b []byte) string {
+	d := sha(b)
+	os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755)
+	os.WriteFile(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")), b, 0o644)
+	return d
+}
+
+func writeImageBlobs(t testing.TB, dir string, spec ImageSpec, arch string) (string, int) {
 	var diffIDs []string
 	var layers []map[string]any
 	for _, l := range spec.Layers {
@@ -225,18 +246,21 @@ func WriteOCILayout(t testing.TB, dir, tag string, spec ImageSpec) {
 		w := gzip.NewWriter(&gz)
 		w.Write(l)
 		w.Close()
-		layers = append(layers, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(gz.Bytes()), "size": gz.Len()})
+		layers = append(layers, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": putBlob(dir, gz.Bytes()), "size": gz.Len()})
 	}
-	cfg := map[string]any{"architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
+	cfg := map[string]any{"architecture": arch, "os": "linux", "created": "2024-01-02T03:04:05Z",
 		"config": spec.Config, "rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}}
 	cb, _ := json.Marshal(cfg)
 	m := map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(cb), "size": len(cb)},
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": putBlob(dir, cb), "size": len(cb)},
 		"layers": layers}
 	mb, _ := json.Marshal(m)
-	md := put(mb)
-	idx := map[string]any{"schemaVersion": 2, "manifests": []map[string]any{{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-		"digest": md, "size": len(mb), "annotations": map[string]string{"org.opencontainers.image.ref.name": tag}}}}
+	return putBlob(dir, mb), len(mb)
+}
+
+func writeIndex(t testing.TB, dir, tag, mediaType, digest string, size int) {
+	idx := map[string]any{"schemaVersion": 2, "manifests": []map[string]any{{"mediaType": mediaType,
+		"digest": digest, "size": size, "annotations": map[string]string{"org.opencontainers.image.ref.name": tag}}}}
 	ib, _ := json.Marshal(idx)
 	os.WriteFile(filepath.Join(dir, "index.json"), ib, 0o644)
 	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)

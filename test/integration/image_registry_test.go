@@ -129,3 +129,30 @@ func TestImageMirrors(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestImageIndexPlatform: a tag naming an OCI index gives this host's platform; an index
+// without it is one clear error.
+func TestImageIndexPlatform(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	amd := BusyboxSpec(t)
+	arm := BusyboxSpec(t)
+	arm.Config["Cmd"] = []string{"arm64"}
+	dir := filepath.Join(t.TempDir(), "multi")
+	WriteOCIIndexLayout(t, dir, "v1", map[string]ImageSpec{"amd64": amd, "arm64": arm})
+	multi := reg.Host + "/test/multi:v1"
+	Skopeo(t, "copy", "--all", "--dest-tls-verify=false", "oci:"+dir+":v1", "docker://"+multi)
+	dir2 := filepath.Join(t.TempDir(), "armonly")
+	WriteOCIIndexLayout(t, dir2, "v1", map[string]ImageSpec{"arm64": arm})
+	armOnly := reg.Host + "/test/armonly:v1"
+	Skopeo(t, "copy", "--all", "--dest-tls-verify=false", "oci:"+dir2+":v1", "docker://"+armOnly)
+
+	d := StartDaemon(t)
+	d.Must("pull", multi)
+	if got := d.Must("run", "--rm", multi); got != "hello from the image default-arg" {
+		t.Fatalf("the amd64 image of the index: %q", got)
+	}
+	if got := d.Must("inspect", "-f", "{{.Architecture}}", multi); got != "amd64" {
+		t.Fatalf("architecture %q", got)
+	}
+	oneLineErr(t, d.Isula("pull", armOnly), "test/armonly:v1", "platform linux/amd64")
+}
