@@ -1,0 +1,71 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestImageExternalRootfs: --external-rootfs DIR IMAGE runs DIR with the image's config;
+// none with --external-rootfs is unchanged.
+func TestImageExternalRootfs(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	d := StartDaemon(t)
+	d.Must("pull", ref)
+	rf := Rootfs(t)
+	os.MkdirAll(filepath.Join(rf, "data"), 0o755)
+	os.WriteFile(filepath.Join(rf, "data", "dirfile"), []byte("from the directory\n"), 0o644)
+	got := d.Must("run", "--rm", "--external-rootfs", rf, "--entrypoint", "/bin/sh", ref, "-c", `echo "$IMG_VAR"; pwd; id -u; cat dirfile; ls /app 2>&1 | head -1`)
+	if got != "image\n/data\n1\nfrom the directory\nls: /app: No such file or directory" {
+		t.Fatalf("--external-rootfs DIR IMAGE: %q", got)
+	}
+	if got := d.Must("create", "--external-rootfs", rf, ref); d.Inspect(got, "{{.Config.StopSignal}} {{len .Config.Env}}") != "SIGUSR1 3" {
+		t.Fatalf("config of --external-rootfs DIR IMAGE: %s", d.Inspect(got, "{{json .Config}}"))
+	}
+	if got := d.Must("run", "--rm", "--external-rootfs", rf, "none", "/bin/sh", "-c", "echo \"[$IMG_VAR]\"; pwd"); got != "[]\n/" {
+		t.Fatalf("--external-rootfs DIR none: %q", got)
+	}
+}
+
+// TestImageSystemContainer: systemd from an image (scripts/mkimage-debian.sh) boots to
+// running as a system container, with a host channel, and stops and starts again.
+func TestImageSystemContainer(t *testing.T) {
+	rf := debianRootfs(t)
+	archive := filepath.Join(t.TempDir(), "debian.tar")
+	start := time.Now()
+	if out, err := exec.Command(filepath.Join(repoRoot, "scripts", "mkimage-debian.sh"), archive, "--rootfs", rf, "--no-compress").CombinedOutput(); err != nil {
+		t.Fatalf("mkimage-debian.sh: %v\n%s", err, out)
+	}
+	t.Logf("image made in %s", time.Since(start).Round(time.Millisecond))
+	s := startSysDaemon(t)
+	if out := s.Must("load", "-q", "-i", archive); !strings.Contains(out, "isulad/debian-systemd:12") {
+		t.Fatalf("load: %q", out)
+	}
+	if got := s.Must("inspect", "-f", "{{len .RootFS.Layers}} {{.Config.StopSignal}}", "isulad/debian-systemd:12"); got != "3 SIGRTMIN+3" {
+		t.Fatalf("image: %q", got)
+	}
+	hp := filepath.Join(s.TempDir(), "ch")
+	start = time.Now()
+	s.runD("--name", "sd", "-m", "512m", "--system-container", "--host-channel", hp+":/hostch:rw:16M", "isulad/debian-systemd:12", "/sbin/init")
+	boot := waitSystemRunning(t, s, "sd", start)
+	t.Logf("systemd from an image reached running %s after run -d", boot.Round(time.Millisecond))
+	if v := s.Inspect("sd", "{{.SystemdInit}} {{.Config.StopSignal}}"); v != "true SIGRTMIN+3" {
+		t.Fatalf("systemd init / stop signal: %q", v)
+	}
+	s.Must("exec", "sd", "sh", "-c", "echo through > /hostch/x")
+	if b, err := os.ReadFile(filepath.Join(hp, "x")); err != nil || string(b) != "through\n" {
+		t.Fatalf("host channel: %q %v", b, err)
+	}
+	s.Must("stop", "sd")
+	if mounted(t, filepath.Join(s.Graph, "containers")) {
+		t.Fatal("the image rootfs is still mounted after stop")
+	}
+	start = time.Now()
+	s.Must("start", "sd")
+	waitSystemRunning(t, s, "sd", start)
+	s.Must("rm", "-f", "sd")
+}
