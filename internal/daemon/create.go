@@ -222,6 +222,9 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 			return fail(err)
 		}
 		defer d.unmountRootfs(c)
+		if err := fault.Point(FaultCreateAfterRootfs); err != nil {
+			return fail(err)
+		}
 		c.SystemdInit = hc.SystemContainer && spec.IsSystemdInit(c.Rootfs, processArgs(cfg)[0])
 		c.StopSignal = spec.DefaultStopSignal(spec.Options{Config: cfg, HostConfig: hc}, c.SystemdInit)
 	}

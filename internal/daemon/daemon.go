@@ -116,6 +116,10 @@ func (d *Daemon) restore() error {
 	}
 	for _, dir := range orphans {
 		d.log.Warn("removing the directory of a container whose create did not finish", "dir", dir)
+		if err := unmountOrphanRootfs(dir); err != nil {
+			d.log.Error("unmounting the image rootfs of an unfinished create", "dir", dir, "err", err)
+			continue // never delete through a mounted rootfs
+		}
 		os.RemoveAll(dir)
 		os.RemoveAll(d.stateDir(filepath.Base(dir)))
 	}

@@ -25,6 +25,9 @@ type RegistryConfig struct {
 	Mirrors []string `json:"mirrors"`
 }
 
+// FaultCreateAfterRootfs: a create from an image has mounted its rootfs, no record yet.
+const FaultCreateAfterRootfs = "create-after-rootfs"
+
 // DefaultCertsDir is where registry certificates live (iSulad's place).
 const DefaultCertsDir = "/etc/isulad/certs.d"
 
@@ -76,6 +79,16 @@ func (d *Daemon) restoreImages() {
 	}
 }
 
+// reclaim frees what a failed pull, load or import stored (layers of its that no image
+// has): nothing half-made stays. Exclusive against creates, as rmi.
+func (d *Daemon) reclaim() {
+	d.images.use.Lock()
+	defer d.images.use.Unlock()
+	if _, err := d.images.store.GC(d.layersInUse()); err != nil {
+		d.log.Warn("reclaiming image space", "err", err)
+	}
+}
+
 func (d *Daemon) layersInUse() []string {
 	var out []string
 	for _, c := range d.store.List() {
@@ -100,6 +113,7 @@ func (d *Daemon) PullImage(ctx context.Context, name string, progress func(store
 	}
 	im, err := d.images.store.Ingest(ctx, img, names, []string{r.Repo() + "@" + dgst}, progress)
 	if err != nil {
+		d.reclaim()
 		if errdefs.Kind(err) == errdefs.ErrUnknown {
 			return store.Image{}, registry.Explain(reference.Familiar(r.String()), r.Domain, err)
 		}
@@ -251,6 +265,12 @@ func (d *Daemon) mountRootfs(c *container.Container) error {
 		lowers = append(lowers, dir)
 	}
 	return overlay.Mount(merged, upper, work, lowers)
+}
+
+// unmountOrphanRootfs unmounts the image rootfs a create killed half-way left mounted in
+// the container directory dir.
+func unmountOrphanRootfs(dir string) error {
+	return overlay.Unmount(filepath.Join(dir, "rootfs"))
 }
 
 // unmountRootfs unmounts a container's overlay rootfs (its own layer stays).

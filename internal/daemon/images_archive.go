@@ -84,6 +84,7 @@ func (d *Daemon) LoadImages(ctx context.Context, r io.Reader, tag string, progre
 		}
 		im, err := d.images.store.Ingest(ctx, img, norm, nil, progress)
 		if err != nil {
+			d.reclaim()
 			return nil, fmt.Errorf("load: %w", err)
 		}
 		d.log.Info("image loaded", "id", im.ID, "names", norm)
@@ -164,6 +165,7 @@ func (d *Daemon) ImportImage(ctx context.Context, r io.Reader, ref, message stri
 	}
 	im, err := d.images.store.Ingest(ctx, img, names, nil, nil)
 	if err != nil {
+		d.reclaim()
 		return store.Image{}, fmt.Errorf("import: %w", err)
 	}
 	return im, nil

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,4 +147,127 @@ func randomString(n int) string {
 	defer f.Close()
 	f.Read(b)
 	return string(b)
+}
+
+// TestImageCreateKilled: a daemon killed in a create from an image, with the rootfs
+// mounted and no record yet, leaves no mount and no container after its restart.
+func TestImageCreateKilled(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	d := StartDaemon(t, "ISULAD_FAULTS=create-after-rootfs=kill")
+	d.Must("pull", ref)
+	if r := d.Isula("create", ref); r.Code == 0 {
+		t.Fatalf("create survived its daemon's kill: %s", r)
+	}
+	<-d.exited
+	if !mounted(t, filepath.Join(d.Graph, "containers")) {
+		t.Fatal("the fault point was not after the rootfs mount")
+	}
+	d.extraEnv = nil
+	d.Start()
+	if mounted(t, filepath.Join(d.Graph, "containers")) {
+		t.Fatal("the rootfs of the unfinished create is still mounted after the restart")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "containers")); len(ents) != 0 {
+		t.Fatalf("container directories left: %d", len(ents))
+	}
+	if got := d.Must("ps", "-aq"); got != "" {
+		t.Fatalf("containers listed: %q", got)
+	}
+}
+
+// TestImageRmiKilled: a daemon killed in rmi after the record went and before the space
+// was reclaimed: the image is gone and the next start frees its layers.
+func TestImageRmiKilled(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	d := StartDaemon(t, "ISULAD_FAULTS=image-remove-after-untag=kill")
+	d.Must("pull", ref)
+	d.Isula("rmi", ref)
+	<-d.exited
+	d.extraEnv = nil
+	d.Start()
+	if got := d.Must("images", "-qa"); got != "" {
+		t.Fatalf("images after an interrupted rmi: %q", got)
+	}
+	for _, dir := range []string{"layers", "blobs/sha256"} {
+		if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", dir)); len(ents) != 0 {
+			t.Fatalf("images/%s holds %d entries", dir, len(ents))
+		}
+	}
+}
+
+// TestImageConcurrent: two pulls of one image share the layers (both succeed, each layer
+// stored once); rmi racing run either refuses or wins, and a container never lacks its
+// layers.
+func TestImageConcurrent(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	d := StartDaemon(t)
+	errs := make(chan Result, 2)
+	for i := 0; i < 2; i++ {
+		go func() { errs <- d.Isula("pull", "-q", ref) }()
+	}
+	for i := 0; i < 2; i++ {
+		if r := <-errs; r.Code != 0 {
+			t.Fatalf("concurrent pull: %s", r)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", "layers")); len(ents) != 3 {
+		t.Fatalf("%d layers after two concurrent pulls, want 3", len(ents))
+	}
+	for i := 0; i < 5; i++ {
+		runc := make(chan Result, 1)
+		go func() { runc <- d.Isula("run", "--pull", "never", "--name", fmt.Sprint("race", i), ref, "x") }()
+		rmi := d.Isula("rmi", ref)
+		run := <-runc
+		switch {
+		case run.Code == 0 && rmi.Code != 0:
+			// run won: rmi refused (the container uses the image).
+			if !strings.Contains(rmi.Stderr, "used by container") {
+				t.Fatalf("rmi lost to run with: %s", rmi)
+			}
+			d.Must("rm", fmt.Sprint("race", i))
+			d.Must("rmi", ref)
+		case rmi.Code == 0 && run.Code != 0:
+			if !strings.Contains(run.Stderr, "not found") {
+				t.Fatalf("run lost to rmi with: %s", run)
+			}
+		default:
+			t.Fatalf("rmi and run both %d/%d:\nrmi %s\nrun %s", rmi.Code, run.Code, rmi, run)
+		}
+		d.Must("pull", "-q", ref)
+	}
+}
+
+// TestImageDiskFull: a pull onto a full disk fails with one line saying so; nothing is
+// listed and nothing is left.
+func TestImageDiskFull(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	big := TarEntries(t, []LayerEntry{{Name: "big", Body: randomString(24 << 20)}})
+	spec := BusyboxSpec(t)
+	spec.Layers = append(spec.Layers, big)
+	ref := PushTestImage(t, reg, "test/big", "v1", spec, false)
+	d := StartDaemon(t)
+	d.Stop()
+	imgs := filepath.Join(d.Graph, "images")
+	os.RemoveAll(imgs)
+	os.MkdirAll(imgs, 0o700)
+	if err := syscall.Mount("tmpfs", imgs, "tmpfs", 0, "size=16m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v", err)
+	}
+	defer syscall.Unmount(imgs, syscall.MNT_DETACH)
+	d.Start()
+	oneLineErr(t, d.Isula("pull", ref), "test/big:v1", "no space left")
+	if got := d.Must("images", "-qa"); got != "" {
+		t.Fatalf("listed after a failed pull: %q", got)
+	}
+	for _, dir := range []string{"layers", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(imgs, dir)); len(ents) != 0 {
+			t.Fatalf("images/%s holds %d entries after a failed pull", dir, len(ents))
+		}
+	}
+	d.Stop()
+	syscall.Unmount(imgs, 0)
+	d.Start()
 }
