@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"archive/tar"
 	"fmt"
 	"os"
 	"os/exec"
@@ -270,4 +271,49 @@ func TestImageDiskFull(t *testing.T) {
 	d.Stop()
 	syscall.Unmount(imgs, 0)
 	d.Start()
+}
+
+// TestImageHostileLayers: layers that try to write outside (.., absolute names, a symlink
+// then a file through it, a hard link to a host file, a device node) write nothing outside
+// their layer, whether the pull succeeds or not.
+func TestImageHostileLayers(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "victim")
+	os.WriteFile(victim, []byte("safe"), 0o644)
+	up := strings.Repeat("../", 20)
+	cases := map[string][]LayerEntry{
+		"dotdot":    {{Name: up + outside[1:] + "/dotdot", Body: "pwned"}},
+		"absolute":  {{Name: outside + "/absolute", Body: "pwned"}},
+		"symlink":   {{Name: "esc", Type: tar.TypeSymlink, Link: outside}, {Name: "esc/through", Body: "pwned"}},
+		"relsym":    {{Name: "a/", Type: tar.TypeDir}, {Name: "a/up", Type: tar.TypeSymlink, Link: up + outside[1:]}, {Name: "a/up/relsym", Body: "pwned"}},
+		"hardlink":  {{Name: "hl", Type: tar.TypeLink, Link: victim}, {Name: "hl", Body: "pwned"}},
+		"hardlink2": {{Name: "hl2", Type: tar.TypeLink, Link: up + victim[1:]}},
+		"device":    {{Name: "devs/", Type: tar.TypeDir}, {Name: "devs/sda", Type: tar.TypeBlock}},
+	}
+	d := StartDaemon(t)
+	for name, es := range cases {
+		spec := BusyboxSpec(t)
+		spec.Layers = append(spec.Layers[:1], TarEntries(t, es))
+		ref := PushTestImage(t, reg, "test/hostile-"+name, "v1", spec, false)
+		r := d.Isula("pull", "-q", ref)
+		t.Logf("%s: pull exit %d %s", name, r.Code, strings.TrimSpace(r.Stderr))
+		if b, _ := os.ReadFile(victim); string(b) != "safe" {
+			t.Fatalf("%s: the host file now says %q", name, b)
+		}
+		if ents, _ := os.ReadDir(outside); len(ents) != 1 {
+			t.Fatalf("%s: files appeared outside the layer: %v", name, ents)
+		}
+		if r.Code == 0 {
+			if name == "device" {
+				// Made as root, inside the container's rootfs only: it is a device node there.
+				if got := d.Must("run", "--rm", "-u", "0", "--entrypoint", "/bin/sh", ref, "-c", "test -b /devs/sda && echo block"); got != "block" {
+					t.Fatalf("device node: %q", got)
+				}
+			}
+			d.Must("rmi", ref)
+		} else if got := d.Must("images", "-qa"); got != "" {
+			t.Fatalf("%s: a failed pull is listed: %q", name, got)
+		}
+	}
 }
