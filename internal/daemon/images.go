@@ -137,9 +137,18 @@ func (d *Daemon) PushImage(ctx context.Context, name string, updates chan<- v1.U
 	if err != nil {
 		return store.Image{}, err
 	}
-	if err := d.images.reg.Push(ctx, r, img, updates); err != nil {
+	// A repository of the same registry the image was pulled from or pushed to: its blobs
+	// can be mounted instead of uploaded.
+	from := ""
+	for _, dg := range im.Digests {
+		if src, err := reference.Parse(dg); err == nil && src.Domain == r.Domain && src.Path != r.Path {
+			from = src.Path
+		}
+	}
+	if err := d.images.reg.Push(ctx, r, img, from, updates); err != nil {
 		return store.Image{}, err
 	}
+	d.images.store.AddDigest(im.ID, r.Repo()+"@"+im.ManifestDigest)
 	d.log.Info("image pushed", "image", r.String(), "id", im.ID)
 	return im, nil
 }

@@ -94,6 +94,13 @@ func TestImageArchives(t *testing.T) {
 	if out := Skopeo(t, "inspect", "--tls-verify=false", "--config", "docker://"+pushed); !strings.Contains(out, "SIGUSR1") {
 		t.Fatalf("skopeo inspect of the pushed image: %s", out)
 	}
+	// Pushed again to another repository of the registry: the blobs are mounted, not sent.
+	pushed2 := reg.Host + "/test/pushed2:v1"
+	d.Must("tag", pushed, pushed2)
+	d.Must("push", pushed2)
+	if !strings.Contains(reg.Log(), "mount=sha256") || !strings.Contains(reg.Log(), "from=test%2Fpushed") {
+		t.Fatal("the second push did not mount the blobs from test/pushed (no mount= in the registry's log)")
+	}
 	d2 := StartDaemon(t)
 	d2.Must("pull", pushed)
 	if got := d2.Must("run", "--rm", pushed, "pushed"); got != "hello from the image pushed" {

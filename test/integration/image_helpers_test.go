@@ -26,7 +26,11 @@ type Registry struct {
 	Host string // 127.0.0.1:PORT
 	Dir  string
 	cmd  *exec.Cmd
+	log  *syncBuffer // its output, with the access log
 }
+
+// Log is the registry's output so far.
+func (r *Registry) Log() string { return r.log.String() }
 
 // StartRegistry starts a registry with its storage in a temp dir; with users (name ->
 // password) it requires htpasswd (bcrypt) logins. It is stopped at the end of the test.
@@ -48,7 +52,7 @@ func startRegistry(t testing.TB, users map[string]string, cert, key string) *Reg
 	}
 	host := l.Addr().String()
 	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), host)
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), host)
 	if len(users) > 0 {
 		pw := filepath.Join(dir, "htpasswd")
 		for u, p := range users {
@@ -69,8 +73,8 @@ func startRegistry(t testing.TB, users map[string]string, cert, key string) *Reg
 	}
 	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600)
 	r := &Registry{Host: host, Dir: dir, cmd: exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))}
-	var logb syncBuffer
-	r.cmd.Stdout, r.cmd.Stderr = &logb, &logb
+	r.log = &syncBuffer{}
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

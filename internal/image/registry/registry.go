@@ -223,9 +223,11 @@ func (c *Client) getFrom(ctx context.Context, ep endpoint, r reference.Ref) (v1.
 	return img, desc.Digest.String(), nil
 }
 
-// Push sends img to r's registry (not to a mirror). Blobs the registry has are skipped;
-// go-containerregistry mounts blobs across repositories of one registry where it can.
-func (c *Client) Push(ctx context.Context, r reference.Ref, img v1.Image, updates chan<- v1.Update) error {
+// Push sends img to r's registry (not to a mirror). Blobs the registry has are skipped.
+// from names a repository of the same registry the image came from (or ""): its blobs are
+// mounted from there rather than uploaded again (the distribution spec's cross-repository
+// mount).
+func (c *Client) Push(ctx context.Context, r reference.Ref, img v1.Image, from string, updates chan<- v1.Update) error {
 	host := r.Domain
 	if host == "docker.io" {
 		host = "index.docker.io"
@@ -240,6 +242,11 @@ func (c *Client) Push(ctx context.Context, r reference.Ref, img v1.Image, update
 	}
 	if updates != nil {
 		opts = append(opts, remote.WithProgress(updates))
+	}
+	if from != "" {
+		if src, err := name.NewRepository(host+"/"+from, nopts...); err == nil {
+			img = &mountableImage{Image: img, from: src.Tag("latest")}
+		}
 	}
 	if err := remote.Write(ref, img, opts...); err != nil {
 		return Explain(r.String(), r.Domain, err)
@@ -353,4 +360,22 @@ func netCause(s string) string {
 		}
 	}
 	return s
+}
+
+// mountableImage marks every layer as mountable from another repository of the registry.
+type mountableImage struct {
+	v1.Image
+	from name.Reference
+}
+
+func (m *mountableImage) Layers() ([]v1.Layer, error) {
+	ls, err := m.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for i, l := range ls {
+		out[i] = &remote.MountableLayer{Layer: l, Reference: m.from}
+	}
+	return out, nil
 }

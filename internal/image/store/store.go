@@ -632,3 +632,15 @@ func (p *progressReader) Read(b []byte) (int, error) {
 func (s *Store) TempFile() (*os.File, error) {
 	return os.CreateTemp(s.path("tmp"), "spool-")
 }
+
+// AddDigest records that the image is at repo@digest (after a push).
+func (s *Store) AddDigest(id, repoDigest string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	im, ok := s.records[id]
+	if !ok || slices.Contains(im.Digests, repoDigest) {
+		return nil
+	}
+	im.Digests = append(im.Digests, repoDigest)
+	return s.saveLocked(im)
+}
