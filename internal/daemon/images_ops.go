@@ -16,6 +16,10 @@ import (
 	"github.com/isulad-go/isulad/internal/image/store"
 )
 
+// isDangling: an image with neither a name nor a repo@digest (an image pulled by digest
+// is listed, as docker lists it).
+func isDangling(im store.Image) bool { return len(im.Names) == 0 && len(im.Digests) == 0 }
+
 // familiar lists names in docker's short form.
 func familiar(names []string) []string {
 	out := make([]string, 0, len(names))
@@ -77,8 +81,7 @@ func (d *Daemon) ListImages(req types.ImageListRequest) ([]types.ImageSummary, e
 	}
 	out := []types.ImageSummary{}
 	for _, im := range all {
-		dangling := len(im.Names) == 0
-		if dangling && !req.All && f.dangling == nil {
+		if isDangling(im) && !req.All && f.dangling == nil {
 			continue
 		}
 		cfg, err := d.images.store.Config(im)
@@ -149,7 +152,7 @@ func parseImageFilters(fs []string, st *store.Store) (*imageFilters, error) {
 }
 
 func (f *imageFilters) match(im store.Image, labels map[string]string, created time.Time) bool {
-	if f.dangling != nil && *f.dangling != (len(im.Names) == 0) {
+	if f.dangling != nil && *f.dangling != isDangling(im) {
 		return false
 	}
 	if f.before != nil && !created.Before(*f.before) {
@@ -268,7 +271,7 @@ func (d *Daemon) PruneImages(all bool) (types.ImageDeleteResponse, error) {
 	defer d.images.use.Unlock()
 	var resp types.ImageDeleteResponse
 	for _, im := range d.images.store.List() {
-		if (len(im.Names) > 0 && !all) || len(d.containersOf(im.ID)) > 0 {
+		if (!isDangling(im) && !all) || len(d.containersOf(im.ID)) > 0 {
 			continue
 		}
 		if err := d.images.store.Delete(im.ID); err != nil {

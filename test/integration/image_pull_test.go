@@ -70,3 +70,49 @@ func mounted(t testing.TB, under string) bool {
 	}
 	return strings.Contains(string(data), under)
 }
+
+// TestImagePullOutputAndDigest: plain progress lines without a terminal; pull by digest;
+// system df shows a base layer shared by two images once; image prune.
+func TestImagePullOutputAndDigest(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	other := BusyboxSpec(t)
+	other.Layers = other.Layers[:2]
+	ref2 := PushTestImage(t, reg, "test/other", "v1", other, false)
+	d := StartDaemon(t)
+	r := d.Isula("pull", ref)
+	if r.Code != 0 || strings.Count(r.Stdout, ": Pull complete") != 3 || strings.Contains(r.Stdout, "\x1b") {
+		t.Fatalf("pull without a terminal: want a plain line per layer: %s", r)
+	}
+	digest := d.Must("inspect", "-f", "{{index .RepoDigests 0}}", ref)
+	if !strings.HasPrefix(digest, reg.Host+"/test/busybox@sha256:") {
+		t.Fatalf("RepoDigests: %q", digest)
+	}
+	d.Must("rmi", ref)
+	d.Must("pull", digest)
+	if got := d.Must("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}"); got != reg.Host+"/test/busybox <none> "+strings.SplitN(digest, "@", 2)[1] {
+		t.Fatalf("an image pulled by digest: %q", got)
+	}
+	if got := d.Must("run", "--rm", digest, "pinned"); got != "hello from the image pinned" {
+		t.Fatalf("run by digest: %q", got)
+	}
+	d.Must("pull", ref2)
+	df := d.Must("system", "df")
+	if !strings.Contains(df, "Images") || !strings.Contains(df, "shared by several images") || strings.Contains(df, "shared by several images 0B") {
+		t.Fatalf("system df does not show the shared base layer:\n%s", df)
+	}
+	// An imported image without a name is dangling: prune removes it, and only it.
+	tarball := filepath.Join(d.TempDir(), "r.tar")
+	os.WriteFile(tarball, TarEntries(t, []LayerEntry{{Name: "f", Body: "x"}}), 0o644)
+	d.Must("import", tarball)
+	if got := d.Must("images", "-q", "-f", "dangling=true"); len(got) != 12 {
+		t.Fatalf("images -f dangling=true: %q", got)
+	}
+	out := d.Must("image", "prune")
+	if !strings.Contains(out, "Deleted: sha256:") || !strings.Contains(out, "Total reclaimed space:") {
+		t.Fatalf("image prune: %q", out)
+	}
+	if got := d.Must("images", "-qa"); strings.Count(got, "\n") != 1 {
+		t.Fatalf("after prune: %q", got)
+	}
+}
