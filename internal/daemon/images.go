@@ -215,6 +215,22 @@ func applyImageConfig(cfg *types.Config, ic types.ImageConfig) {
 	}
 }
 
+// inspectImage is inspect's Image: the image ID (docker's), or the name for none.
+func inspectImage(c *container.Container) string {
+	if c.Image != "" {
+		return c.Image
+	}
+	return c.Config.Image
+}
+
+// rootfsDriver is inspect's Driver.
+func rootfsDriver(c *container.Container) string {
+	if len(c.Layers) > 0 {
+		return "overlay"
+	}
+	return "external-rootfs"
+}
+
 // processArgs is what the container runs: Entrypoint then Cmd.
 func processArgs(cfg types.Config) []string {
 	return append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
