@@ -18,6 +18,7 @@ import (
 	"github.com/isulad-go/isulad/internal/image/reference"
 	"github.com/isulad-go/isulad/internal/image/registry"
 	"github.com/isulad-go/isulad/internal/image/store"
+	"github.com/isulad-go/isulad/internal/spec"
 )
 
 // RegistryConfig is one upstream registry's entry in daemon.json "registries".
@@ -288,6 +289,28 @@ func (d *Daemon) mountRootfs(c *container.Container) error {
 			return errdefs.Errorf(errdefs.ErrNotFound, "container %s: layer %s of its image is missing from the store", c.Name, l)
 		}
 		lowers = append(lowers, dir)
+	}
+	if c.HostConfig.UserRemap != "" {
+		m, err := spec.ParseUserRemap(c.HostConfig.UserRemap)
+		if err != nil {
+			return err
+		}
+		// The runtime mounts the rootfs from inside the user namespace, as the mapped root:
+		// it must be able to walk to it. As docker does: the graph and its containers
+		// directory may be traversed (not listed) by anyone, the container's directory by the
+		// mapped root's group only; what is inside stays root-only.
+		for _, p := range []string{d.cfg.Graph, filepath.Dir(d.store.Dir(c.ID))} {
+			if err := os.Chmod(p, 0o711); err != nil {
+				return err
+			}
+		}
+		if err := os.Lchown(d.store.Dir(c.ID), 0, int(m.GID)); err != nil {
+			return err
+		}
+		if err := os.Chmod(d.store.Dir(c.ID), 0o710); err != nil {
+			return err
+		}
+		return overlay.MountMapped(merged, upper, work, lowers, overlay.IDMap{UID: m.UID, GID: m.GID, Size: m.Size})
 	}
 	return overlay.Mount(merged, upper, work, lowers)
 }

@@ -326,8 +326,10 @@ func ValidateCreate(req *types.CreateRequest) error {
 		}
 	}
 	if hc.UserRemap != "" {
-		if !hc.SystemContainer || hc.ExternalRootfs == "" {
-			return invalidf("--user-remap needs --system-container and --external-rootfs")
+		// The rootfs is --external-rootfs DIR (shifted by its owner) or an image (its
+		// layers id-mapped at mount).
+		if !hc.SystemContainer {
+			return invalidf("--user-remap needs --system-container")
 		}
 		if _, _, _, err := ParseUserRemap(hc.UserRemap); err != nil {
 			return err

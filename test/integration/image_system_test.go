@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,4 +69,37 @@ func TestImageSystemContainer(t *testing.T) {
 	s.Must("start", "sd")
 	waitSystemRunning(t, s, "sd", start)
 	s.Must("rm", "-f", "sd")
+}
+
+// TestImageUserRemap: with --user-remap the image's layers are id-mapped: the container's
+// root owns the image's files, its writes land in its layer owned by the mapped ids, and the
+// shared layers on disk keep their owners.
+func TestImageUserRemap(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	d := StartDaemon(t)
+	d.TempDir()
+	d.Must("pull", ref)
+	id := d.Must("create", "--name", "ur", "--system-container", "--user-remap", "100000:100000:65535", "-u", "0", "--entrypoint", "/bin/sh", ref, "-c",
+		"stat -c %u /bin/busybox /data/keep; echo w > /data/new; stat -c %u /data/new; cat /proc/self/uid_map | tr -s ' '")
+	got := d.Must("start", "-a", "ur")
+	if got != "0\n0\n0\n 0 100000 65535" {
+		t.Fatalf("inside a remapped container: %q", got)
+	}
+	var st syscall.Stat_t
+	upper := filepath.Join(d.Graph, "containers", id, "layer", "upper")
+	if err := syscall.Stat(filepath.Join(upper, "data", "new"), &st); err != nil || st.Uid != 100000 {
+		t.Fatalf("the container's write on the host: uid %d (%v), want 100000", st.Uid, err)
+	}
+	layers, _ := filepath.Glob(filepath.Join(d.Graph, "images", "layers", "*", "diff", "bin", "busybox"))
+	if len(layers) != 1 {
+		t.Fatalf("busybox in %d layers", len(layers))
+	}
+	if err := syscall.Stat(layers[0], &st); err != nil || st.Uid != 0 {
+		t.Fatalf("the shared layer's file changed owner: %d", st.Uid)
+	}
+	// The same image without remapping still sees root-owned files.
+	if got := d.Must("run", "--rm", "--entrypoint", "/bin/stat", ref, "-c", "%u", "/bin/busybox"); got != "0" {
+		t.Fatalf("without --user-remap: %q", got)
+	}
 }

@@ -3,6 +3,7 @@ package overlay
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -44,5 +45,30 @@ func TestMountLayersOrder(t *testing.T) {
 	}
 	if err := Unmount(target); err != nil {
 		t.Fatalf("a second unmount: %v", err)
+	}
+}
+
+func TestMountMapped(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting an overlay needs root")
+	}
+	dir := t.TempDir()
+	l := filepath.Join(dir, "l")
+	os.MkdirAll(l, 0o755)
+	os.WriteFile(filepath.Join(l, "f"), []byte("x"), 0o644)
+	target, upper, work := filepath.Join(dir, "m"), filepath.Join(dir, "u"), filepath.Join(dir, "w")
+	for _, d := range []string{target, upper, work} {
+		os.Mkdir(d, 0o755)
+	}
+	if err := MountMapped(target, upper, work, []string{l}, IDMap{UID: 100000, GID: 100000, Size: 65536}); err != nil {
+		t.Fatal(err)
+	}
+	defer Unmount(target)
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(target, "f"), &st); err != nil || st.Uid != 100000 || st.Gid != 100000 {
+		t.Fatalf("a root-owned layer file seen through the id-mapped mount: uid %d gid %d (%v), want 100000", st.Uid, st.Gid, err)
+	}
+	if err := syscall.Stat(filepath.Join(l, "f"), &st); err != nil || st.Uid != 0 {
+		t.Fatalf("the layer itself changed owner: %d", st.Uid)
 	}
 }
