@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/moby/term"
 	"github.com/vbauerster/mpb/v8"
@@ -60,10 +61,13 @@ type progressView struct {
 	mu    sync.Mutex
 	bars  map[string]*mpb.Bar
 	state map[string]string
+	// shown is each bar's status for its decorator, which mpb calls from its render
+	// goroutine: not under mu (a bar update under mu can wait for that goroutine).
+	shown map[string]*atomic.Value
 }
 
 func newProgressView(out io.Writer, quiet bool) *progressView {
-	v := &progressView{out: out, quiet: quiet, bars: map[string]*mpb.Bar{}, state: map[string]string{}}
+	v := &progressView{out: out, quiet: quiet, bars: map[string]*mpb.Bar{}, state: map[string]string{}, shown: map[string]*atomic.Value{}}
 	if !quiet && isTerminal(out) {
 		v.p = mpb.New(mpb.WithOutput(out), mpb.WithWidth(40))
 	}
@@ -95,17 +99,18 @@ func (v *progressView) event(e types.ImageProgress) {
 	}
 	b := v.bars[key]
 	if b == nil {
-		name := key
+		shown := &atomic.Value{}
+		shown.Store(e.Status)
+		v.shown[key] = shown
 		b = v.p.AddBar(max(e.Total, 1),
-			mpb.PrependDecorators(decor.Name(name+" ", decor.WC{C: decor.DindentRight}), decor.Any(func(decor.Statistics) string {
-				v.mu.Lock()
-				defer v.mu.Unlock()
-				return v.state[key]
+			mpb.PrependDecorators(decor.Name(key+" ", decor.WC{C: decor.DindentRight}), decor.Any(func(decor.Statistics) string {
+				return shown.Load().(string)
 			}, decor.WC{W: 16, C: decor.DindentRight})),
 			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f")))
 		v.bars[key] = b
 	}
 	v.state[key] = e.Status
+	v.shown[key].Store(e.Status)
 	if e.Total > 0 {
 		b.SetTotal(e.Total, false)
 	}

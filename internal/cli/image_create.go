@@ -51,7 +51,10 @@ func (c *CLI) ensureImage(image, policy string) error {
 		if h := strings.TrimPrefix(image, "sha256:"); len(h) == 64 && reference.IsID(h) {
 			return errdefs.Errorf(errdefs.ErrNotFound, "no such image: %s", image)
 		}
-		fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", image)
+		if isTerminal(c.Err) {
+			// Only on a terminal: a script's failed run gets its one error line alone.
+			fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", image)
+		}
 	}
 	_, err := c.pull(image, c.Err, false)
 	return err

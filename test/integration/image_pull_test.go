@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestImagePullRun: an image built here (three layers, whiteout, opaque dir, full config)
@@ -114,5 +115,21 @@ func TestImagePullOutputAndDigest(t *testing.T) {
 	}
 	if got := d.Must("images", "-qa"); strings.Count(got, "\n") != 1 {
 		t.Fatalf("after prune: %q", got)
+	}
+}
+
+// TestImagePullTerminal: on a terminal the pull draws a bar per layer (mpb), then the
+// summary.
+func TestImagePullTerminal(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	d := StartDaemon(t)
+	c := d.StartConsole(24, 120, "pull", ref)
+	if code := c.Wait(60 * time.Second); code != 0 {
+		t.Fatalf("pull on a terminal: exit %d\n%s", code, c.Output())
+	}
+	out := c.Output()
+	if !strings.Contains(out, "Image ID: sha256:") || !strings.Contains(out, "KiB") || !strings.Contains(out, "Pull complete") || !strings.Contains(out, "[") {
+		t.Fatalf("no progress bars on a terminal:\n%q", out)
 	}
 }

@@ -53,7 +53,7 @@ func TestImagePullErrors(t *testing.T) {
 	}
 	// --pull missing pulls (progress on stderr, the container's output on stdout).
 	r := d.Isula("run", "--rm", reg.Host+"/test/busybox:v1", "hi")
-	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "hello from the image hi" || !strings.Contains(r.Stderr, "Unable to find image") {
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "hello from the image hi" || !strings.Contains(r.Stderr, "Pull complete") {
 		t.Fatalf("run --pull missing: %s", r)
 	}
 	// --pull always pulls again (the layers are there already).
