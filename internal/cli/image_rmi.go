@@ -147,13 +147,12 @@ func newLogoutCommand(c *CLI) *cobra.Command {
 
 func newImageCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage images", Args: noArgs, RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() }}
-	var all, force bool
+	var all bool
 	prune := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove dangling images (-a: every image no container uses)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_ = force // no prompt: there is nothing interactive to confirm here
 			var resp types.ImageDeleteResponse
 			err := c.imageCall(func(cl apiv1.ImagesClient, r *apiv1.ImageRequest) (*apiv1.ImageReply, error) {
 				return cl.Prune(ctx(), r)
@@ -167,7 +166,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 		},
 	}
 	prune.Flags().BoolVarP(&all, "all", "a", false, "remove every image no container uses")
-	prune.Flags().BoolVarP(&force, "force", "f", false, "do not ask (isula never asks)")
+	prune.Flags().BoolP("force", "f", false, "do not ask for a confirmation (isula never asks: accepted for docker's scripts)")
 	cmd.AddCommand(prune)
 	return cmd
 }

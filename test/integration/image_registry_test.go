@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -127,7 +126,6 @@ func TestImageMirrors(t *testing.T) {
 	if len(ents) != 3 {
 		t.Fatalf("%d layers stored, want 3", len(ents))
 	}
-	_ = fmt.Sprint()
 }
 
 // TestImageIndexPlatform: a tag naming an OCI index gives this host's platform; an index

@@ -317,3 +317,32 @@ func TestImageHostileLayers(t *testing.T) {
 		}
 	}
 }
+
+// TestImageLoadKilled: a daemon killed in a load (layers stored, no record) lists nothing
+// after its restart, and the spooled archive and the layers are gone.
+func TestImageLoadKilled(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	ref := PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false)
+	src := StartDaemon(t)
+	src.Must("pull", ref)
+	archive := filepath.Join(src.TempDir(), "a.tar")
+	src.Must("save", "-o", archive, ref)
+	d := StartDaemon(t, "ISULAD_FAULTS=image-ingest-after-layer=kill")
+	if r := d.Isula("load", "-i", archive); r.Code == 0 {
+		t.Fatalf("load survived its daemon's kill: %s", r)
+	}
+	<-d.exited
+	d.extraEnv = nil
+	d.Start()
+	if got := d.Must("images", "-qa"); got != "" {
+		t.Fatalf("a half-loaded image is listed: %q", got)
+	}
+	for _, dir := range []string{"layers", "blobs/sha256", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", dir)); len(ents) != 0 {
+			t.Fatalf("images/%s holds %d entries after the restart", dir, len(ents))
+		}
+	}
+	if out := d.Must("load", "-i", archive); !strings.Contains(out, "Loaded image: "+ref) {
+		t.Fatalf("load after the restart: %q", out)
+	}
+}
