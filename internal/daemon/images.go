@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/isulad-go/isulad/internal/image/reference"
 	"github.com/isulad-go/isulad/internal/image/registry"
 	"github.com/isulad-go/isulad/internal/image/store"
+	"github.com/isulad-go/isulad/internal/opts"
 	"github.com/isulad-go/isulad/internal/spec"
 )
 
@@ -251,8 +253,40 @@ func (d *Daemon) resolveImage(cfg *types.Config) (store.Image, error) {
 	if err != nil {
 		return store.Image{}, err
 	}
-	applyImageConfig(cfg, imageConfig(ic))
+	img := imageConfig(ic)
+	if err := checkImageConfig(cfg.Image, img); err != nil {
+		return store.Image{}, err
+	}
+	applyImageConfig(cfg, img)
 	return im, nil
+}
+
+// checkImageConfig holds an image's config (its author's input) to what the command line
+// may give.
+func checkImageConfig(name string, ic types.ImageConfig) error {
+	bad := func(what string, v any, want string) error {
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "image %s: its config has %s %q (want %s)", name, what, v, want)
+	}
+	if ic.WorkingDir != "" && (!path.IsAbs(ic.WorkingDir) || strings.ContainsRune(ic.WorkingDir, 0)) {
+		return bad("WorkingDir", ic.WorkingDir, "an absolute path")
+	}
+	if err := opts.ValidateEnv(ic.Env); err != nil {
+		return bad("Env", ic.Env, "KEY=VALUE entries")
+	}
+	if ic.StopSignal != "" {
+		if _, err := opts.ParseSignal(ic.StopSignal); err != nil {
+			return bad("StopSignal", ic.StopSignal, "a signal name or number")
+		}
+	}
+	for _, a := range append(slices.Clone(ic.Entrypoint), ic.Cmd...) {
+		if strings.ContainsRune(a, 0) {
+			return bad("command argument", a, "no NUL byte")
+		}
+	}
+	if strings.ContainsAny(ic.User, "\x00\n") || strings.Count(ic.User, ":") > 1 {
+		return bad("User", ic.User, "name|uid[:group|gid]")
+	}
+	return nil
 }
 
 // rootfsDirs are the container's overlay directories: the merged mount point and its own

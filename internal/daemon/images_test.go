@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/isulad-go/isulad/api/types"
@@ -39,6 +40,23 @@ func TestApplyImageConfig(t *testing.T) {
 		}
 		if tc.check != nil && !tc.check(c) {
 			t.Errorf("%s: %+v", name, c)
+		}
+	}
+}
+
+func TestCheckImageConfig(t *testing.T) {
+	if err := checkImageConfig("x", types.ImageConfig{WorkingDir: "/w", Env: []string{"A=b"}, StopSignal: "SIGTERM", User: "1:2"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, ic := range map[string]types.ImageConfig{
+		"relative workdir": {WorkingDir: "../w"},
+		"bad env":          {Env: []string{"=x"}},
+		"bad signal":       {StopSignal: "SIGNOPE"},
+		"nul in cmd":       {Cmd: []string{"a\x00b"}},
+		"bad user":         {User: "a:b:c"},
+	} {
+		if err := checkImageConfig("x", ic); err == nil || !strings.Contains(err.Error(), "image x: its config has") {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
