@@ -118,7 +118,9 @@ func (v *progressView) event(e types.ImageProgress) {
 	case "Pull complete", "Already exists", "Loaded", "Pushed":
 		b.SetTotal(max(e.Total, 1), true)
 	default:
-		b.SetCurrent(e.Current)
+		// Short of the total: mpb completes (and freezes) a bar whose current reaches it,
+		// and the layer is complete only when the daemon says so.
+		b.SetCurrent(min(e.Current, max(e.Total-1, 0)))
 	}
 }
 

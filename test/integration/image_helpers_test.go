@@ -4,8 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/tls"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -208,8 +208,9 @@ func sha(b []byte) string {
 
 // ImageSpec describes a test image: layers (uncompressed tars, base first) and config.
 type ImageSpec struct {
-	Layers [][]byte
-	Config map[string]any // the "config" object: Env, Cmd, Entrypoint, WorkingDir, User, StopSignal...
+	Layers  [][]byte
+	Config  map[string]any // the "config" object: Env, Cmd, Entrypoint, WorkingDir, User, StopSignal...
+	Created string         // RFC 3339; a fixed date when empty
 }
 
 // WriteOCILayout writes the image as an OCI layout at dir with the tag ref (gzip layers).
@@ -252,7 +253,11 @@ func writeImageBlobs(t testing.TB, dir string, spec ImageSpec, arch string) (str
 		w.Close()
 		layers = append(layers, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": putBlob(dir, gz.Bytes()), "size": gz.Len()})
 	}
-	cfg := map[string]any{"architecture": arch, "os": "linux", "created": "2024-01-02T03:04:05Z",
+	created := spec.Created
+	if created == "" {
+		created = "2024-01-02T03:04:05Z"
+	}
+	cfg := map[string]any{"architecture": arch, "os": "linux", "created": created,
 		"config": spec.Config, "rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}}
 	cb, _ := json.Marshal(cfg)
 	m := map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -129,7 +129,7 @@ func TestImagePullTerminal(t *testing.T) {
 		t.Fatalf("pull on a terminal: exit %d\n%s", code, c.Output())
 	}
 	out := c.Output()
-	if !strings.Contains(out, "Image ID: sha256:") || !strings.Contains(out, "KiB") || !strings.Contains(out, "Pull complete") || !strings.Contains(out, "[") {
+	if !strings.Contains(out, "Image ID: sha256:") || !strings.Contains(out, "Pull complete    [====") || !strings.Contains(out, "MiB") {
 		t.Fatalf("no progress bars on a terminal:\n%q", out)
 	}
 }

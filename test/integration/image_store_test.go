@@ -21,13 +21,22 @@ func TestImageRmiTag(t *testing.T) {
 	spec2 := BusyboxSpec(t)
 	spec2.Layers = spec2.Layers[:2] // same base, one layer less: another image
 	spec2.Config["Labels"] = map[string]string{"org.test.kind": "other"}
+	spec2.Created = "2025-06-07T08:09:10Z"
 	b := PushTestImage(t, reg, "test/b", "v1", spec2, true)
 	d := StartDaemon(t)
 	d.Must("pull", a)
-	time.Sleep(1100 * time.Millisecond) // before/since compare creation times; the configs share one
 	d.Must("pull", b)
 	idA := d.Must("inspect", "--type", "image", "-f", "{{.Id}}", a)
 	idB := d.Must("inspect", "--type", "image", "-f", "{{.Id}}", b)
+	if got := d.Must("images", "-q", "-f", "before="+b); got != idA[7:19] {
+		t.Fatalf("images -f before=b: %q", got)
+	}
+	if got := d.Must("images", "-q", "-f", "since="+a); got != idB[7:19] {
+		t.Fatalf("images -f since=a: %q", got)
+	}
+	if got := d.Must("inspect", "-f", "{{.Created}}", b); !strings.HasPrefix(got, "2025-06-07") {
+		t.Fatalf("Created: %q", got)
+	}
 	d.Must("tag", a, "mine:latest")
 	if got := d.Must("images", "-f", "reference=mine", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"); got != "mine:latest "+idA[7:19] {
 		t.Fatalf("images -f reference=mine: %q", got)
