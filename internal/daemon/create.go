@@ -221,12 +221,26 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		if err := d.mountRootfs(c); err != nil {
 			return fail(err)
 		}
-		defer d.unmountRootfs(c)
+		// Undone before the directory's removal (undo runs in reverse): never delete
+		// through the mount.
+		undo = append(undo, func() { d.unmountRootfs(c) })
 		if err := fault.Point(FaultCreateAfterRootfs); err != nil {
 			return fail(err)
 		}
 		c.SystemdInit = hc.SystemContainer && spec.IsSystemdInit(c.Rootfs, processArgs(cfg)[0])
 		c.StopSignal = spec.DefaultStopSignal(spec.Options{Config: cfg, HostConfig: hc}, c.SystemdInit)
+		taken := []string{}
+		for _, m := range p.mounts {
+			taken = append(taken, path.Clean(m.Target))
+		}
+		for _, ch := range hc.HostChannels {
+			taken = append(taken, path.Clean(ch.PathInContainer))
+		}
+		vols, err := d.imageVolumes(ctx, c, taken)
+		if err != nil {
+			return fail(err)
+		}
+		p.mounts = append(p.mounts, vols...)
 	}
 	s, err := spec.Generate(d.specOptions(c, p.mounts, p.userRemap, p.hooks))
 	if err != nil {
@@ -251,6 +265,7 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		return fail(err)
 	}
 	d.store.Add(c)
+	d.unmountRootfs(c) // mounted again by start
 	d.log.Info("container created", "id", id, "name", name)
 	if err := fault.Point(fault.CreateAfterRecord); err != nil {
 		// A create that reports failure leaves nothing behind, even past its commit point.

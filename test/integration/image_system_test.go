@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"archive/tar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,5 +102,44 @@ func TestImageUserRemap(t *testing.T) {
 	// The same image without remapping still sees root-owned files.
 	if got := d.Must("run", "--rm", "--entrypoint", "/bin/stat", ref, "-c", "%u", "/bin/busybox"); got != "0" {
 		t.Fatalf("without --user-remap: %q", got)
+	}
+}
+
+// TestImageVolumes: an image's Volumes become anonymous volumes filled with the image's
+// content there, kept across stop/start and gone with the container; -v over the same path
+// wins; a volume path that is a symlink out of the rootfs is resolved inside it.
+func TestImageVolumes(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	spec := BusyboxSpec(t)
+	spec.Config["Volumes"] = map[string]any{"/data": map[string]any{}, "/esc": map[string]any{}, "/fresh": map[string]any{}}
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "hostfile"), []byte("host"), 0o644)
+	spec.Layers = append(spec.Layers, TarEntries(t, []LayerEntry{{Name: "esc", Type: tar.TypeSymlink, Link: outside}}))
+	ref := PushTestImage(t, reg, "test/vol", "v1", spec, false)
+	d := StartDaemon(t)
+	d.Must("pull", ref)
+	id := d.Must("create", "--name", "v", "-u", "0", "--entrypoint", "/bin/sh", ref, "-c",
+		"ls /data; cat /data/count 2>/dev/null; echo x >> /data/count; ls /esc | wc -l; ls /fresh | wc -l")
+	if got := d.Must("start", "-a", "v"); got != "keep\n0\n0" {
+		t.Fatalf("first run: %q", got)
+	}
+	if got := d.Must("start", "-a", "v"); got != "count\nkeep\nx\n0\n0" {
+		t.Fatalf("second run sees the volume's data: %q", got)
+	}
+	upper := filepath.Join(d.Graph, "containers", id, "layer", "upper", "data", "count")
+	if _, err := os.Stat(upper); err == nil {
+		t.Fatal("the volume's data is in the container's layer, not in a volume")
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 1 {
+		t.Fatalf("the host directory behind /esc changed: %v", ents)
+	}
+	bind := d.TempDir()
+	os.WriteFile(filepath.Join(bind, "mine"), nil, 0o644)
+	if got := d.Must("run", "--rm", "-v", bind+":/data", "--entrypoint", "/bin/ls", ref, "/data"); got != "mine" {
+		t.Fatalf("-v over an image volume: %q", got)
+	}
+	d.Must("rm", "v")
+	if _, err := os.Stat(filepath.Join(d.Graph, "containers", id)); !os.IsNotExist(err) {
+		t.Fatal("the container's directory (and its volumes) survived rm")
 	}
 }
