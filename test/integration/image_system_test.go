@@ -143,3 +143,21 @@ func TestImageVolumes(t *testing.T) {
 		t.Fatal("the container's directory (and its volumes) survived rm")
 	}
 }
+
+// TestImageCreateFailsClean: a create from an image that fails after its rootfs is mounted
+// (here: an image volume that is a file) leaves no mount and no directory.
+func TestImageCreateFailsClean(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	spec := BusyboxSpec(t)
+	spec.Config["Volumes"] = map[string]any{"/etc/motd": map[string]any{}}
+	ref := PushTestImage(t, reg, "test/badvol", "v1", spec, false)
+	d := StartDaemon(t)
+	d.Must("pull", ref)
+	oneLineErr(t, d.Isula("create", ref), "volume /etc/motd", "not a directory")
+	if mounted(t, filepath.Join(d.Graph, "containers")) {
+		t.Fatal("a failed create left its rootfs mounted")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "containers")); len(ents) != 0 {
+		t.Fatalf("a failed create left %d container directories", len(ents))
+	}
+}
