@@ -2,7 +2,11 @@
 #
 #   make build     binaries into bin/ (static: CGO_ENABLED=0)
 #   make install   binaries, systemd unit and bash completion onto this host (root)
-#   make test      go vet, all unit + integration tests, short fuzz runs (root; see .ci/run)
+#   make test      go vet, staticcheck, unit tests with -race, integration tests, short fuzz runs
+#                  (root; see .ci/run)
+#   make unit      unit tests (every package but test/integration) with -race
+#   make integration  test/integration: real daemons (root, runc, crun, busybox-static)
+#   make staticcheck  staticcheck, built once into TOOLS_CACHE
 #   make demo      scripts/demo.sh: build, install, rootfs, daemon, a system container with a host channel
 #   make fuzz      every Fuzz target for FUZZTIME (default 50000x: a count of inputs) each
 #   make bench     benchmarks (bench/run.sh if present, else go test -bench)
@@ -31,10 +35,15 @@ TEST_TIMEOUT ?= 60m
 # (go.dev/issue/75804, fixed in go1.27). A count has no deadline to race.
 FUZZTIME    ?= 50000x
 ROOTFS      ?= /root/myrootfs
+# Tools built from source, kept outside the clone, one directory per tool and version (so a
+# version bump builds anew and CI can cache the directory between runs).
+TOOLS_CACHE ?= /var/cache/isulad-tools
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(TOOLS_CACHE)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
 export CGO_ENABLED
 
-.PHONY: all build install uninstall test vet unit integration fuzz bench demo syscheck rootfs rootfs-debian clean
+.PHONY: all build install uninstall test vet staticcheck unit integration fuzz bench demo syscheck rootfs rootfs-debian clean
 
 all: build
 
@@ -63,23 +72,39 @@ uninstall:
 	@for b in bin/*; do rm -f "$(DESTDIR)$(BINDIR)/$${b##*/}"; done
 	rm -f $(DESTDIR)$(UNITDIR)/isulad.service $(DESTDIR)$(COMPLETIONDIR)/isula
 
-# The test command of the README and of .ci/run. `go test ./...` covers the unit tests and
-# test/integration (real daemons on private --graph/--state/-H; they need root, runc, crun,
-# busybox-static, debootstrap). Packages or directories that do not exist yet are simply absent.
-# crun needs the hugetlb controller on a v1 hierarchy on this host's hybrid cgroup layout. The
-# move is host-wide, so it is done once around the whole run (never inside a test, where it
-# would race with other packages' containers) and undone at the end.
+# The test command of the README and of .ci/run: vet, staticcheck, the unit tests with the race
+# detector, test/integration (real daemons on private --graph/--state/-H; they need root, runc,
+# crun, busybox-static, debootstrap) and short fuzz runs. A test whose prerequisite is missing
+# skips saying why, and fails when CI is set (internal/testenv). crun needs the hugetlb
+# controller on a v1 hierarchy on this host's hybrid cgroup layout. The move is host-wide, so it
+# is done once around the whole run (never inside a test, where it would race with other
+# packages' containers) and undone at the end.
 test:
 	@status=0; scripts/cgroup-hugetlb.sh move || true; \
-	$(MAKE) vet unit fuzz || status=$$?; \
+	$(MAKE) vet staticcheck unit integration fuzz || status=$$?; \
 	scripts/cgroup-hugetlb.sh restore || true; \
 	exit $$status
 
 vet:
 	$(GO) vet ./...
 
-unit integration:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	@mkdir -p $(@D)
+	GOBIN=$(@D) CGO_ENABLED=0 $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# -race needs cgo (and a C compiler) for the test binaries only; the binaries that are built
+# and installed stay static (CGO_ENABLED=0), and test/integration builds its own that way.
+# shmring's truncation tests cannot run under -race (they skip there, saying why): they run
+# again without it.
+unit:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/test/integration$$')
+	$(GO) test -count=1 -run '^TestTruncate' ./pkg/shmring
+
+integration:
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./test/integration/...
 
 # Each Fuzz target alone (go test -fuzz takes one target in one package at a time).
 fuzz:

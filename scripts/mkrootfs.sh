@@ -3,6 +3,7 @@
 #
 #   scripts/mkrootfs.sh busybox DEST [--force]
 #   scripts/mkrootfs.sh debian  DEST [--force] [--cache DIR | --no-cache] [--mirror URL]
+#            (the mirror defaults to the first Debian archive of the machine's apt sources)
 #   common: [--shift N]  own every file by uid/gid + N (for --user-remap N:N:65536)
 #
 # busybox: /bin/busybox from the busybox-static package, applet symlinks, passwd/group, and
@@ -38,7 +39,7 @@ prog=${0##*/}
 die() { echo "$prog: $*" >&2; exit 1; }
 log() { echo "$prog: $*" >&2; }
 usage() {
-	sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -207,13 +208,13 @@ find_mirror() {
 			grep -v -- '-security' | grep -oE 'https?://[^[:space:]]+' | head -n1) || true
 		[ -n "$u" ] && { echo "${u%/}"; return; }
 	done
-	echo http://deb.debian.org/debian
+	die "no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d/*.list|*.sources: give one with --mirror URL (or MIRROR=URL)"
 }
 
 debootstrap_into() {
 	local r=$1 m
 	command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install debootstrap"
-	m=$(find_mirror)
+	m=$(find_mirror) || exit 1
 	log "debootstrap --variant=minbase --include=systemd,systemd-sysv $SUITE from $m (about 1.5 minutes)"
 	if ! debootstrap --variant=minbase --include=systemd,systemd-sysv "$SUITE" "$r" "$m" >"$r.debootstrap.log" 2>&1; then
 		tail -n 30 "$r.debootstrap.log" >&2

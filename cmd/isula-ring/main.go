@@ -122,7 +122,7 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet, withSize bool) {
 	fs.DurationVar(&c.spin, "spin", 0, "busy-poll this long before sleeping (0: always sleep, -1ns: never sleep)")
-	fs.DurationVar(&c.timeout, "peer-timeout", shmring.DefaultPeerTimeout, "peer counts as dead after its heartbeat stops this long")
+	fs.DurationVar(&c.timeout, "peer-timeout", shmring.DefaultPeerTimeout, "peer counts as dead after its heartbeat stops this long (negative: never)")
 	fs.DurationVar(&c.wait, "wait", 0, "wait up to this long for RING to appear")
 	if withSize {
 		fs.StringVar(&c.size, "size", "", "create RING with this capacity if it does not exist (power of two, e.g. 1M)")

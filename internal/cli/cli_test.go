@@ -32,11 +32,10 @@ type fakeClient struct {
 	sent      []*apiv1.StreamIn
 	inspect   map[string]string
 	list      []types.Container
-	// echoStdin: after the scripted messages, the stream echoes stdin to stdout and ends
-	// with Exit 0 once close_stdin arrives.
-	echoStdin bool
-	closed    chan struct{}
-	echoed    chan []byte
+	// echo, if set: after the scripted messages, the stream echoes stdin to stdout and ends
+	// with Exit 0 once close_stdin arrives. One queue keeps them in the order they were sent
+	// (the data before the exit), as the daemon does.
+	echo chan *apiv1.StreamOut
 }
 
 func (f *fakeClient) Wait(context.Context, *apiv1.IDRequest, ...grpc.CallOption) (*apiv1.WaitResponse, error) {
@@ -90,25 +89,20 @@ func (s *fakeStream) Send(m *apiv1.StreamIn) error {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
 	s.f.sent = append(s.f.sent, m)
-	if s.f.echoStdin {
+	if s.f.echo != nil {
 		if d := m.GetStdin(); d != nil {
-			s.f.echoed <- d
+			s.f.echo <- &apiv1.StreamOut{Msg: &apiv1.StreamOut_Stdout{Stdout: d}}
 		}
 		if m.GetCloseStdin() {
-			close(s.f.closed)
+			s.f.echo <- exitMsg(0, "")
 		}
 	}
 	return nil
 }
 
 func (s *fakeStream) Recv() (*apiv1.StreamOut, error) {
-	if len(s.out) == 0 && s.f.echoStdin {
-		select {
-		case d := <-s.f.echoed:
-			return &apiv1.StreamOut{Msg: &apiv1.StreamOut_Stdout{Stdout: d}}, nil
-		case <-s.f.closed:
-			return exitMsg(0, ""), nil
-		}
+	if len(s.out) == 0 && s.f.echo != nil {
+		return <-s.f.echo, nil
 	}
 	if len(s.out) == 0 {
 		return nil, io.EOF
@@ -337,7 +331,7 @@ func TestRunExitCodes(t *testing.T) {
 
 func TestRunStdin(t *testing.T) {
 	rootfs := t.TempDir()
-	f := &fakeClient{stream: []*apiv1.StreamOut{ready}, echoStdin: true, closed: make(chan struct{}), echoed: make(chan []byte, 16)}
+	f := &fakeClient{stream: []*apiv1.StreamOut{ready}, echo: make(chan *apiv1.StreamOut, 16)}
 	var out, errb bytes.Buffer
 	c := &CLI{In: strings.NewReader("data"), Out: &out, Err: &errb, Client: f}
 	done := make(chan int)
@@ -515,7 +509,7 @@ func TestDetachKeys(t *testing.T) {
 
 func TestExecStdinWithoutReady(t *testing.T) {
 	// The daemon's Exec sends no Ready: stdin must flow at once.
-	f := &fakeClient{echoStdin: true, closed: make(chan struct{}), echoed: make(chan []byte, 16)}
+	f := &fakeClient{echo: make(chan *apiv1.StreamOut, 16)}
 	var out, errb bytes.Buffer
 	c := &CLI{In: strings.NewReader("abc"), Out: &out, Err: &errb, Client: f}
 	done := make(chan int)

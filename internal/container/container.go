@@ -102,15 +102,34 @@ func (c *Container) Status() Status {
 }
 
 // transitions lists which status may follow which; anything else is a bug or a race that
-// the caller must report, not paper over.
+// the caller must report, not paper over. No status follows itself: a second report of one
+// event (an exit handled twice) is an error the caller sees (ErrTransition.NoChange).
+//
+//	created    -> running (start), exited (its start failed after it ran), removing
+//	running    -> paused, exited, removing (a kill that was seen but not yet recorded)
+//	paused     -> running (unpause), exited, removing
+//	restarting -> running (the policy's start), exited (stopped, or the start failed), removing
+//	exited     -> running (start), restarting (the policy's back-off), removing
+//	removing   -> dead (the removal failed)
+//	dead       -> removing (rm -f again)
 var transitions = map[Status][]Status{
 	Created:    {Running, Exited, Removing},
-	Running:    {Paused, Exited, Removing, Running},
+	Running:    {Paused, Exited, Removing},
 	Paused:     {Running, Exited, Removing},
 	Restarting: {Running, Exited, Removing},
-	Exited:     {Running, Restarting, Removing, Exited},
-	Removing:   {Removing, Exited, Dead},
+	Exited:     {Running, Restarting, Removing},
+	Removing:   {Dead},
 	Dead:       {Removing},
+}
+
+// CanTransition reports whether the state machine allows from -> to.
+func CanTransition(from, to Status) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrTransition is returned for an illegal state change.
@@ -120,19 +139,20 @@ type ErrTransition struct {
 }
 
 func (e *ErrTransition) Error() string {
+	if e.NoChange() {
+		return fmt.Sprintf("container %s is already %s", ShortID(e.ID), e.To)
+	}
 	return fmt.Sprintf("container %s: cannot go from %s to %s", ShortID(e.ID), e.From, e.To)
 }
+
+// NoChange tells a repeated event (the status asked for is the current one) from a real
+// conflict.
+func (e *ErrTransition) NoChange() bool { return e.From == e.To }
 
 // SetStatusLocked changes the status, checking the transition. Callers hold the lock.
 func (c *Container) SetStatusLocked(to Status) error {
 	from := Status(c.State.Status)
-	ok := false
-	for _, s := range transitions[from] {
-		if s == to {
-			ok = true
-		}
-	}
-	if !ok {
+	if !CanTransition(from, to) {
 		return &ErrTransition{ID: c.ID, From: from, To: to}
 	}
 	c.State.Status = string(to)

@@ -43,6 +43,85 @@ func TestTransitions(t *testing.T) {
 	}
 }
 
+// Every pair of statuses, against the table written out here (not derived from the code's).
+func TestEveryTransition(t *testing.T) {
+	all := []Status{Created, Running, Paused, Restarting, Removing, Exited, Dead}
+	allowed := map[[2]Status]bool{
+		{Created, Running}: true, {Created, Exited}: true, {Created, Removing}: true,
+		{Running, Paused}: true, {Running, Exited}: true, {Running, Removing}: true,
+		{Paused, Running}: true, {Paused, Exited}: true, {Paused, Removing}: true,
+		{Restarting, Running}: true, {Restarting, Exited}: true, {Restarting, Removing}: true,
+		{Exited, Running}: true, {Exited, Restarting}: true, {Exited, Removing}: true,
+		{Removing, Dead}: true,
+		{Dead, Removing}: true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			c := &Container{ID: "abc"}
+			c.State.Status = string(from)
+			err := c.SetStatusLocked(to)
+			want := allowed[[2]Status{from, to}]
+			if (err == nil) != want {
+				t.Errorf("%s -> %s: err=%v, want allowed=%v", from, to, err, want)
+				continue
+			}
+			var te *ErrTransition
+			if err != nil {
+				if !errors.As(err, &te) || te.NoChange() != (from == to) {
+					t.Errorf("%s -> %s: %v is not the right transition error", from, to, err)
+				}
+				if Status(c.State.Status) != from {
+					t.Errorf("%s -> %s: a refused transition changed the status to %s", from, to, c.State.Status)
+				}
+				continue
+			}
+			st := c.State
+			if st.Status != string(to) || st.Running != (to == Running || to == Paused) || st.Paused != (to == Paused) ||
+				st.Restarting != (to == Restarting) || st.Dead != (to == Dead) {
+				t.Errorf("%s -> %s: flags %+v", from, to, st)
+			}
+		}
+	}
+}
+
+func TestUpdateRollsBackWhenTheSaveFails(t *testing.T) {
+	s := newTestStore(t)
+	c := add(t, s, "gggg", "full")
+	// The record cannot be written: its directory is a file now (as good as a full disk).
+	os.RemoveAll(s.Dir(c.ID))
+	if err := os.WriteFile(s.Dir(c.ID), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(c, func(c *Container) error {
+		c.ManualStop, c.RestartCount = true, 4
+		return c.SetRunningLocked(42, time.Now())
+	})
+	if err == nil {
+		t.Fatalf("a change that could not be saved succeeded")
+	}
+	if c.Status() != Created || c.ManualStop || c.RestartCount != 0 || c.State.Pid != 0 || c.StartedOnce {
+		t.Fatalf("memory kept a change the disk does not have: %+v", c)
+	}
+	// A refused change is put back too, even its partial edits.
+	os.Remove(s.Dir(c.ID))
+	os.MkdirAll(s.Dir(c.ID), 0o700)
+	err = s.Update(c, func(c *Container) error {
+		c.ManualStop = true
+		return c.SetStatusLocked(Paused)
+	})
+	if err == nil || c.ManualStop {
+		t.Fatalf("refused change: err=%v manual=%v", err, c.ManualStop)
+	}
+	if err := s.Update(c, func(c *Container) error { return c.SetStatusLocked(Running) }); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := NewStore(s.Root)
+	s2.Load()
+	if got, _ := s2.Get(c.ID); got == nil || got.Status() != Running {
+		t.Fatalf("saved change not on disk: %+v", got)
+	}
+}
+
 func TestRunningAndExitedFields(t *testing.T) {
 	c := &Container{ID: "abc"}
 	c.State.Status = string(Created)
@@ -136,12 +215,12 @@ func TestLoadAndOrphans(t *testing.T) {
 	s.Save(c)
 	os.MkdirAll(s.Dir("orphan"), 0o700) // a create killed before its record was saved
 	s2, _ := NewStore(s.Root)
-	orphans, err := s2.Load()
+	found, err := s2.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(orphans) != 1 || filepath.Base(orphans[0]) != "orphan" {
-		t.Fatalf("orphans: %v", orphans)
+	if len(found.Unfinished) != 1 || filepath.Base(found.Unfinished[0]) != "orphan" || len(found.Quarantined) != 0 {
+		t.Fatalf("found: %+v", found)
 	}
 	got, err := s2.Get("kept")
 	if err != nil || got.State.ExitCode != 3 {
@@ -181,5 +260,105 @@ func TestRename(t *testing.T) {
 	}
 	if c, _ := s.Get("c"); c != a {
 		t.Fatalf("new name does not resolve")
+	}
+}
+
+func commit(t *testing.T, s *Store, id, name string, created time.Time) *Container {
+	t.Helper()
+	c := &Container{ID: id, Name: name, Created: created}
+	c.State.Status = string(Running)
+	if err := os.MkdirAll(s.Dir(id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Issue 10 #6: an unreadable record is a container set aside, not an unfinished create.
+func TestLoadQuarantinesUnreadableRecords(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	damage := map[string]func(path string){
+		"truncated": func(p string) { data, _ := os.ReadFile(p); os.WriteFile(p, data[:len(data)/2], 0o600) },
+		"empty":     func(p string) { os.WriteFile(p, nil, 0o600) },
+		"braces":    func(p string) { os.WriteFile(p, []byte("{}"), 0o600) },
+		"deleted":   func(p string) { os.Remove(p) },
+		"otherid": func(p string) {
+			os.WriteFile(p, []byte(`{"ID":"good","Name":"x","State":{"Status":"running"}}`), 0o600)
+		},
+		"status": func(p string) {
+			os.WriteFile(p, []byte(`{"ID":"status","Name":"x","State":{"Status":"flying"}}`), 0o600)
+		},
+	}
+	for id, f := range damage {
+		commit(t, s, id, "name-"+id, now)
+		f(filepath.Join(s.Dir(id), recordFile))
+	}
+	commit(t, s, "good", "good", now)
+	os.MkdirAll(s.Dir("unfinished"), 0o700) // a create killed before its commit point
+	s2, _ := NewStore(s.Root)
+	found, err := s2.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found.Unfinished) != 1 || filepath.Base(found.Unfinished[0]) != "unfinished" {
+		t.Fatalf("unfinished: %v", found.Unfinished)
+	}
+	got := map[string]bool{}
+	for _, q := range found.Quarantined {
+		got[q.ID] = true
+		if q.Err == nil || q.Dir != s.Dir(q.ID) {
+			t.Errorf("quarantined %+v", q)
+		}
+	}
+	for id := range damage {
+		if !got[id] {
+			t.Errorf("%s: not quarantined (found %+v)", id, found)
+		}
+		if !s2.Owns(id) || s2.Known(id) {
+			t.Errorf("%s: owns=%v known=%v", id, s2.Owns(id), s2.Known(id))
+		}
+		if _, err := os.Stat(s.Dir(id)); err != nil {
+			t.Errorf("%s: directory touched: %v", id, err)
+		}
+	}
+	if c, err := s2.Get("good"); err != nil || c.ID != "good" || len(s2.List()) != 1 {
+		t.Fatalf("good record: %v %v", c, err)
+	}
+	if s2.Owns("unfinished") {
+		t.Fatalf("an unfinished create is owned")
+	}
+}
+
+// Issue 10 #6: a record edited to another container's name does not give two containers
+// one name; the older keeps it.
+func TestLoadNameClash(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	commit(t, s, "1111aaaa2222bbbb", "web", now)
+	second := commit(t, s, "3333cccc4444dddd", "db", now.Add(time.Second))
+	second.Name = "web"
+	if err := s.Save(second); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := NewStore(s.Root)
+	found, err := s2.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found.Renamed) != 1 || found.Renamed[0].ID != second.ID || found.Renamed[0].To != "web_3333cccc4444" || found.Renamed[0].SaveErr != nil {
+		t.Fatalf("renamed: %+v", found.Renamed)
+	}
+	if c, _ := s2.Get("web"); c == nil || c.ID != "1111aaaa2222bbbb" {
+		t.Fatalf("web is %v", c)
+	}
+	if c, _ := s2.Get("web_3333cccc4444"); c == nil || c.ID != second.ID {
+		t.Fatalf("the renamed container does not resolve: %v", c)
+	}
+	s3, _ := NewStore(s.Root)
+	if found, _ := s3.Load(); len(found.Renamed) != 0 {
+		t.Fatalf("the new name was not saved: %+v", found.Renamed)
 	}
 }

@@ -2,6 +2,7 @@ package container
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,11 +10,17 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/atomicfile"
 	"github.com/isulad-go/isulad/internal/errdefs"
 )
 
-const recordFile = "container.json"
+const (
+	recordFile = "container.json"
+	// commitFile is written, durably, after the record of a new container: with it the
+	// create has provably reached its commit point, whatever later happens to the record.
+	commitFile = "committed"
+)
 
 // Store keeps every container in memory and on disk, one directory each under Root.
 // Names are registered here: reserving a name is atomic, so two concurrent creates of one
@@ -21,9 +28,10 @@ const recordFile = "container.json"
 type Store struct {
 	Root string
 
-	mu     sync.RWMutex
-	byID   map[string]*Container
-	byName map[string]string // name -> id (reserved names included)
+	mu          sync.RWMutex
+	byID        map[string]*Container
+	byName      map[string]string // name -> id (reserved names included)
+	quarantined map[string]bool   // ids of committed containers whose record cannot be read
 }
 
 // NewStore opens the store rooted at dir (created if missing).
@@ -31,37 +39,119 @@ func NewStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return &Store{Root: dir, byID: map[string]*Container{}, byName: map[string]string{}}, nil
+	return &Store{Root: dir, byID: map[string]*Container{}, byName: map[string]string{}, quarantined: map[string]bool{}}, nil
 }
 
 // Dir is the container's directory (its OCI bundle too).
 func (s *Store) Dir(id string) string { return filepath.Join(s.Root, id) }
 
-// Load reads every record. Directories without a readable record are orphans of a create
-// that was interrupted before the record was saved; they are returned for removal.
-func (s *Store) Load() (orphans []string, err error) {
+// Loaded is what Load found besides the containers it loaded.
+type Loaded struct {
+	// Unfinished are the directories of creates that never reached their commit point (no
+	// record and no commit mark): they are rolled back.
+	Unfinished []string
+	// Quarantined are committed containers whose record is unreadable or invalid: they are
+	// not loaded, and nothing of theirs (runtime, shim, channels, directory) may be touched.
+	Quarantined []Quarantined
+	// Renamed are containers whose recorded name another container already had: they got
+	// a new name (already saved).
+	Renamed []Renamed
+}
+
+// Quarantined is one container set aside by Load.
+type Quarantined struct {
+	ID, Dir string
+	Err     error
+}
+
+// Renamed is one container renamed by Load.
+type Renamed struct {
+	ID, From, To, Holder string
+	SaveErr              error
+}
+
+// Load reads every record. A directory with neither record nor commit mark is an unfinished
+// create. A directory with a commit mark or a record that cannot be used is a container that
+// exists but cannot be loaded: it is quarantined, never taken for an unfinished create.
+func (s *Store) Load() (Loaded, error) {
+	var out Loaded
 	ents, err := os.ReadDir(s.Root)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
+	var loaded []*Container
 	for _, e := range ents {
 		if !e.IsDir() {
 			continue
 		}
-		dir := filepath.Join(s.Root, e.Name())
-		data, err := os.ReadFile(filepath.Join(dir, recordFile))
-		var c Container
+		id, dir := e.Name(), filepath.Join(s.Root, e.Name())
+		c, err := readRecord(dir, id)
 		if err == nil {
-			err = json.Unmarshal(data, &c)
-		}
-		if err != nil || c.ID != e.Name() {
-			orphans = append(orphans, dir)
+			loaded = append(loaded, c)
 			continue
 		}
-		s.byID[c.ID] = &c
+		if errors.Is(err, os.ErrNotExist) {
+			if _, merr := os.Lstat(filepath.Join(dir, commitFile)); errors.Is(merr, os.ErrNotExist) {
+				out.Unfinished = append(out.Unfinished, dir)
+				continue
+			}
+			err = fmt.Errorf("the record is missing but the create was committed: %w", err)
+		}
+		s.quarantined[id] = true
+		out.Quarantined = append(out.Quarantined, Quarantined{ID: id, Dir: dir, Err: err})
+	}
+	// Oldest first keeps its name: a record edited to another's name cannot take it.
+	sort.Slice(loaded, func(i, j int) bool {
+		if !loaded[i].Created.Equal(loaded[j].Created) {
+			return loaded[i].Created.Before(loaded[j].Created)
+		}
+		return loaded[i].ID < loaded[j].ID
+	})
+	for _, c := range loaded {
+		if holder, taken := s.byName[c.Name]; taken {
+			r := Renamed{ID: c.ID, From: c.Name, Holder: holder}
+			c.Name = c.Name + "_" + ShortID(c.ID)
+			if _, taken := s.byName[c.Name]; taken {
+				c.Name = r.From + "_" + c.ID
+			}
+			r.To = c.Name
+			r.SaveErr = s.Save(c)
+			out.Renamed = append(out.Renamed, r)
+		}
+		s.byID[c.ID] = c
 		s.byName[c.Name] = c.ID
 	}
-	return orphans, nil
+	return out, nil
+}
+
+// readRecord reads and checks the record in dir, which must be container id's.
+func readRecord(dir, id string) (*Container, error) {
+	data, err := os.ReadFile(filepath.Join(dir, recordFile))
+	if err != nil {
+		return nil, err
+	}
+	var c Container
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %v", recordFile, err)
+	}
+	switch {
+	case c.ID != id:
+		return nil, fmt.Errorf("%s: names container %q, not %q", recordFile, c.ID, id)
+	case c.Name == "":
+		return nil, fmt.Errorf("%s: no name", recordFile)
+	case transitions[Status(c.State.Status)] == nil:
+		return nil, fmt.Errorf("%s: unknown status %q", recordFile, c.State.Status)
+	}
+	return &c, nil
+}
+
+// Owns reports whether id is a container of the store, loaded or quarantined: what belongs
+// to it (runtime state, shim, host channels) is not an orphan.
+func (s *Store) Owns(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.byID[id]
+	return ok || s.quarantined[id]
 }
 
 // ReserveName claims name for id. It fails if the name is taken.
@@ -92,9 +182,15 @@ func (s *Store) Add(c *Container) {
 	s.byName[c.Name] = c.ID
 }
 
-// Commit writes the record of a new container durably: this write is the create's commit
-// point.
-func (s *Store) Commit(c *Container) error { return s.save(c, atomicfile.Write) }
+// Commit writes the record of a new container durably, then its commit mark, durably: the
+// mark is the create's commit point. Once it is on disk the container exists, and nothing
+// that happens to its record later makes it look like an unfinished create.
+func (s *Store) Commit(c *Container) error {
+	if err := s.save(c, atomicfile.Write); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(s.Dir(c.ID), commitFile), nil, 0o600)
+}
 
 // Save writes a state change of the record atomically. It does not fsync: after a power
 // loss every container is stopped anyway, and restore works from whichever record is found.
@@ -113,6 +209,41 @@ func (s *Store) save(c *Container, write func(string, []byte, os.FileMode) error
 		return err
 	}
 	return write(filepath.Join(s.Dir(c.ID), recordFile), data, 0o600)
+}
+
+// Update changes the record with change (under the record's lock) and saves it. If change
+// or the save fails, the record is put back as it was, so memory never holds a state the disk
+// does not: every state change is saved or the operation fails.
+func (s *Store) Update(c *Container, change func(c *Container) error) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	c.mu.Lock()
+	old := persisted{c.State, c.RestartCount, c.ManualStop, c.StartedOnce}
+	err := change(c)
+	var data []byte
+	if err == nil && !c.deleted {
+		data, err = json.MarshalIndent(c, "", "  ")
+	}
+	c.mu.Unlock()
+	if err == nil && data != nil {
+		if err = atomicfile.Replace(filepath.Join(s.Dir(c.ID), recordFile), data, 0o600); err != nil {
+			err = fmt.Errorf("saving the record of container %s: %w", ShortID(c.ID), err)
+		}
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.State, c.RestartCount, c.ManualStop, c.StartedOnce = old.state, old.restartCount, old.manualStop, old.startedOnce
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// persisted is what Update puts back when a change cannot be saved.
+type persisted struct {
+	state        types.State
+	restartCount int
+	manualStop   bool
+	startedOnce  bool
 }
 
 // Delete forgets the container and removes its directory.

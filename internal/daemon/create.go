@@ -20,6 +20,7 @@ import (
 	"github.com/isulad-go/isulad/internal/hostchannel"
 	"github.com/isulad-go/isulad/internal/image/store"
 	"github.com/isulad-go/isulad/internal/opts"
+	"github.com/isulad-go/isulad/internal/rootfs"
 	"github.com/isulad-go/isulad/internal/spec"
 )
 
@@ -38,6 +39,11 @@ type plan struct {
 // validate checks a create request completely before anything is created. Every error is
 // one line naming the flag, the value and what is wanted.
 func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
+	// Before opts turns the first of HostChannels into HostChannel: a HostChannel that
+	// disagrees with the list is refused, not dropped.
+	if _, err := hostchannel.Merge(req.HostConfig.HostChannel, req.HostConfig.HostChannels); err != nil {
+		return nil, err
+	}
 	// Values and combinations: the same code the client ran.
 	if err := opts.ValidateCreate(req); err != nil {
 		return nil, err
@@ -59,6 +65,9 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 		}
 		if real == "/" {
 			return nil, fmt.Errorf("--external-rootfs %q: the host's root cannot be a container's rootfs: %w", hc.ExternalRootfs, errInvalid)
+		}
+		if err := d.channels.RootfsConflicts(real); err != nil {
+			return nil, err
 		}
 		p.rootfs = real
 		hc.ExternalRootfs = real
@@ -115,12 +124,10 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 		return nil, fmt.Errorf("--env-target-file %q: want an absolute path inside the container: %w", hc.EnvTargetFile, errInvalid)
 	}
 	// Host channels: the daemon always validates, whatever the client did.
-	if hc.HostChannel != nil && len(hc.HostChannels) == 0 {
-		hc.HostChannels = []types.HostChannel{*hc.HostChannel}
+	if hc.HostChannels, err = hostchannel.Merge(hc.HostChannel, hc.HostChannels); err != nil {
+		return nil, err
 	}
-	if hc.HostChannels, err = hostchannel.Validate(hc.HostChannels, hostchannel.CheckContext{
-		GraphDir: d.cfg.Graph, StateDir: d.cfg.State, Rootfs: p.rootfs, MountDests: dests,
-	}); err != nil {
+	if hc.HostChannels, err = hostchannel.Validate(hc.HostChannels, d.channelCheckContext(p.rootfs, dests)); err != nil {
 		return nil, err
 	}
 	hc.HostChannel = nil
@@ -131,7 +138,7 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 			p.warnings = append(p.warnings, w)
 		}
 	}
-	p.systemd = hc.SystemContainer && spec.IsSystemdInit(p.rootfs, processArgs(*cfg)[0])
+	p.systemd = hc.SystemContainer && rootfs.IsSystemdInit(p.rootfs, processArgs(*cfg)[0])
 	return p, nil
 }
 
@@ -227,7 +234,7 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		if err := fault.Point(FaultCreateAfterRootfs); err != nil {
 			return fail(err)
 		}
-		c.SystemdInit = hc.SystemContainer && spec.IsSystemdInit(c.Rootfs, processArgs(cfg)[0])
+		c.SystemdInit = hc.SystemContainer && rootfs.IsSystemdInit(c.Rootfs, processArgs(cfg)[0])
 		c.StopSignal = spec.DefaultStopSignal(spec.Options{Config: cfg, HostConfig: hc}, c.SystemdInit)
 		taken := []string{}
 		for _, m := range p.mounts {
@@ -281,8 +288,21 @@ func (d *Daemon) specOptions(c *container.Container, mounts []types.Mount, remap
 	cfg.Cmd = processArgs(cfg) // the spec runs Entrypoint then Cmd
 	return spec.Options{
 		ID: c.ID, Config: cfg, HostConfig: c.HostConfig, Rootfs: c.Rootfs,
-		Mounts: mounts, ExtraMounts: hostchannel.SpecMounts(c.HostConfig.HostChannels),
+		Mounts: mounts, ExtraMounts: d.channels.SpecMounts(c.HostConfig.HostChannels),
 		Hostname: c.Config.Hostname, EngineName: d.cfg.EngineName, UserRemap: remap, Hooks: hooks,
 		CgroupsPath: c.CgroupsPath,
 	}
+}
+
+// channelCheckContext is what host-channel validation needs to know about the engine and the
+// other containers: a channel may lie neither in the engine's directories nor in the rootfs
+// of any container.
+func (d *Daemon) channelCheckContext(rootfs string, dests []string) hostchannel.CheckContext {
+	cc := hostchannel.CheckContext{GraphDir: d.cfg.Graph, StateDir: d.cfg.State, Rootfs: rootfs, MountDests: dests}
+	for _, c := range d.store.List() {
+		if c.Rootfs != "" && c.Rootfs != rootfs {
+			cc.OtherRootfs = append(cc.OtherRootfs, c.Rootfs)
+		}
+	}
+	return cc
 }

@@ -14,9 +14,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
-
-	runc "github.com/containerd/go-runc"
 
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
@@ -38,8 +37,11 @@ type Daemon struct {
 	channels *hostchannel.Manager
 	images   *images
 
+	shims      Shims                             // launches and reconnects shims
+	newRuntime func(binary, root string) Runtime // the one maker of runtime drivers
+
 	mu    sync.Mutex
-	shims map[string]*shim.Client // live shim connections by container ID
+	conns map[string]Shim // live shim connections by container ID
 
 	// bg tracks background work (exit monitors, restarts) so shutdown can wait briefly.
 	bg sync.WaitGroup
@@ -48,16 +50,19 @@ type Daemon struct {
 // New prepares the daemon's directories, loads every container and reconciles them with
 // what is actually running.
 func New(cfg Config, log *slog.Logger) (*Daemon, error) {
-	for _, dir := range []string{cfg.Graph, cfg.State, filepath.Join(cfg.State, "containers"), filepath.Join(cfg.State, "s"), filepath.Join(cfg.State, "runtime")} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
+	return newDaemon(cfg, log, binaryShims{cfg.ShimPath}, newRuncRuntime)
+}
+
+// newDaemon is New with the shims and the runtime given (tests give fakes).
+func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary, root string) Runtime) (*Daemon, error) {
+	if err := ensureDirs(cfg); err != nil {
+		return nil, err
 	}
 	store, err := container.NewStore(filepath.Join(cfg.Graph, "containers"))
 	if err != nil {
 		return nil, err
 	}
-	hc, err := hostchannel.NewManager(filepath.Join(cfg.Graph, "hostchannels"), log)
+	hc, err := hostchannel.NewManager(filepath.Join(cfg.Graph, "hostchannels"), filepath.Join(cfg.State, "hostchannels"), log)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +70,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, images: im, shims: map[string]*shim.Client{}}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, images: im, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
@@ -74,12 +79,12 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 }
 
 // runtime returns the OCI runtime driver for a runtime name.
-func (d *Daemon) runtime(name string) (*runc.Runc, error) {
+func (d *Daemon) runtime(name string) (Runtime, error) {
 	rc, ok := d.cfg.Runtimes[name]
 	if !ok {
 		return nil, fmt.Errorf("runtime %q is not configured (have %s): %w", name, d.runtimeNames(), errInvalid)
 	}
-	return &runc.Runc{Command: rc.Path, Root: filepath.Join(d.cfg.State, "runtime", name)}, nil
+	return d.newRuntime(rc.Path, filepath.Join(d.cfg.State, "runtime", name)), nil
 }
 
 func (d *Daemon) runtimeNames() string {
@@ -91,30 +96,30 @@ func (d *Daemon) stateDir(id string) string {
 	return filepath.Join(d.cfg.State, "containers", id)
 }
 
-func (d *Daemon) setShim(id string, c *shim.Client) {
+func (d *Daemon) setShim(id string, c Shim) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if c == nil {
-		delete(d.shims, id)
+		delete(d.conns, id)
 	} else {
-		d.shims[id] = c
+		d.conns[id] = c
 	}
 }
 
-func (d *Daemon) getShim(id string) *shim.Client {
+func (d *Daemon) getShim(id string) Shim {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.shims[id]
+	return d.conns[id]
 }
 
 // restore brings the in-memory view back in line with the disk and the running system,
 // after a clean restart or a crash.
 func (d *Daemon) restore() error {
-	orphans, err := d.store.Load()
+	found, err := d.store.Load()
 	if err != nil {
 		return err
 	}
-	for _, dir := range orphans {
+	for _, dir := range found.Unfinished {
 		d.log.Warn("removing the directory of a container whose create did not finish", "dir", dir)
 		if err := unmountOrphanRootfs(dir); err != nil {
 			d.log.Error("unmounting the image rootfs of an unfinished create", "dir", dir, "err", err)
@@ -123,14 +128,25 @@ func (d *Daemon) restore() error {
 		os.RemoveAll(dir)
 		os.RemoveAll(d.stateDir(filepath.Base(dir)))
 	}
-	// Host channels whose owner never got a record (create killed half-way) go now.
-	if err := d.channels.Reconcile(d.store.Known); err != nil {
+	for _, q := range found.Quarantined {
+		d.log.Warn("quarantined a container whose record cannot be read: it is not managed, and its runtime, shim, host channels and directory are left alone; repair or remove its record and restart the daemon",
+			"id", q.ID, "dir", q.Dir, "err", q.Err)
+	}
+	for _, r := range found.Renamed {
+		d.log.Warn("renamed a container whose recorded name another container has", "id", r.ID, "name", r.From, "holder", r.Holder, "new-name", r.To)
+		if r.SaveErr != nil {
+			d.log.Error("saving the new name", "id", r.ID, "err", r.SaveErr)
+		}
+	}
+	// Host channels whose owner never got a record (create killed half-way) go now; those
+	// of a quarantined container are its own.
+	if err := d.channels.Reconcile(d.store.Owns); err != nil {
 		d.log.Error("host channel reconciliation", "err", err)
 	}
 	// Runtime state dirs of containers that no longer exist.
 	if ents, err := os.ReadDir(filepath.Join(d.cfg.State, "containers")); err == nil {
 		for _, e := range ents {
-			if !d.store.Known(e.Name()) {
+			if !d.store.Owns(e.Name()) {
 				d.cleanupRuntime(e.Name())
 				os.RemoveAll(d.stateDir(e.Name()))
 			}
@@ -147,27 +163,52 @@ func (d *Daemon) recover(c *container.Container) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	status := c.Status()
-	if status == container.Removing || status == container.Dead {
+	switch status {
+	case container.Removing:
+		// Finished before the daemon serves: nobody sees a container whose removal is
+		// still going on after a restart. A failure leaves it Dead, listed as such.
 		d.log.Info("finishing an interrupted removal", "id", c.ID)
+		d.finishRemove(c)
+		return
+	case container.Dead:
+		return // a failed removal: rm -f tries again
+	case container.Restarting:
+		// The daemon died in the policy's back-off: the exit is recorded already; the
+		// back-off starts over.
 		c.Lock()
-		c.State.Status = string(container.Removing)
+		err := c.SetStatusLocked(container.Exited)
+		code := c.State.ExitCode
 		c.Unlock()
-		d.bgGo(func() { d.finishRemove(c) })
+		if err == nil {
+			err = d.store.Save(c)
+		}
+		if err != nil {
+			d.log.Error("recovering a container in its restart back-off", "id", c.ID, "err", err)
+		}
+		d.cleanupRuntime(c.ID)
+		d.bgGo(func() { d.restartAfterExit(c, code) })
 		return
 	}
-	client, err := shim.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID))
+	client, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID))
 	if err == nil {
 		pid, perr := client.Pid()
 		if perr == nil && pid > 0 {
+			// It runs: that is a fact, recorded in memory even if the disk refuses it.
 			c.Lock()
+			var terr error
 			if st := container.Status(c.State.Status); st != container.Running && st != container.Paused {
-				c.SetStatusLocked(container.Running)
+				terr = c.SetStatusLocked(container.Running)
 			}
 			c.State.Pid = pid
 			c.Unlock()
-			d.store.Save(c)
-			d.setShim(c.ID, client)
+			if terr != nil {
+				d.log.Error("reconnected container in an unexpected state", "id", c.ID, "err", terr)
+			}
+			if err := d.store.Save(c); err != nil {
+				d.log.Error("saving container record", "id", c.ID, "err", err)
+			}
 			run := c.NewRun()
+			d.setShim(c.ID, client)
 			d.bgGo(func() { d.monitor(c, client, run) })
 			d.log.Info("reconnected to running container", "id", c.ID, "pid", pid)
 			return
@@ -176,16 +217,15 @@ func (d *Daemon) recover(c *container.Container) {
 		client.Shutdown(ctx)
 		client.Close()
 	}
-	if status != container.Running && status != container.Paused && status != container.Restarting {
+	if status != container.Running && status != container.Paused {
 		d.cleanupRuntime(c.ID)
 		if status == container.Exited && c.HostConfig.AutoRemove {
 			// Its exit was recorded, but the daemon stopped before --rm removed it.
+			// Like an interrupted removal, done before the daemon serves.
 			d.log.Info("removing a --rm container whose exit was recorded before the daemon stopped", "id", c.ID)
-			d.bgGo(func() {
-				if err := d.Remove(context.Background(), c, true); err != nil && !isErr(err, errNotFound) {
-					d.log.Error("auto-remove", "id", c.ID, "err", err)
-				}
-			})
+			if err := d.Remove(context.Background(), c, true); err != nil && !isErr(err, errNotFound) {
+				d.log.Error("auto-remove", "id", c.ID, "err", err)
+			}
 			return
 		}
 		if rp := c.HostConfig.RestartPolicy.Name; (rp == "always" || rp == "unless-stopped") && c.StartedOnce && !c.ManualStop {
@@ -214,30 +254,31 @@ func (d *Daemon) killOrphan(c *container.Container) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rt.Kill(ctx, c.ID, 9, &runc.KillOpts{All: true})
-	rt.Delete(ctx, c.ID, &runc.DeleteOpts{Force: true})
+	rt.Kill(ctx, c.ID, syscall.SIGKILL, true)
+	rt.Delete(ctx, c.ID, c.CgroupsPath)
 }
 
-// cleanupRuntime deletes whatever the runtime still knows of a container, and its shim
-// socket. Safe to call when there is nothing.
-func (d *Daemon) cleanupRuntime(id string) {
+// cleanupRuntime deletes whatever the runtime still knows of a container, its cgroups, and
+// its shim socket. Safe to call when there is nothing.
+func (d *Daemon) cleanupRuntime(id string) error {
 	// The container's own runtime; for an unknown container, any runtime may hold it.
 	names := slices.Collect(maps.Keys(d.cfg.Runtimes))
-	if c, err := d.store.Get(id); err == nil {
-		names = []string{c.Runtime}
+	cgroupsPath := ""
+	if c, err := d.store.Get(id); err == nil && c.ID == id {
+		names, cgroupsPath = []string{c.Runtime}, c.CgroupsPath
 	}
+	var errs []error
 	for _, name := range names {
 		rt, err := d.runtime(name)
 		if err != nil {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			rt.Delete(ctx, id, &runc.DeleteOpts{Force: true})
-			cancel()
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, rt.Delete(ctx, id, cgroupsPath))
+		cancel()
 	}
 	os.Remove(shim.SocketPath(d.cfg.State, id))
+	return errors.Join(errs...)
 }
 
 func (d *Daemon) bgGo(f func()) {
@@ -251,9 +292,9 @@ func (d *Daemon) bgGo(f func()) {
 // Close lets go of the shims without touching the containers: they keep running.
 func (d *Daemon) Close() {
 	d.mu.Lock()
-	for id, c := range d.shims {
+	for id, c := range d.conns {
 		c.Close()
-		delete(d.shims, id)
+		delete(d.conns, id)
 	}
 	d.mu.Unlock()
 }

@@ -3,12 +3,14 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/spec"
 )
 
 func TestStatusPhrase(t *testing.T) {
@@ -125,5 +127,38 @@ func TestConfigFile(t *testing.T) {
 	c.Graph = "relative"
 	if err := c.Finish(); err == nil {
 		t.Fatalf("relative graph accepted")
+	}
+}
+
+// TestExecPrivilegedInheritable: exec --privileged gets the container's bounding set as its
+// effective and permitted capabilities, never as inheritable ones (CVE-2022-29162), and the
+// container's own process is left as it was.
+func TestExecPrivilegedInheritable(t *testing.T) {
+	s := spec.Default()
+	if err := spec.WithCapabilities([]string{"CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"})(s); err != nil {
+		t.Fatal(err)
+	}
+	s.Process.Capabilities.Effective = []string{"CAP_KILL"} // narrower than the bounding set
+	s.Process.Capabilities.Permitted = []string{"CAP_KILL"}
+	before := *s.Process.Capabilities
+	for _, privileged := range []bool{false, true} {
+		p, err := execProcessOf(s.Process, "", types.ExecConfig{Cmd: []string{"sh"}, Privileged: privileged})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := p.Capabilities
+		if len(c.Inheritable) != 0 || len(c.Ambient) != 0 {
+			t.Errorf("privileged=%v: inheritable %v, ambient %v; want none", privileged, c.Inheritable, c.Ambient)
+		}
+		wantEff := before.Effective
+		if privileged {
+			wantEff = before.Bounding
+		}
+		if !slices.Equal(c.Effective, wantEff) || !slices.Equal(c.Permitted, wantEff) || !slices.Equal(c.Bounding, before.Bounding) {
+			t.Errorf("privileged=%v: %+v, want effective and permitted %v", privileged, c, wantEff)
+		}
+	}
+	if !slices.Equal(s.Process.Capabilities.Effective, before.Effective) || len(s.Process.Capabilities.Inheritable) != 0 {
+		t.Errorf("the container's process changed: %+v", s.Process.Capabilities)
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/rootfs"
 	"github.com/isulad-go/isulad/internal/spec"
 )
 
@@ -55,7 +57,13 @@ func (d *Daemon) execProcess(c *container.Container, ec types.ExecConfig) (*spec
 	if err != nil {
 		return nil, err
 	}
-	p := *s.Process
+	return execProcessOf(s.Process, c.Rootfs, ec)
+}
+
+// execProcessOf is the exec's process, derived from the container's process base (left as
+// it is) in the rootfs rootfsPath.
+func execProcessOf(base *specs.Process, rootfsPath string, ec types.ExecConfig) (*specs.Process, error) {
+	p := *base
 	p.Args = ec.Cmd
 	p.Terminal = ec.Tty
 	p.ConsoleSize = nil
@@ -75,7 +83,7 @@ func (d *Daemon) execProcess(c *container.Container, ec types.ExecConfig) (*spec
 		p.Cwd = ec.WorkingDir
 	}
 	if ec.User != "" {
-		u, err := spec.LookupUser(c.Rootfs, ec.User)
+		u, err := rootfs.LookupUser(rootfsPath, ec.User)
 		if err != nil {
 			return nil, err
 		}
@@ -83,10 +91,16 @@ func (d *Daemon) execProcess(c *container.Container, ec types.ExecConfig) (*spec
 		p.User = u
 	}
 	if ec.Privileged && p.Capabilities != nil {
-		// Bounding set of the container is the limit; give the exec everything in it.
-		p.Capabilities.Effective = p.Capabilities.Bounding
-		p.Capabilities.Permitted = p.Capabilities.Bounding
-		p.Capabilities.Inheritable = p.Capabilities.Bounding
+		// The container's bounding set is the limit: the exec gets all of it as effective and
+		// permitted. Inheritable (and ambient) stay empty as at create: an inheritable set would
+		// hand the capabilities to any file-capability binary the container's user runs
+		// (CVE-2022-29162).
+		caps := *p.Capabilities
+		caps.Effective = slices.Clone(caps.Bounding)
+		caps.Permitted = slices.Clone(caps.Bounding)
+		caps.Inheritable = nil
+		caps.Ambient = nil
+		p.Capabilities = &caps
 	}
 	return &p, nil
 }

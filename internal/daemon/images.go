@@ -75,11 +75,26 @@ func (d *Daemon) restoreImages() {
 			}
 		}
 	}
-	if n, err := d.images.store.GC(d.layersInUse()); err != nil {
+	if n, err := d.gcImages(); err != nil {
 		d.log.Warn("reclaiming image space", "err", err)
 	} else if n > 0 {
 		d.log.Info("reclaimed image space left by an interrupted operation", "bytes", n)
 	}
+}
+
+// gcImages collects layers and blobs nothing needs. Called with images.use held (or at
+// start). A quarantined container (its record unreadable) may be on layers no record names:
+// then nothing is collected until it is repaired or removed.
+func (d *Daemon) gcImages() (int64, error) {
+	if ents, err := os.ReadDir(filepath.Join(d.cfg.Graph, "containers")); err == nil {
+		for _, e := range ents {
+			if id := e.Name(); d.store.Owns(id) && !d.store.Known(id) {
+				d.log.Warn("image space is not reclaimed while a quarantined container may use its layers", "id", id)
+				return 0, nil
+			}
+		}
+	}
+	return d.images.store.GC(d.layersInUse())
 }
 
 // reclaim frees what a failed pull, load or import stored (layers of its that no image
@@ -87,7 +102,7 @@ func (d *Daemon) restoreImages() {
 func (d *Daemon) reclaim() {
 	d.images.use.Lock()
 	defer d.images.use.Unlock()
-	if _, err := d.images.store.GC(d.layersInUse()); err != nil {
+	if _, err := d.gcImages(); err != nil {
 		d.log.Warn("reclaiming image space", "err", err)
 	}
 }

@@ -189,4 +189,3 @@ func (d *Daemon) ExportContainer(ctx context.Context, c *container.Container, w 
 	}
 	return archive.WriteDiff(ctx, w, "", dir)
 }
-

@@ -216,7 +216,7 @@ func (d *Daemon) RemoveImages(names []string, force bool) (types.ImageDeleteResp
 			resp.Items = append(resp.Items, types.ImageDeleteItem{Error: err.Error()})
 		}
 	}
-	freed, err := d.images.store.GC(d.layersInUse())
+	freed, err := d.gcImages()
 	resp.Reclaimed = freed
 	if err != nil {
 		d.log.Warn("reclaiming image space", "err", err)
@@ -282,7 +282,7 @@ func (d *Daemon) PruneImages(all bool) (types.ImageDeleteResponse, error) {
 		}
 		resp.Items = append(resp.Items, types.ImageDeleteItem{Deleted: im.ID})
 	}
-	freed, err := d.images.store.GC(d.layersInUse())
+	freed, err := d.gcImages()
 	resp.Reclaimed = freed
 	return resp, err
 }

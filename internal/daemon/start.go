@@ -17,6 +17,7 @@ import (
 	"github.com/isulad-go/isulad/internal/atomicfile"
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/fault"
+	"github.com/isulad-go/isulad/internal/rootfs"
 	"github.com/isulad-go/isulad/internal/shim"
 	"github.com/isulad-go/isulad/internal/spec"
 )
@@ -52,6 +53,9 @@ func startCode(msg string) int {
 	return 125
 }
 
+// startTimeout bounds one start (shim launch, runtime create and start, hooks).
+const startTimeout = 2 * time.Minute
+
 // Start starts a created or exited container. With streams, the client is attached before
 // the container's first instruction runs.
 func (d *Daemon) Start(ctx context.Context, c *container.Container, st *Streams) error {
@@ -72,9 +76,16 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		return nil
 	case container.Paused:
 		return fmt.Errorf("container %s is paused: unpause it instead: %w", c.Name, errConflict)
-	case container.Removing, container.Dead:
+	case container.Removing:
 		return fmt.Errorf("container %s is being removed: %w", c.Name, errConflict)
+	case container.Dead:
+		return fmt.Errorf("container %s is dead (its removal failed): remove it again with rm -f: %w", c.Name, errConflict)
 	}
+	// The start is the daemon's work, not the client's: a client that goes away must not
+	// cancel it half-way (its undo would shut the shim down while the runtime starts the
+	// container). The daemon's own bound applies instead.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	defer cancel()
 	// A shim left from the previous run (still draining its exit) must be gone first.
 	d.reapOldShim(ctx, c)
 
@@ -92,8 +103,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	}
 	undo = append(undo, func() { d.unmountRootfs(c) })
 	if hc.SystemContainer {
-		if w, err := spec.WriteHostFiles(c.Rootfs, c.Config.Hostname); err != nil {
-			return fmt.Errorf("writing /etc/hostname, /etc/hosts, /etc/resolv.conf into the rootfs: %w", err)
+		if w, err := rootfs.WriteHostFiles(c.Rootfs, c.Config.Hostname); err != nil {
+			return err // names the file, the rootfs and what is wrong
 		} else if w != "" {
 			d.log.Warn(w, "id", c.ID)
 		}
@@ -104,11 +115,15 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		if err != nil {
 			return err
 		}
-		if err := spec.WriteEnvTargetFile(c.Rootfs, hc.EnvTargetFile, s.Process.Env); err != nil {
-			return err // spec names the flag and the path
+		if err := rootfs.WriteEnvTargetFile(c.Rootfs, hc.EnvTargetFile, s.Process.Env); err != nil {
+			return err // names the flag and the path
 		}
 	}
-	// Host channels are mounted before the runtime creates the container.
+	// Host channels are mounted before the runtime creates the container, which binds them
+	// from their backing mounts.
+	if err := d.bindChannelsFromBacking(c); err != nil {
+		return fmt.Errorf("host channels: updating the OCI spec: %w", err)
+	}
 	var remap *spec.IDMap
 	if hc.UserRemap != "" && len(hc.HostChannels) > 0 {
 		if remap, err = spec.ParseUserRemap(hc.UserRemap); err != nil {
@@ -152,8 +167,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		return err
 	}
 	os.Remove(filepath.Join(sd, "exit.json"))
-	client, err := shim.Launch(ctx, d.cfg.ShimPath, shim.Config{
-		ID: c.ID, Bundle: d.store.Dir(c.ID), Runtime: rt.Command, RuntimeRoot: rt.Root,
+	client, err := d.shims.Launch(ctx, shim.Config{
+		ID: c.ID, Bundle: d.store.Dir(c.ID), Runtime: rt.Binary(), RuntimeRoot: rt.Root(),
 		StateDir: sd, Socket: shim.SocketPath(d.cfg.State, c.ID),
 		LogPath: d.logPath(c), LogMaxSize: size, LogMaxFile: files,
 		Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
@@ -163,7 +178,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	}
 	// Undone in reverse: shim shutdown, then whatever the runtime still holds (a shim that
 	// died after the runtime's create cannot delete it: its init, cgroup and state would stay).
-	undo = append(undo, func() { d.cleanupRuntime(c.ID) })
+	undo = append(undo, func() {
+		if err := d.cleanupRuntime(c.ID); err != nil {
+			d.log.Warn("cleaning up after a failed start", "id", c.ID, "err", err)
+		}
+	})
 	undo = append(undo, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -185,24 +204,24 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	pid, err := client.Start(ctx)
 	if err != nil {
 		code := startCode(err.Error())
-		c.Lock()
-		c.State.ExitCode = code
-		c.State.Error = err.Error()
-		c.Unlock()
-		d.store.Save(c)
+		if serr := d.store.Update(c, func(c *container.Container) error {
+			c.State.ExitCode = code
+			c.State.Error = err.Error()
+			return nil
+		}); serr != nil {
+			d.log.Error("recording a failed start", "id", c.ID, "err", serr)
+		}
 		return &StartError{Code: code, Err: err}
 	}
-	run := c.NewRun()
-	c.Lock()
-	err = c.SetRunningLocked(pid, time.Now().UTC())
-	c.Unlock()
-	if err != nil {
+	// Running only once the disk says so: a record that cannot be saved fails the start,
+	// and the undo stops the container.
+	if err := d.store.Update(c, func(c *container.Container) error {
+		return c.SetRunningLocked(pid, time.Now().UTC())
+	}); err != nil {
 		return err
 	}
+	run := c.NewRun()
 	d.setShim(c.ID, client)
-	if err := d.store.Save(c); err != nil {
-		d.log.Error("saving container record", "id", c.ID, "err", err)
-	}
 	d.log.Info("container started", "id", c.ID, "pid", pid)
 	undo = nil
 	d.bgGo(func() { d.monitor(c, client, run) })
@@ -217,7 +236,7 @@ func (d *Daemon) reapOldShim(ctx context.Context, c *container.Container) {
 	}
 	sock := shim.SocketPath(d.cfg.State, c.ID)
 	for i := 0; i < 100; i++ {
-		cl, err := shim.Connect(ctx, sock)
+		cl, err := d.shims.Connect(ctx, sock)
 		if err != nil {
 			break
 		}
@@ -233,7 +252,7 @@ func (d *Daemon) logPath(c *container.Container) string {
 }
 
 // monitor waits for the container's exit through its shim.
-func (d *Daemon) monitor(c *container.Container, client *shim.Client, run *container.Run) {
+func (d *Daemon) monitor(c *container.Container, client Shim, run *container.Run) {
 	es, err := client.Wait(context.Background())
 	if err != nil {
 		if !errors.Is(err, shim.ErrShimGone) {
@@ -259,6 +278,8 @@ func (d *Daemon) monitor(c *container.Container, client *shim.Client, run *conta
 // handleExit records an exit and then applies --rm or the restart policy.
 func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.ExitStatus) {
 	defer close(run.Done)
+	// The exit is a fact: it is recorded in memory even if the disk refuses it (the record
+	// then still says running, and a restarted daemon finds the exit in exit.json).
 	c.Lock()
 	if es.ExitedAt.IsZero() {
 		es.ExitedAt = time.Now()
@@ -269,9 +290,16 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 	// The image rootfs is mounted only while the container runs.
 	d.unmountRootfs(c)
 	if err == nil {
-		d.store.Save(c)
+		if serr := d.store.Save(c); serr != nil {
+			d.log.Error("saving the exit of a container", "id", c.ID, "err", serr)
+		}
 	}
 	close(run.Exited)
+	var te *container.ErrTransition
+	if errors.As(err, &te) && te.NoChange() {
+		d.log.Debug("exit already recorded: a second report of it is ignored", "id", c.ID)
+		return
+	}
 	if err != nil {
 		d.log.Warn("exit of a container in an unexpected state", "id", c.ID, "err", err)
 		return
@@ -305,12 +333,22 @@ func (d *Daemon) shouldRestart(c *container.Container, code int) bool {
 	return false
 }
 
-// restartAfterExit starts the container again, backing off a little on fast loops.
+// restartAfterExit starts the container again, backing off a little on fast loops. The
+// container is Restarting during the back-off; a user's stop or start, or a removal, in that
+// time takes it out of Restarting, and the policy then leaves it alone.
 func (d *Daemon) restartAfterExit(c *container.Container, code int) {
-	c.Lock()
-	c.RestartCount++
-	n := c.RestartCount
-	c.Unlock()
+	var n int
+	if err := d.store.Update(c, func(c *container.Container) error {
+		if err := c.SetStatusLocked(container.Restarting); err != nil {
+			return err
+		}
+		c.RestartCount++
+		n = c.RestartCount
+		return nil
+	}); err != nil {
+		d.log.Error("restart policy: cannot enter restarting", "id", c.ID, "err", err)
+		return
+	}
 	delay := 100 * time.Millisecond
 	if c.HostConfig.RestartPolicy.Name != "on-reboot" {
 		delay = time.Duration(min(n, 10)) * 100 * time.Millisecond
@@ -318,15 +356,20 @@ func (d *Daemon) restartAfterExit(c *container.Container, code int) {
 	time.Sleep(delay)
 	c.Op.Lock()
 	defer c.Op.Unlock()
-	c.Lock()
-	manual := c.ManualStop
-	c.Unlock()
-	if manual || c.Status() != container.Exited || !d.store.Known(c.ID) {
+	if c.Status() != container.Restarting || !d.store.Known(c.ID) {
 		return
 	}
 	d.log.Info("restarting container per its restart policy", "id", c.ID, "policy", c.HostConfig.RestartPolicy.Name, "exit", code)
 	if err := d.startLocked(context.Background(), c, nil); err != nil {
 		d.log.Error("restart failed", "id", c.ID, "err", err)
+		if err := d.store.Update(c, func(c *container.Container) error {
+			if container.Status(c.State.Status) != container.Restarting {
+				return nil
+			}
+			return c.SetStatusLocked(container.Exited)
+		}); err != nil {
+			d.log.Error("restart failed: recording it", "id", c.ID, "err", err)
+		}
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"time"
 
-	runc "github.com/containerd/go-runc"
-
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/opts"
 	"github.com/isulad-go/isulad/internal/shim"
@@ -23,10 +21,16 @@ func (d *Daemon) Stop(ctx context.Context, c *container.Container, timeout int) 
 }
 
 func (d *Daemon) stopLocked(ctx context.Context, c *container.Container, timeout int) error {
-	c.Lock()
-	c.ManualStop = true
-	c.Unlock()
-	d.store.Save(c)
+	// A container in its restart policy's back-off is stopped by leaving Restarting.
+	if err := d.store.Update(c, func(c *container.Container) error {
+		c.ManualStop = true
+		if container.Status(c.State.Status) == container.Restarting {
+			return c.SetStatusLocked(container.Exited)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	st := c.Status()
 	if st != container.Running && st != container.Paused {
 		return nil
@@ -84,7 +88,7 @@ func (d *Daemon) signal(ctx context.Context, c *container.Container, sig syscall
 	if err != nil {
 		return err
 	}
-	if err := rt.Kill(ctx, c.ID, int(sig), &runc.KillOpts{All: all}); err != nil {
+	if err := rt.Kill(ctx, c.ID, sig, all); err != nil {
 		// Fall back on the recorded pid (the runtime may already have deleted its state).
 		if pid := c.Snapshot().Pid; pid > 0 {
 			return syscall.Kill(pid, sig)
@@ -109,10 +113,12 @@ func (d *Daemon) Kill(ctx context.Context, c *container.Container, signal string
 	if st := c.Status(); st != container.Running && st != container.Paused {
 		return fmt.Errorf("container %s is not running: %w", c.Name, errConflict)
 	}
-	c.Lock()
-	c.ManualStop = true
-	c.Unlock()
-	d.store.Save(c)
+	if err := d.store.Update(c, func(c *container.Container) error {
+		c.ManualStop = true
+		return nil
+	}); err != nil {
+		return err
+	}
 	return d.signal(ctx, c, sig, false)
 }
 
@@ -146,11 +152,11 @@ func (d *Daemon) Pause(ctx context.Context, c *container.Container) error {
 	if err := rt.Pause(ctx, c.ID); err != nil {
 		return fmt.Errorf("pausing %s: %v", c.Name, err)
 	}
-	c.Lock()
-	err = c.SetStatusLocked(container.Paused)
-	c.Unlock()
-	d.store.Save(c)
-	return err
+	if err := d.store.Update(c, func(c *container.Container) error { return c.SetStatusLocked(container.Paused) }); err != nil {
+		rt.Resume(ctx, c.ID) // the record still says running: so is the container
+		return err
+	}
+	return nil
 }
 
 // Unpause thaws a paused container.
@@ -171,13 +177,16 @@ func (d *Daemon) resume(ctx context.Context, c *container.Container) error {
 	if err := rt.Resume(ctx, c.ID); err != nil {
 		return fmt.Errorf("unpausing %s: %v", c.Name, err)
 	}
-	c.Lock()
-	if c.State.Status == string(container.Paused) {
-		err = c.SetStatusLocked(container.Running)
+	if err := d.store.Update(c, func(c *container.Container) error {
+		if c.State.Status != string(container.Paused) {
+			return nil
+		}
+		return c.SetStatusLocked(container.Running)
+	}); err != nil {
+		rt.Pause(ctx, c.ID) // the record still says paused: so is the container
+		return err
 	}
-	c.Unlock()
-	d.store.Save(c)
-	return err
+	return nil
 }
 
 // Remove deletes a stopped container (force: kill it first), its host channels, its
@@ -217,35 +226,39 @@ func (d *Daemon) markRemoving(ctx context.Context, c *container.Container, force
 	if !d.store.Known(c.ID) {
 		return fmt.Errorf("no such container: %s: %w", c.Name, errNotFound)
 	}
-	c.Lock()
-	err := c.SetStatusLocked(container.Removing)
-	c.Unlock()
-	if err != nil {
-		return err
-	}
-	d.store.Save(c)
-	return nil
+	return d.store.Update(c, func(c *container.Container) error { return c.SetStatusLocked(container.Removing) })
 }
 
 // finishRemove does the removal proper; it is also what a restarted daemon runs for a
-// container whose removal was interrupted.
-func (d *Daemon) finishRemove(c *container.Container) error {
+// container whose removal was interrupted. A removal that fails leaves the container Dead,
+// from which rm -f tries again.
+func (d *Daemon) finishRemove(c *container.Container) (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	defer func() {
+		if err == nil {
+			return
+		}
+		d.log.Error("removal failed: the container is dead until rm -f succeeds", "id", c.ID, "err", err)
+		if uerr := d.store.Update(c, func(c *container.Container) error { return c.SetStatusLocked(container.Dead) }); uerr != nil {
+			d.log.Error("recording a failed removal", "id", c.ID, "err", uerr)
+		}
+	}()
 	if cl := d.getShim(c.ID); cl != nil {
 		cl.Shutdown(ctx)
 		cl.Close()
 		d.setShim(c.ID, nil)
 	}
 	// No process of the container may be left before its channels are unmounted.
-	if cl, err := shim.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID)); err == nil {
+	if cl, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID)); err == nil {
 		cl.Shutdown(ctx)
 		cl.Close()
 	}
-	d.cleanupRuntime(c.ID)
+	if err := d.cleanupRuntime(c.ID); err != nil {
+		return fmt.Errorf("removing container %s from its runtime: %w", c.Name, err)
+	}
 	for _, ch := range c.HostConfig.HostChannels {
 		if err := d.channels.Remove(c.ID, ch); err != nil {
-			d.log.Error("removing host channel", "id", c.ID, "path", ch.PathOnHost, "err", err)
 			return fmt.Errorf("removing host channel %s: %w", ch.PathOnHost, err)
 		}
 	}
@@ -267,8 +280,13 @@ func (d *Daemon) Rename(c *container.Container, name string) error {
 	}
 	c.Op.Lock()
 	defer c.Op.Unlock()
+	old := c.Name
 	if err := d.store.Rename(c, name); err != nil {
 		return err
 	}
-	return d.store.Save(c)
+	if err := d.store.Save(c); err != nil {
+		d.store.Rename(c, old)
+		return fmt.Errorf("renaming %s to %s: %w", old, name, err)
+	}
+	return nil
 }

@@ -4,44 +4,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
-// openNoFollow opens a clean absolute path component by component from "/" without following
-// any symlink: every parent is opened O_PATH|O_NOFOLLOW|O_DIRECTORY, the leaf with flags plus
-// O_NOFOLLOW. A symlink anywhere gives ELOOP or ENOTDIR. Mount points are crossed as usual.
+// openNoFollow opens a clean absolute path without following any symbolic link on the way
+// or at the leaf (openat2 with RESOLVE_NO_SYMLINKS): a symlink anywhere gives ELOOP, a file
+// in the way ENOTDIR. Mount points are crossed as usual.
 func openNoFollow(p string, flags int) (int, error) {
 	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
 		return -1, fmt.Errorf("openNoFollow: %q is not a clean absolute path", p)
 	}
-	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
+	how := &unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CLOEXEC),
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	}
-	if p == "/" {
-		if flags&unix.O_PATH != 0 {
-			return fd, nil
+	for {
+		fd, err := unix.Openat2(unix.AT_FDCWD, p, how)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
 		}
-		unix.Close(fd)
-		return unix.Open("/", flags|unix.O_CLOEXEC, 0)
+		return fd, err
 	}
-	comps := strings.Split(p[1:], "/")
-	for i, c := range comps {
-		fl := unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-		if i == len(comps)-1 {
-			fl = flags | unix.O_NOFOLLOW | unix.O_CLOEXEC
-		}
-		nfd, err := openat(fd, c, fl, 0)
-		unix.Close(fd)
-		if err != nil {
-			return -1, err
-		}
-		fd = nfd
-	}
-	return fd, nil
 }
 
 func openat(dirfd int, name string, flags int, mode uint32) (int, error) {
@@ -82,14 +67,6 @@ func mountsAt(p string) ([]*mountinfo.Info, error) {
 	return mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
 		return i.Mountpoint != p, false
 	})
-}
-
-func readBootID() (string, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // syncDir fsyncs a directory so that entries made or removed in it are durable.

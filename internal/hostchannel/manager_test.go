@@ -9,12 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/testenv"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
@@ -28,9 +30,7 @@ func (w tWriter) Write(b []byte) (int, error) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (mounts)")
-	}
+	testenv.Root(t, "mounts")
 }
 
 // sandbox returns a fresh base directory (no symlinks in its path) and registers a cleanup
@@ -63,7 +63,7 @@ func unmountAllBelow(t *testing.T, base string) {
 
 func newManager(t *testing.T, base string) *Manager {
 	t.Helper()
-	m, err := NewManager(filepath.Join(base, "records"), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	m, err := NewManager(filepath.Join(base, "records"), filepath.Join(base, "mounts"), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,6 +331,25 @@ func TestConcurrentCreate(t *testing.T) {
 	}
 }
 
+// Issue 10, item 16: a new container's rootfs may not contain, or lie in, a channel.
+func TestRootfsConflicts(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	ch := channel(filepath.Join(base, "rootfs", "srv", "ch"), "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	for _, rootfs := range []string{filepath.Join(base, "rootfs"), ch.PathOnHost, filepath.Join(ch.PathOnHost, "x")} {
+		if err := m.RootfsConflicts(rootfs); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "c1") {
+			t.Errorf("RootfsConflicts(%s) = %v, want a refusal naming c1", rootfs, err)
+		}
+	}
+	if err := m.RootfsConflicts(filepath.Join(base, "rootfs2")); err != nil {
+		t.Errorf("an unrelated rootfs: %v", err)
+	}
+}
+
 func TestCrossContainerConflicts(t *testing.T) {
 	base := sandbox(t)
 	m := newManager(t, base)
@@ -579,35 +598,62 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
-func TestPendingMountAdopted(t *testing.T) {
+// A daemon killed between the backing mount and the bind onto the host path: the next start
+// binds the tmpfs it finds (data kept), and reconciliation of an orphan removes both.
+func TestKilledBetweenBackingAndBind(t *testing.T) {
 	base := sandbox(t)
 	m := newManager(t, base)
 	hp := filepath.Join(base, "ch")
 	ch := channel(hp, "/ch", MiB)
-	if err := m.Create("gone", ch); err != nil {
+	orphan := channel(filepath.Join(base, "orphan"), "/o", MiB)
+	for owner, c := range map[string]types.HostChannel{"known": ch, "gone": orphan} {
+		if err := m.Create(owner, c); err != nil {
+			t.Fatal(err)
+		}
+		fd, err := m.mountBacking(c.PathOnHost, c.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	if err := os.WriteFile(filepath.Join(m.backingPath(hp), "data"), []byte("kept"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Simulate a daemon killed between the mount syscall and recording the mount ID.
-	r, _ := m.loadRecord(hp)
-	fd, err := openNoFollow(hp, unix.O_PATH|unix.O_DIRECTORY)
+	// And a backing mount whose record is gone altogether.
+	norecord := filepath.Join(base, "no-record")
+	fd, err := m.mountBacking(norecord, MiB)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := mountIDOf(fd)
-	boot, _ := readBootID()
-	r.Pending = &pendingMount{BootID: boot, ParentMountID: pid}
-	if err := m.saveRecord(r); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", fdPath(fd), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=1048576"); err != nil {
-		t.Fatal(err)
-	}
 	unix.Close(fd)
-	if err := newManager(t, base).Reconcile(func(string) bool { return false }); err != nil {
+	m2 := newManager(t, base) // the daemon restarted
+	if err := m2.Reconcile(func(o string) bool { return o == "known" }); err != nil {
 		t.Fatal(err)
 	}
-	if exists(hp) || len(mountsOn(t, hp)) != 0 {
-		t.Fatal("the half-recorded mount was not cleaned up")
+	if exists(orphan.PathOnHost) || exists(m.backingPath(orphan.PathOnHost)) || exists(m.backingPath(norecord)) {
+		t.Error("the orphan's directory or a backing mount is left")
+	}
+	if mounted, err := m2.Mount("known", ch); err != nil || mounted {
+		t.Fatalf("Mount = %v, %v; want the existing tmpfs bound (mounted false)", mounted, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(hp, "data")); err != nil || string(b) != "kept" {
+		t.Fatalf("host path sees %q, %v; want the backing tmpfs's data", b, err)
+	}
+	if err := m2.Remove("known", ch); err != nil {
+		t.Fatal(err)
+	}
+	if exists(hp) || exists(m.backingPath(hp)) || len(mountsOn(t, hp)) != 0 {
+		t.Fatal("leftovers after Remove")
+	}
+}
+
+// unmountBehindBack unmounts a channel's tmpfs as a reboot would: bind and backing mount.
+func unmountBehindBack(t *testing.T, m *Manager, hp string) {
+	t.Helper()
+	for _, p := range []string{hp, m.backingPath(hp)} {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -627,9 +673,7 @@ func TestRebootSimulation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The tmpfs vanishes behind the Manager's back (as after a reboot): the next start mounts a fresh one.
-	if err := unix.Unmount(hp, unix.MNT_DETACH); err != nil {
-		t.Fatal(err)
-	}
+	unmountBehindBack(t, m, hp)
 	if mounted, _ := m.Status(ch); mounted {
 		t.Fatal("Status says mounted")
 	}
@@ -640,9 +684,7 @@ func TestRebootSimulation(t *testing.T) {
 		t.Fatal("not a fresh tmpfs")
 	}
 	// The directory and its made parent vanish too (host path on a tmpfs): Mount makes them again.
-	if err := unix.Unmount(hp, unix.MNT_DETACH); err != nil {
-		t.Fatal(err)
-	}
+	unmountBehindBack(t, m, hp)
 	if err := os.RemoveAll(filepath.Join(base, "var-run")); err != nil {
 		t.Fatal(err)
 	}
@@ -652,12 +694,6 @@ func TestRebootSimulation(t *testing.T) {
 	if mounted, _ := m.Status(ch); !mounted {
 		t.Fatal("not mounted after the directory was made again")
 	}
-	// A new boot ID means the recorded mount is not ours any more.
-	m.bootID = func() (string, error) { return "another-boot", nil }
-	if mounted, _ := m.Status(ch); mounted {
-		t.Fatal("a mount from another boot counts as mounted")
-	}
-	m.bootID = readBootID
 	if err := m.Remove("c1", ch); err != nil {
 		t.Fatal(err)
 	}
@@ -875,5 +911,379 @@ func TestParentSwappedForSymlinkBeforeMount(t *testing.T) {
 	}
 	if !exists(filepath.Join(base, "p2", "ch")) {
 		t.Fatal("Remove went through the symlink")
+	}
+}
+
+// Issue 10, items 10 and 16: what create must refuse before anything is made.
+func TestValidateRefusesAtCreate(t *testing.T) {
+	base := sandbox(t)
+	rootfs := filepath.Join(base, "rootfs")
+	other := filepath.Join(base, "other-rootfs")
+	for _, d := range []string{"rootfs/etc", "rootfs/srv/data", "other-rootfs/etc"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"rootfs/etc/hosts", "rootfs/file"} {
+		if err := os.WriteFile(filepath.Join(base, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mkfifo(filepath.Join(rootfs, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A symlink inside the rootfs resolves inside it, as the runtime resolves it.
+	if err := os.Symlink("/etc/hosts", filepath.Join(rootfs, "hosts-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/srv", filepath.Join(rootfs, "srv-link")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := CheckContext{Rootfs: rootfs, OtherRootfs: []string{other}, MountDests: []string{"/mnt"}}
+	ok := func(h, c string) types.HostChannel { return channel(filepath.Join(base, h), c, MiB) }
+	for _, chs := range [][]types.HostChannel{
+		{ok("a", "/srv/data")}, {ok("a", "/new/dir")}, {ok("a", "/srv-link/data")}, {ok("a", "/mnt/file")},
+	} {
+		if _, err := Validate(chs, ctx); err != nil {
+			t.Errorf("Validate(%v) = %v, want accepted", chs, err)
+		}
+	}
+	long := "/" + strings.Repeat("d/", 2100) + "ch" // 4203 bytes
+	fakeMem(t, 8*GiB, 6*GiB)
+	cases := []struct {
+		chs []types.HostChannel
+		msg string
+	}{
+		{[]types.HostChannel{channel(long, "/a", MiB)}, "is 4203 bytes long (want at most 4095"},
+		{[]types.HostChannel{channel("/srv/"+strings.Repeat("n", 256), "/a", MiB)}, "is 256 bytes long (want at most 255"},
+		{[]types.HostChannel{ok("a", long)}, "container path"},
+		{[]types.HostChannel{ok("a", "/etc/hosts")}, `container path "/etc/hosts" is a regular file in the rootfs`},
+		{[]types.HostChannel{ok("a", "/hosts-link")}, `container path "/hosts-link" is a regular file in the rootfs`},
+		{[]types.HostChannel{ok("a", "/fifo")}, "is a FIFO in the rootfs"},
+		{[]types.HostChannel{ok("a", "/file/below")}, "lies below something in the rootfs that is not a directory"},
+		{[]types.HostChannel{ok("other-rootfs/etc/ch", "/a")}, "lies inside the rootfs of another container"},
+		{[]types.HostChannel{ok("a", "/a"), ok("b", "/b"), channel(filepath.Join(base, "c"), "/c", 2*GiB)}, ""},
+		{[]types.HostChannel{channel(filepath.Join(base, "a"), "/a", 3*GiB), channel(filepath.Join(base, "b"), "/b", 3*GiB)},
+			"sizes 3221225472 + 3221225472 add up to 6442450944 bytes, more than half of total memory (4294967296 bytes)"},
+	}
+	for i, c := range cases {
+		_, err := Validate(c.chs, ctx)
+		if c.msg == "" {
+			if err != nil {
+				t.Errorf("case %d: Validate = %v, want accepted", i, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) || strings.Contains(err.Error(), "\n") || len(err.Error()) > 400 {
+			t.Errorf("case %d: Validate = %v, want one ErrInvalid line containing %q", i, err, c.msg)
+		}
+	}
+}
+
+func TestMerge(t *testing.T) {
+	a := channel("/srv/a", "/a", MiB)
+	b := channel("/srv/b", "/b", MiB)
+	loose := types.HostChannel{PathOnHost: "/srv/a/", PathInContainer: "/a", Size: MiB} // a in another spelling
+	for i, c := range []struct {
+		legacy *types.HostChannel
+		list   []types.HostChannel
+		want   []types.HostChannel
+		bad    bool
+	}{
+		{nil, nil, nil, false},
+		{&a, nil, []types.HostChannel{a}, false},
+		{nil, []types.HostChannel{a, b}, []types.HostChannel{a, b}, false},
+		{&a, []types.HostChannel{a, b}, []types.HostChannel{a, b}, false},
+		{&loose, []types.HostChannel{a, b}, []types.HostChannel{a, b}, false},
+		{&b, []types.HostChannel{a}, nil, true},
+	} {
+		got, err := Merge(c.legacy, c.list)
+		if c.bad {
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "given together with HostChannels") {
+				t.Errorf("case %d: Merge = %v, %v; want a refusal", i, got, err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("case %d: Merge = %v, %v; want %v", i, got, err, c.want)
+		}
+	}
+}
+
+// Issue 10, item 10: the tmpfs bounds inodes in proportion to its size.
+func TestInodesBounded(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", 4096)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(hp, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != minInodes {
+		t.Errorf("a one-page channel has %d inodes, want %d", st.Files, minInodes)
+	}
+	n := 0
+	for ; n < 2*minInodes; n++ {
+		if err := os.Mkdir(filepath.Join(hp, strconv.Itoa(n)), 0o700); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if n >= minInodes {
+		t.Errorf("made %d empty directories in a one-page channel, want fewer than %d", n, minInodes)
+	}
+	if got, want := nrInodes(64*MiB), 64*MiB/int64(os.Getpagesize()); got != want {
+		t.Errorf("nrInodes(64M) = %d, want %d", got, want)
+	}
+}
+
+// Issue 10, item 1: once mounted, the host path can be swapped for a symlink by whoever owns
+// one of its ancestors; the source the runtime binds is the backing mount, which still is
+// the channel's tmpfs, and no path the attacker controls leads there.
+func TestBindSourceSurvivesSwap(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	victim := filepath.Join(base, "victim")
+	if err := os.Mkdir(victim, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "secret"), []byte("s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hp := filepath.Join(base, "att", "d", "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hp, "mine"), []byte("m"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	att := filepath.Join(base, "att")
+	if err := os.Rename(filepath.Join(att, "d"), filepath.Join(att, "d.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(att, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(att, "d", "ch")); err != nil {
+		t.Fatal(err)
+	}
+	src := m.SpecMounts([]types.HostChannel{ch})[0].Source
+	if within(src, base) && !within(src, m.mountDir) {
+		t.Fatalf("bind source %q is not in the mount directory %q", src, m.mountDir)
+	}
+	if exists(filepath.Join(src, "secret")) || !exists(filepath.Join(src, "mine")) {
+		t.Fatal("the bind source does not lead to the channel's tmpfs")
+	}
+	for p := src; p != "/"; p = filepath.Dir(p) {
+		if fi, err := os.Lstat(p); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			t.Fatalf("bind source %q passes through %q (%v, %v)", src, p, fi.Mode(), err)
+		}
+	}
+	// Mount again refuses to stack a second bind while the first is elsewhere.
+	if _, err := m.Mount("c1", ch); !errors.Is(err, ErrBusy) && !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("Mount after the swap = %v, want a refusal", err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) { return !within(i.Mountpoint, base), false }); len(ms) != 0 {
+		t.Fatalf("mounts left: %+v", ms[0])
+	}
+	if !exists(filepath.Join(victim, "secret")) {
+		t.Fatal("the victim was touched")
+	}
+}
+
+// Issue 10, item 9: a parent renamed while the channel is mounted; Remove finds the bind
+// where it is now and unmounts it, and only then drops the record.
+func TestRemoveFindsMovedMount(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "p1", "sub", "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(base, "p1", "sub.moved", "ch")
+	if err := os.Rename(filepath.Join(base, "p1", "sub"), filepath.Dir(moved)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), moved) {
+		t.Fatalf("Mount with the bind moved away = %v, want ErrBusy naming %s", err, moved)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsOn(t, moved)) != 0 || exists(m.backingPath(hp)) || len(records(t, m)) != 0 {
+		t.Fatalf("after Remove: mounts at %s %v, backing %v, records %v", moved, mountsOn(t, moved), exists(m.backingPath(hp)), records(t, m))
+	}
+}
+
+// Issue 10, item 9: Remove refuses (and keeps the record) while the channel's bind cannot be
+// unmounted safely; it never says removed while the channel is mounted.
+func TestRemoveRefusesWhileMountedOver(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	// The bind's mount point leads to something else: a foreign mount stacked over it.
+	if err := unix.Mount("foreign", hp, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Remove("c1", ch)
+	if !errors.Is(err, ErrBusy) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("Remove under a foreign mount = %v, want one ErrBusy line", err)
+	}
+	if len(records(t, m)) != 1 {
+		t.Fatal("the record was dropped while the channel is mounted")
+	}
+	if err := unix.Unmount(hp, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 10, item 9: a Mount that fails after the tmpfs is mounted leaves nothing mounted.
+func TestMountFailureLeavesNothing(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	hp := filepath.Join(base, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove("c1", ch) })
+	testHookAfterBacking = func() error { return errors.New("injected") }
+	t.Cleanup(func() { testHookAfterBacking = nil })
+	if _, err := m.Mount("c1", ch); err == nil {
+		t.Fatal("Mount succeeded past the injected failure")
+	}
+	if ms, _ := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) { return !within(i.Mountpoint, base), false }); len(ms) != 0 {
+		t.Fatalf("a failed Mount left %s mounted", ms[0].Mountpoint)
+	}
+	if exists(m.backingPath(hp)) {
+		t.Fatal("a failed Mount left its backing directory")
+	}
+	testHookAfterBacking = nil
+	if mounted, err := m.Mount("c1", ch); err != nil || !mounted {
+		t.Fatalf("Mount after the failure = %v, %v", mounted, err)
+	}
+}
+
+// Issue 10, item 5: a record someone else could have written (not the daemon's, or
+// writable by others) naming a root-owned tmpfs is ignored by reconciliation: that tmpfs
+// stays mounted and its mount point stays.
+func TestReconcileIgnoresForgedRecord(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	target := filepath.Join(base, "roots-tmpfs")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", target, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := openNoFollow(target, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := mountIDOf(fd)
+	dev, ino, _ := fstat(fd)
+	unix.Close(fd)
+	forged := &record{Owner: "gone", Channel: channel(target, "/x", MiB), State: stateCreated,
+		Dir: madeDir{Path: target, Dev: dev, Ino: ino}, MountID: id}
+	if err := m.createRecord(forged); err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []func(p string) error{
+		func(p string) error { return os.Chown(p, 65534, 65534) },
+		func(p string) error { os.Chown(p, 0, 0); return os.Chmod(p, 0o666) },
+	} {
+		if err := how(filepath.Join(m.dir, recordName(target))); err != nil {
+			t.Fatal(err)
+		}
+		if err := newManager(t, base).Reconcile(func(string) bool { return false }); err != nil {
+			t.Fatal(err)
+		}
+		if ms := mountsOn(t, target); len(ms) != 1 {
+			t.Fatalf("reconciliation of a forged record touched %s: %+v", target, ms)
+		}
+	}
+	// Even a record of the daemon's own naming a tmpfs that is not on its backing directory
+	// only gets refused: the tmpfs is not the engine's.
+	os.Chmod(filepath.Join(m.dir, recordName(target)), 0o600)
+	if err := newManager(t, base).Reconcile(func(string) bool { return false }); err == nil {
+		t.Log("reconcile reported no error")
+	}
+	if ms := mountsOn(t, target); len(ms) != 1 {
+		t.Fatalf("reconciliation unmounted a tmpfs that is not the engine's: %+v", ms)
+	}
+}
+
+// The host path's parent is a shared mount with a peer in this namespace: the bind onto the
+// host path propagates to the peer, and unmounting the one unmounts the other. Remove must
+// not mistake the vanished copy for a mount it cannot reach.
+func TestRemoveWithPropagatedCopy(t *testing.T) {
+	base := sandbox(t)
+	m := newManager(t, base)
+	shared, peer := filepath.Join(base, "shared"), filepath.Join(base, "peer")
+	for _, d := range []string{shared, peer} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mount(shared, shared, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("", shared, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(shared, peer, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	hp := filepath.Join(shared, "ch")
+	ch := channel(hp, "/ch", MiB)
+	if err := m.Create("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsOn(t, filepath.Join(peer, "ch"))) != 1 {
+		t.Fatal("the bind did not propagate to the peer (the test needs it)")
+	}
+	if mounted, err := m.Mount("c1", ch); err != nil || mounted {
+		t.Fatalf("second Mount = %v, %v; want a no-op despite the propagated copy", mounted, err)
+	}
+	if err := m.Remove("c1", ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsOn(t, hp)) != 0 || len(mountsOn(t, filepath.Join(peer, "ch"))) != 0 || exists(m.backingPath(hp)) {
+		t.Fatal("mounts left after Remove")
 	}
 }

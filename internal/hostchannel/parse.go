@@ -1,9 +1,11 @@
 // Package hostchannel implements --host-channel: a size-limited tmpfs that the engine mounts
 // at a path on the host and bind-mounts into one container (see docs/host-channel.md).
 //
-// The package has three parts: parsing and checking the flag (shared by client and daemon),
-// cross validation of one container's list of channels, and the lifecycle (create, mount,
-// unmount, remove, reconcile) driven by the daemon through a Manager.
+// The package has three parts: parsing and checking the flag (parse.go, shared by client and
+// daemon), cross validation of one container's list of channels (validate.go), and the
+// lifecycle driven by the daemon through a Manager (manager.go): durable records
+// (records.go), create (create.go), mount through a root-only backing mount (mount.go), and
+// remove and reconcile (remove.go).
 package hostchannel
 
 import (
@@ -132,6 +134,12 @@ func Check(ch types.HostChannel) (types.HostChannel, error) {
 	return ch, nil
 }
 
+// Linux's limits on a path and on one of its components (PATH_MAX counts the final NUL).
+const (
+	pathMax = 4096
+	nameMax = 255
+)
+
 // pseudoRoots are refused lexically, for both sides.
 var pseudoRoots = []string{"/proc", "/sys", "/dev"}
 
@@ -161,6 +169,14 @@ func checkPath(side pathSide, p string) (string, error) {
 		return "", errorf(ErrInvalid, "%s %q must be absolute", side.name, p)
 	}
 	c := filepath.Clean(p)
+	if len(c) >= pathMax {
+		return "", errorf(ErrInvalid, "%s %.64q... is %d bytes long (want at most %d, PATH_MAX less one)", side.name, c, len(c), pathMax-1)
+	}
+	for _, comp := range strings.Split(c[1:], "/") {
+		if len(comp) > nameMax {
+			return "", errorf(ErrInvalid, "%s %.64q...: component %.32q... is %d bytes long (want at most %d, NAME_MAX)", side.name, c, comp, len(comp), nameMax)
+		}
+	}
 	if c == "/" {
 		return "", errorf(ErrInvalid, "%s %q %s", side.name, p, side.root)
 	}

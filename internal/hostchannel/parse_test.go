@@ -241,8 +241,11 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// The runtime binds the backing mount (in the root-only mount directory), never the host
+// path, which a user owning one of its ancestors could swap for a symlink.
 func TestSpecMounts(t *testing.T) {
-	ms := SpecMounts([]types.HostChannel{
+	m := &Manager{mountDir: "/run/isulad/hostchannels"}
+	ms := m.SpecMounts([]types.HostChannel{
 		{PathOnHost: "/srv/a", PathInContainer: "/a", Permissions: "rw", Size: MiB},
 		{PathOnHost: "/srv/b", PathInContainer: "/b", Permissions: "ro", Size: MiB},
 	})
@@ -251,7 +254,8 @@ func TestSpecMounts(t *testing.T) {
 	}
 	for i, mode := range []string{"rw", "ro"} {
 		m := ms[i]
-		if m.Type != "bind" || m.Source != []string{"/srv/a", "/srv/b"}[i] || m.Destination != []string{"/a", "/b"}[i] {
+		want := "/run/isulad/hostchannels/" + strings.TrimSuffix(recordName([]string{"/srv/a", "/srv/b"}[i]), ".json")
+		if m.Type != "bind" || m.Source != want || m.Destination != []string{"/a", "/b"}[i] {
 			t.Errorf("mount %d = %+v", i, m)
 		}
 		if strings.Join(m.Options, ",") != "rbind,rprivate,nosuid,nodev,noexec,"+mode {
@@ -283,6 +287,9 @@ func TestMemoryWarning(t *testing.T) {
 		w := MemoryWarning(c.chs, c.limit)
 		if (w != "") != c.warn {
 			t.Errorf("case %d: warning %q, want warn=%v", i, w, c.warn)
+		}
+		if strings.HasPrefix(w, "WARNING") {
+			t.Errorf("case %d: warning %q carries its own prefix; the client adds \"WARNING: \"", i, w)
 		}
 		if w != "" && (!strings.Contains(w, "more than half of the memory limit") || !strings.Contains(w, "raising -m") || strings.Contains(w, "\n")) {
 			t.Errorf("case %d: warning text %q", i, w)

@@ -5,31 +5,11 @@ import (
 	"math"
 
 	"github.com/isulad-go/isulad/api/types"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-// SpecMounts returns the OCI bind mounts of the channels: source the host path, destination
-// the container path, options rbind,rprivate,nosuid,nodev,noexec and ro or rw.
-func SpecMounts(chs []types.HostChannel) []specs.Mount {
-	out := make([]specs.Mount, 0, len(chs))
-	for _, ch := range chs {
-		mode := ch.Permissions
-		if mode != "ro" {
-			mode = "rw"
-		}
-		out = append(out, specs.Mount{
-			Destination: ch.PathInContainer,
-			Type:        "bind",
-			Source:      ch.PathOnHost,
-			Options:     []string{"rbind", "rprivate", "nosuid", "nodev", "noexec", mode},
-		})
-	}
-	return out
-}
 
 // MemoryWarning returns "" or, when memoryLimit (-m, bytes; <= 0 means none) is set and the
 // channels' sizes add up to more than half of it, a one-line warning for create to print to
-// stderr.
+// stderr (the client puts "WARNING: " before it, as before every warning).
 func MemoryWarning(chs []types.HostChannel, memoryLimit int64) string {
 	if memoryLimit <= 0 || len(chs) == 0 {
 		return ""
@@ -51,7 +31,7 @@ func MemoryWarning(chs []types.HostChannel, memoryLimit int64) string {
 	if memoryLimit <= math.MaxInt64-sum {
 		suggest = memoryLimit + sum
 	}
-	return fmt.Sprintf("WARNING: host channels total %d bytes, more than half of the memory limit (-m %d bytes); "+
+	return fmt.Sprintf("host channels total %d bytes, more than half of the memory limit (-m %d bytes); "+
 		"pages written into a channel by the container are charged to its memory cgroup, so filling the channels can get "+
 		"the container's processes OOM-killed; consider raising -m by the channel size (to %d bytes)", sum, memoryLimit, suggest)
 }

@@ -23,6 +23,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/isulad-go/isulad/internal/logfile"
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 // The integration tests run the real isulad-shim binary with runc and crun
@@ -94,23 +95,26 @@ func runTests(m *testing.M) int {
 	}
 	specPath = filepath.Join(tmp, "spec")
 	os.MkdirAll(specPath, 0o755)
-	if out, err := exec.Command("/usr/sbin/runc", "spec", "--bundle", specPath).CombinedOutput(); err != nil {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		skipReason = "runc not found on PATH: " + err.Error()
+		return m.Run()
+	}
+	if out, err := exec.Command(runc, "spec", "--bundle", specPath).CombinedOutput(); err != nil {
 		skipReason = fmt.Sprintf("runc spec: %v %s", err, out)
 		return m.Run()
 	}
-	if _, err := os.Stat("/usr/sbin/runc"); err == nil {
-		runtimes["runc"] = "/usr/sbin/runc"
-	}
-	if _, err := os.Stat("/usr/bin/crun"); err == nil {
+	runtimes["runc"] = runc
+	if crun, err := exec.LookPath("crun"); err == nil {
 		undo, err := hugetlbMove()
 		if err != nil {
 			crunSkip = "crun needs the hugetlb cgroup moved to v1: " + err.Error()
 		} else {
 			defer undo()
-			runtimes["crun"] = "/usr/bin/crun"
+			runtimes["crun"] = crun
 		}
 	} else {
-		crunSkip = "crun not installed"
+		crunSkip = "crun not found on PATH: " + err.Error()
 	}
 	defer removeCgroups()
 	return m.Run()
@@ -190,13 +194,13 @@ func makeRootfs(dir string) error {
 // forEachRuntime runs f as a subtest per available runtime.
 func forEachRuntime(t *testing.T, f func(t *testing.T, rt string)) {
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testenv.Missing(t, "%s", skipReason)
 	}
 	for _, name := range []string{"runc", "crun"} {
 		t.Run(name, func(t *testing.T) {
 			bin, ok := runtimes[name]
 			if !ok {
-				t.Skip(crunSkip)
+				testenv.Missing(t, "%s", crunSkip)
 			}
 			f(t, bin)
 		})

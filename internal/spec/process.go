@@ -1,15 +1,12 @@
 package spec
 
 import (
-	"bufio"
-	"errors"
-	"io/fs"
-	"os"
 	"path"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/isulad-go/isulad/internal/rootfs"
 )
 
 // WithRootfs sets the root filesystem (the external rootfs' real path) and --read-only.
@@ -99,153 +96,15 @@ func WithCwd(dir string) SpecOpt {
 // WithUser sets the user of the container's processes (-u): uid, uid:gid, name or
 // name:group; names are looked up in the rootfs' /etc/passwd and /etc/group, and the user's
 // supplementary groups are added as docker does.
-func WithUser(rootfs, user string) SpecOpt {
+func WithUser(rootfsPath, user string) SpecOpt {
 	return func(s *specs.Spec) error {
-		u, err := LookupUser(rootfs, user)
+		u, err := rootfs.LookupUser(rootfsPath, user)
 		if err != nil {
 			return err
 		}
 		s.Process.User = u
 		return nil
 	}
-}
-
-type passwdEntry struct {
-	name     string
-	uid, gid uint32
-}
-
-type groupEntry struct {
-	name    string
-	gid     uint32
-	members []string
-}
-
-// LookupUser resolves -u (uid, uid:gid, name or name:group) against the rootfs's
-// /etc/passwd and /etc/group.
-func LookupUser(rootfs, user string) (specs.User, error) {
-	if user == "" {
-		return specs.User{}, nil
-	}
-	uStr, gStr, hasGroup := strings.Cut(user, ":")
-	if uStr == "" || (hasGroup && gStr == "") {
-		return specs.User{}, invalidf("--user %q: want user, uid, user:group or uid:gid", user)
-	}
-	passwd, err := readPasswd(rootfs)
-	if err != nil {
-		return specs.User{}, err
-	}
-	var u specs.User
-	name := ""
-	if id, err := strconv.ParseUint(uStr, 10, 32); err == nil {
-		u.UID = uint32(id)
-		for _, p := range passwd {
-			if p.uid == u.UID {
-				u.GID, name = p.gid, p.name
-				break
-			}
-		}
-	} else {
-		found := false
-		for _, p := range passwd {
-			if p.name == uStr {
-				u.UID, u.GID, name, found = p.uid, p.gid, p.name, true
-				break
-			}
-		}
-		if !found {
-			return specs.User{}, invalidf("--user %q: no user %q in the container's /etc/passwd", user, uStr)
-		}
-	}
-	groups, err := readGroup(rootfs)
-	if err != nil {
-		return specs.User{}, err
-	}
-	if hasGroup {
-		if id, err := strconv.ParseUint(gStr, 10, 32); err == nil {
-			u.GID = uint32(id)
-		} else {
-			found := false
-			for _, g := range groups {
-				if g.name == gStr {
-					u.GID, found = g.gid, true
-					break
-				}
-			}
-			if !found {
-				return specs.User{}, invalidf("--user %q: no group %q in the container's /etc/group", user, gStr)
-			}
-		}
-	}
-	if name != "" && !hasGroup {
-		for _, g := range groups {
-			for _, m := range g.members {
-				if m == name && g.gid != u.GID {
-					u.AdditionalGids = append(u.AdditionalGids, g.gid)
-				}
-			}
-		}
-	}
-	return u, nil
-}
-
-func readPasswd(rootfs string) ([]passwdEntry, error) {
-	var out []passwdEntry
-	err := readColonFile(rootfs, "/etc/passwd", func(f []string) {
-		if len(f) < 4 {
-			return
-		}
-		uid, err1 := strconv.ParseUint(f[2], 10, 32)
-		gid, err2 := strconv.ParseUint(f[3], 10, 32)
-		if err1 == nil && err2 == nil {
-			out = append(out, passwdEntry{name: f[0], uid: uint32(uid), gid: uint32(gid)})
-		}
-	})
-	return out, err
-}
-
-func readGroup(rootfs string) ([]groupEntry, error) {
-	var out []groupEntry
-	err := readColonFile(rootfs, "/etc/group", func(f []string) {
-		if len(f) < 3 {
-			return
-		}
-		gid, err := strconv.ParseUint(f[2], 10, 32)
-		if err != nil {
-			return
-		}
-		g := groupEntry{name: f[0], gid: uint32(gid)}
-		if len(f) > 3 && f[3] != "" {
-			g.members = strings.Split(f[3], ",")
-		}
-		out = append(out, g)
-	})
-	return out, err
-}
-
-// readColonFile reads a passwd-like file of the rootfs (resolved inside it); a missing file is
-// empty.
-func readColonFile(rootfs, name string, each func([]string)) error {
-	if rootfs == "" {
-		return nil
-	}
-	f, err := OpenInRoot(rootfs, name, os.O_RDONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		each(strings.Split(line, ":"))
-	}
-	return sc.Err()
 }
 
 // WithNoNewPrivileges sets no_new_privs (--security-opt no-new-privileges).
@@ -256,7 +115,8 @@ func WithNoNewPrivileges(on bool) SpecOpt {
 	}
 }
 
-// WithHooks adds OCI hooks (--hook-spec) after any already present.
+// WithHooks adds OCI hooks (--hook-spec) after any already present. The deprecated prestart
+// hooks are never set: ParseHookSpec makes them createRuntime hooks.
 func WithHooks(h *specs.Hooks) SpecOpt {
 	return func(s *specs.Spec) error {
 		if h == nil {
@@ -265,7 +125,6 @@ func WithHooks(h *specs.Hooks) SpecOpt {
 		if s.Hooks == nil {
 			s.Hooks = &specs.Hooks{}
 		}
-		s.Hooks.Prestart = append(s.Hooks.Prestart, h.Prestart...) //nolint:staticcheck // runc 1.1 runs prestart
 		s.Hooks.CreateRuntime = append(s.Hooks.CreateRuntime, h.CreateRuntime...)
 		s.Hooks.CreateContainer = append(s.Hooks.CreateContainer, h.CreateContainer...)
 		s.Hooks.StartContainer = append(s.Hooks.StartContainer, h.StartContainer...)

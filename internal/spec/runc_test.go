@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/cgroups"
+	"github.com/isulad-go/isulad/internal/rootfs"
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 // These tests run real containers with runc from specs made by Generate. They need root,
@@ -38,14 +41,8 @@ type runcEnv struct {
 
 func needRunc(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	p, err := exec.LookPath("runc")
-	if err != nil {
-		t.Skip("runc not installed")
-	}
-	return p
+	testenv.Root(t, "runs runc")
+	return testenv.LookPath(t, "runc")
 }
 
 // busyboxRootfs makes a minimal rootfs from the host's static busybox.
@@ -63,7 +60,7 @@ func busyboxRootfs(t *testing.T, dir string) {
 		}
 	}
 	if bb == "" {
-		t.Skip("busybox-static not installed")
+		testenv.Missing(t, "busybox-static not installed")
 	}
 	for _, d := range []string{"bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "run", "root"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -317,7 +314,7 @@ func TestRuncSystemContainerBusyboxInit(t *testing.T) {
 	e := newRuncEnv(t)
 	o := e.options("/sbin/init")
 	o.HostConfig = types.HostConfig{SystemContainer: true, Memory: 128 << 20, ExternalRootfs: e.rootfs}
-	if IsSystemdInit(e.rootfs, "/sbin/init") {
+	if rootfs.IsSystemdInit(e.rootfs, "/sbin/init") {
 		t.Fatal("busybox init taken for systemd")
 	}
 	s := mustGenerate(t, o)
@@ -418,15 +415,15 @@ func TestRuncSystemContainerUserRemap(t *testing.T) {
 	e.waitStopped(5 * time.Second)
 }
 
-// debianRootfs is the debian+systemd rootfs that scripts/mkrootfs.sh caches.
-const debianRootfs = "/var/cache/isulad-rootfs/debian"
+// debianRootfs is the debian+systemd rootfs that .ci/run keeps in scripts/mkrootfs.sh's cache.
+var debianRootfs = filepath.Join(cmp.Or(os.Getenv("ISULAD_ROOTFS_CACHE"), "/var/cache/isulad-rootfs"), "debian")
 
 func TestRuncSystemdBoots(t *testing.T) {
 	runc := needRunc(t)
 	if _, err := os.Stat(filepath.Join(debianRootfs, "lib/systemd/systemd")); err != nil {
-		t.Skipf("no debian+systemd rootfs at %s (make it with scripts/mkrootfs.sh debian %s)", debianRootfs, debianRootfs)
+		testenv.Missing(t, "no debian+systemd rootfs at %s (make it with scripts/mkrootfs.sh debian %s)", debianRootfs, debianRootfs)
 	}
-	if !IsSystemdInit(debianRootfs, "/sbin/init") {
+	if !rootfs.IsSystemdInit(debianRootfs, "/sbin/init") {
 		t.Fatalf("/sbin/init of %s not recognised as systemd", debianRootfs)
 	}
 	tmp := t.TempDir()

@@ -10,6 +10,8 @@ import (
 
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/isulad-go/isulad/internal/rootfs"
 )
 
 // capNames are the capabilities by bit number (linux/capability.h).
@@ -189,7 +191,7 @@ func WithSeccomp(profile string, systemContainer bool) SpecOpt {
 				return fmt.Errorf("building the default seccomp profile: %w", err)
 			}
 		default:
-			body, rerr := os.ReadFile(profile)
+			body, rerr := rootfs.ReadFile("/", profile, maxConfigFile)
 			if rerr != nil {
 				return invalidf("--security-opt seccomp=%s: %v", profile, rerr)
 			}

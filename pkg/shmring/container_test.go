@@ -10,13 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 // TestAcrossContainerBoundary exchanges messages between this process and a
@@ -25,20 +26,9 @@ import (
 // container runs the static isula-ring binary as "echo h2c c2h"; the host
 // sends checksummed messages and verifies what comes back.
 func TestAcrossContainerBoundary(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (mounts a tmpfs and runs runc)")
-	}
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/runc"); err2 != nil {
-			t.Skip("runc not installed")
-		}
-		runc = "/usr/sbin/runc"
-	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		t.Skipf("go toolchain not found to build the container helper: %v", err)
-	}
+	testenv.Root(t, "mounts a tmpfs and runs runc")
+	runc := testenv.LookPath(t, "runc")
+	goBin := testenv.LookPath(t, "go") // builds the container's helper
 	tmp := t.TempDir()
 	bundle := filepath.Join(tmp, "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")

@@ -53,10 +53,10 @@ func (r *Ring) leave(oldFault bool, err *error) {
 // Send sends msg, blocking while the ring is full. It fails with
 // ErrPeerClosed once the consumer has closed its end, and with ErrPeerDead
 // when the consumer's heartbeat stops while Send waits for room.
-func (r *Ring) Send(msg []byte) error { return r.send(nil, msg, true) }
+func (r *Ring) Send(msg []byte) error { return r.send(context.Background(), msg, true) }
 
 // TrySend sends msg if there is room now, else returns ErrWouldBlock.
-func (r *Ring) TrySend(msg []byte) error { return r.send(nil, msg, false) }
+func (r *Ring) TrySend(msg []byte) error { return r.send(context.Background(), msg, false) }
 
 // SendContext is Send that gives up when ctx is done (returning ctx.Err()).
 func (r *Ring) SendContext(ctx context.Context, msg []byte) error { return r.send(ctx, msg, true) }
@@ -73,10 +73,10 @@ func (r *Ring) SendTimeout(msg []byte, d time.Duration) error {
 // drained it returns io.EOF; when the producer's heartbeat stops it returns
 // ErrPeerDead (after the ring is drained). If the message does not fit, it
 // returns a *ShortBufferError and leaves the message in the ring.
-func (r *Ring) Recv(buf []byte) (int, error) { return r.recv(nil, buf, true) }
+func (r *Ring) Recv(buf []byte) (int, error) { return r.recv(context.Background(), buf, true) }
 
 // TryRecv is Recv that returns ErrWouldBlock instead of waiting.
-func (r *Ring) TryRecv(buf []byte) (int, error) { return r.recv(nil, buf, false) }
+func (r *Ring) TryRecv(buf []byte) (int, error) { return r.recv(context.Background(), buf, false) }
 
 // RecvContext is Recv that gives up when ctx is done (returning ctx.Err()).
 func (r *Ring) RecvContext(ctx context.Context, buf []byte) (int, error) {
@@ -110,7 +110,7 @@ func (r *Ring) send(ctx context.Context, msg []byte, block bool) (err error) {
 		}
 		ready := func() (bool, error) { return r.hasRoom(need) }
 		if !block {
-			if err := r.checkWait(nil, ready); err != nil {
+			if err := r.checkWait(ctx, ready); err != nil {
 				return err
 			}
 			return ErrWouldBlock
@@ -180,7 +180,7 @@ func (r *Ring) recv(ctx context.Context, buf []byte, block bool) (n int, err err
 			return n, err
 		}
 		if !block {
-			if err := r.checkWait(nil, r.hasData); err != nil {
+			if err := r.checkWait(ctx, r.hasData); err != nil {
 				return 0, err
 			}
 			return 0, ErrWouldBlock
@@ -245,13 +245,10 @@ func (r *Ring) tryRecvLocked(buf []byte) (int, bool, error) {
 // by the heartbeat interval, so a peer that never wakes us (dead, or
 // hostile) cannot make the call hang past its deadline.
 func (r *Ring) wait(ctx context.Context, ready func() (bool, error)) error {
-	var deadline time.Time
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		deadline, _ = ctx.Deadline()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	deadline, _ := ctx.Deadline()
 	spin := r.opts.Spin
 	if spin != 0 {
 		start := time.Now()
@@ -293,7 +290,7 @@ func (r *Ring) wait(ctx context.Context, ready func() (bool, error)) error {
 			atomic.StoreUint32(r.myWaiting, 0)
 			return err
 		}
-		if ctx != nil && stop == nil && ctx.Done() != nil {
+		if stop == nil && ctx.Done() != nil {
 			// Cancellation bumps our own word so the sleep ends at once.
 			stop = context.AfterFunc(ctx, r.wakeSelf)
 		}
@@ -320,10 +317,8 @@ func (r *Ring) checkWait(ctx context.Context, ready func() (bool, error)) error 
 	if err := r.Err(); err != nil {
 		return err
 	}
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	perr := r.peerGone()
 	if perr == nil {
@@ -337,8 +332,8 @@ func (r *Ring) checkWait(ctx context.Context, ready func() (bool, error)) error 
 }
 
 // peerGone reports io.EOF / ErrPeerClosed if the peer closed, ErrPeerDead if
-// its heartbeat has stood still for PeerTimeout, nil otherwise (including
-// while no peer has attached yet).
+// its heartbeat has stood still for PeerTimeout (never with NoPeerTimeout),
+// nil otherwise (including while no peer has attached yet).
 func (r *Ring) peerGone() error {
 	owner := atomic.LoadUint64(r.peerOwner)
 	switch owner & stateMask {
@@ -358,7 +353,7 @@ func (r *Ring) peerGone() error {
 		r.peerEpoch, r.peerLast, r.peerSeen = owner, beat, now
 		return nil
 	}
-	if now.Sub(r.peerSeen) > r.opts.PeerTimeout {
+	if r.opts.PeerTimeout >= 0 && now.Sub(r.peerSeen) > r.opts.PeerTimeout {
 		return fmt.Errorf("%w: no heartbeat for %v", ErrPeerDead, now.Sub(r.peerSeen).Round(time.Millisecond))
 	}
 	return nil

@@ -1,6 +1,7 @@
 package shmring
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,6 +84,9 @@ func helper(mode, path string) error {
 	spin, _ := time.ParseDuration(os.Getenv("SHMRING_SPIN"))
 	o := fastOpts(Producer)
 	o.Spin = spin
+	if os.Getenv("SHMRING_NO_PEER_TIMEOUT") == "1" {
+		o.PeerTimeout = NoPeerTimeout
+	}
 	p, err := Open(path, o)
 	if err != nil {
 		return err
@@ -102,25 +107,45 @@ func helper(mode, path string) error {
 	return nil
 }
 
-func startHelper(t *testing.T, mode, path string, count uint64, spin time.Duration) *exec.Cmd {
+// helperProc is a running helper; done is closed once it has exited, with
+// err its exit status.
+type helperProc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func startHelper(t *testing.T, mode, path string, count uint64, spin time.Duration, env ...string) *helperProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SHMRING_HELPER="+mode, "SHMRING_RING="+path,
 		"SHMRING_COUNT="+strconv.FormatUint(count, 10), "SHMRING_SPIN="+spin.String())
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
+	// A helper that does not watch our heartbeat must not outlive us.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd
+	h := &helperProc{cmd: cmd, done: make(chan struct{})}
+	go func() { h.err = cmd.Wait(); close(h.done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-h.done })
+	return h
 }
 
 // TestStressMultiProcess streams messages from a producer process to this
 // process, checking every sequence number and checksum, in sleep mode and
-// in spin mode.
+// in spin mode. Neither end watches the other's heartbeat (NoPeerTimeout):
+// peer death is TestPeerDeathAcrossProcesses' subject, and on a loaded
+// machine (or under -race) a live producer that is not scheduled for a few
+// hundred milliseconds would otherwise end the stream with ErrPeerDead. The
+// stream ends on events instead: the producer's Close (io.EOF), or its exit
+// without one, which closes our end. Half-way, the producer is stopped
+// (SIGSTOP) for three of fastOpts' peer timeouts to show such a stall is
+// survived.
 func TestStressMultiProcess(t *testing.T) {
 	count := uint64(2_000_000)
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		count = 100_000
 	}
 	if os.Getenv("SHMRING_LONG") == "1" {
@@ -131,18 +156,30 @@ func TestStressMultiProcess(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "stress.ring")
 			co := fastOpts(Consumer)
 			co.Spin = spin
+			co.PeerTimeout = NoPeerTimeout
 			c, err := Create(path, 1<<20, co)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			cmd := startHelper(t, "producer", path, count, spin)
+			h := startHelper(t, "producer", path, count, spin, "SHMRING_NO_PEER_TIMEOUT=1")
+			go func() {
+				<-h.done
+				if h.err != nil {
+					c.Close() // it cannot have closed its end: end our Recv
+				}
+			}()
 			buf := make([]byte, 70000)
 			var bytes uint64
 			for seq := uint64(0); seq < count; seq++ {
+				if seq == count/2 {
+					seq = stallProducer(t, c, h.cmd.Process.Pid, buf, seq, 3*fastOpts(Consumer).PeerTimeout)
+				}
 				n, err := c.Recv(buf)
 				if err != nil {
-					t.Fatalf("recv %d: %v", seq, err)
+					h.cmd.Process.Kill()
+					<-h.done
+					t.Fatalf("recv %d: %v (producer: %v)", seq, err, h.err)
 				}
 				if err := checkMsg(buf[:n], seq); err != nil {
 					t.Fatal(err)
@@ -152,11 +189,65 @@ func TestStressMultiProcess(t *testing.T) {
 			if _, err := c.Recv(buf); err != io.EOF {
 				t.Fatalf("after last message: %v, want io.EOF", err)
 			}
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("producer: %v", err)
+			if <-h.done; h.err != nil {
+				t.Fatalf("producer: %v", h.err)
 			}
 			t.Logf("%d messages, %d MiB verified", count, bytes>>20)
 		})
+	}
+}
+
+// stallProducer stops the producer, drains what it published (checking each
+// message from seq on), and waits for more for the stall duration: that wait
+// must end with its deadline, not with ErrPeerDead. Then the producer goes on.
+// It returns the next sequence number to expect.
+func stallProducer(t *testing.T, c *Ring, pid int, buf []byte, seq uint64, stall time.Duration) uint64 {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	// SIGSTOP is asynchronous: wait until every thread of the producer is stopped.
+	waitStopped(t, pid)
+	for {
+		n, err := c.RecvTimeout(buf, stall)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return seq
+		}
+		if err != nil {
+			t.Fatalf("recv %d while the producer is stopped: %v, want a message or the deadline", seq, err)
+		}
+		if err := checkMsg(buf[:n], seq); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+	}
+}
+
+// waitStopped returns once every thread of pid is in the stopped state.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("producer %d: no threads (%v)", pid, err)
+		}
+		stopped := 0
+		for _, task := range tasks {
+			data, err := os.ReadFile(task)
+			// The state follows the command name, which is in parentheses.
+			if i := bytes.LastIndexByte(data, ')'); err == nil && i > 0 && i+2 < len(data) && data[i+2] == 'T' {
+				stopped++
+			}
+		}
+		if stopped == len(tasks) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("producer %d: %d of %d threads stopped after 30s", pid, stopped, len(tasks))
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -172,7 +263,7 @@ func TestPeerDeathAcrossProcesses(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			cmd := startHelper(t, mode, path, 100, 0)
+			h := startHelper(t, mode, path, 100, 0)
 			buf := make([]byte, 70000)
 			for seq := uint64(0); seq < 100; seq++ {
 				n, err := c.Recv(buf)
@@ -184,7 +275,7 @@ func TestPeerDeathAcrossProcesses(t *testing.T) {
 				}
 			}
 			if mode == "hang" {
-				cmd.Process.Kill()
+				h.cmd.Process.Kill()
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()

@@ -48,6 +48,14 @@ const (
 // SpinForever as Options.Spin makes waits busy-poll and never sleep.
 const SpinForever time.Duration = -1
 
+// NoPeerTimeout as Options.PeerTimeout never counts a live-marked peer as
+// dead by its heartbeat: for a peer whose life the caller follows by other
+// means (a child process it waits for, a supervisor), where a peer that is
+// merely not scheduled for a while must not end the stream. The peer's Close,
+// the caller's context and the caller's own Close still end a wait, and a
+// role held by a live-marked process is never taken over.
+const NoPeerTimeout time.Duration = -1
+
 // Options tune an endpoint. The zero value (or nil) is valid: no spinning,
 // default heartbeat and peer timeout, file mode 0600.
 type Options struct {
@@ -62,7 +70,8 @@ type Options struct {
 	// PeerTimeout is how long the peer's heartbeat may stand still before a
 	// blocking call gives up with ErrPeerDead. It should be several times
 	// the peer's Heartbeat. A peer that is stopped (SIGSTOP, a frozen
-	// cgroup) for longer than this also counts as dead.
+	// cgroup) for longer than this also counts as dead. Zero means
+	// DefaultPeerTimeout; NoPeerTimeout (or any negative value) means never.
 	PeerTimeout time.Duration
 	// Mode is the permission of a file made by Create (default 0600). It is
 	// applied exactly, regardless of the umask.
@@ -77,7 +86,7 @@ func (o *Options) withDefaults() Options {
 	if v.Heartbeat <= 0 {
 		v.Heartbeat = DefaultHeartbeat
 	}
-	if v.PeerTimeout <= 0 {
+	if v.PeerTimeout == 0 {
 		v.PeerTimeout = DefaultPeerTimeout
 	}
 	if v.Mode == 0 {
@@ -273,7 +282,7 @@ func faultErr(x any) error {
 // validated (magic, version, sizes against the file size). If the role is
 // held by a process whose heartbeat stands still for opts.PeerTimeout, Open
 // takes the role over (so a crashed sender can be restarted); if the holder
-// is alive Open fails with ErrRoleTaken.
+// is alive (or PeerTimeout is NoPeerTimeout) Open fails with ErrRoleTaken.
 func Open(path string, opts *Options) (*Ring, error) {
 	o := opts.withDefaults()
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -379,6 +388,9 @@ func (r *Ring) attach() (err error) {
 	}
 	for {
 		cur := atomic.LoadUint64(r.myOwner)
+		if cur&stateMask == stateLive && r.opts.PeerTimeout < 0 {
+			return fmt.Errorf("%w: %s (%s)", ErrRoleTaken, r.path, r.opts.Role)
+		}
 		if cur&stateMask == stateLive {
 			// Held: take over only if its heartbeat stands still.
 			beat := atomic.LoadUint64(r.myBeat)

@@ -20,18 +20,27 @@ func fastOpts(role Role) *Options {
 	return &Options{Role: role, Heartbeat: 10 * time.Millisecond, PeerTimeout: 300 * time.Millisecond}
 }
 
-// pair creates a ring and attaches both ends in this process.
+// pair creates a ring and attaches both ends in this process. Neither end
+// watches the other's heartbeat (NoPeerTimeout): a stall of this process (a
+// loaded machine, -race) must not look like a dead peer in tests of other
+// things. Tests of peer death use pairWith and fastOpts.
 func pair(t *testing.T, capacity int, spin time.Duration) (p, c *Ring, path string) {
 	t.Helper()
+	po, co := fastOpts(Producer), fastOpts(Consumer)
+	po.Spin, co.Spin = spin, spin
+	po.PeerTimeout, co.PeerTimeout = NoPeerTimeout, NoPeerTimeout
+	return pairWith(t, capacity, po, co)
+}
+
+// pairWith creates a ring with the producer's options po and attaches the
+// consumer with co.
+func pairWith(t *testing.T, capacity int, po, co *Options) (p, c *Ring, path string) {
+	t.Helper()
 	path = filepath.Join(t.TempDir(), "t.ring")
-	po := fastOpts(Producer)
-	po.Spin = spin
 	p, err := Create(path, capacity, po)
 	if err != nil {
 		t.Fatal(err)
 	}
-	co := fastOpts(Consumer)
-	co.Spin = spin
 	c, err = Open(path, co)
 	if err != nil {
 		p.Close()
@@ -199,7 +208,7 @@ func TestContextAndClose(t *testing.T) {
 // A peer whose heartbeat stops (here: forged by stopping the heartbeat
 // goroutine without closing) is reported, not waited for for ever.
 func TestPeerDeadInProcess(t *testing.T) {
-	p, c, _ := pair(t, 4096, 0)
+	p, c, _ := pairWith(t, 4096, fastOpts(Producer), fastOpts(Consumer))
 	if err := p.TrySend([]byte("last words")); err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +245,37 @@ func TestPeerDeadInProcess(t *testing.T) {
 		// its heartbeat goroutine is stopped, so it can only find out when
 		// it checks; that is fine as long as the data path stays sane.
 		t.Log("old producer could still send (heartbeat stopped in test)")
+	}
+}
+
+// With NoPeerTimeout a peer whose heartbeat stops is not reported dead, its
+// role is not taken over, and its Close still ends the wait.
+func TestNoPeerTimeout(t *testing.T) {
+	p, c, path := pair(t, 4096, 0)
+	close(p.stopBeat) // the producer's heartbeat stops, as in TestPeerDeadInProcess
+	p.beatDone.Wait()
+	p.stopBeat = make(chan struct{})
+	p.beatDone.Add(1)
+	go func() { <-p.stopBeat; p.beatDone.Done() }()
+
+	buf := make([]byte, 64)
+	stall := 3 * fastOpts(Consumer).PeerTimeout
+	if _, err := c.RecvTimeout(buf, stall); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("recv while the producer's heartbeat stands still for %v: %v, want the deadline", stall, err)
+	}
+	o := fastOpts(Producer)
+	o.PeerTimeout = NoPeerTimeout
+	if p2, err := Open(path, o); !errors.Is(err, ErrRoleTaken) {
+		if err == nil {
+			p2.Close()
+		}
+		t.Fatalf("open of a held role with NoPeerTimeout: %v, want ErrRoleTaken", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Recv(buf); err != io.EOF {
+		t.Fatalf("recv after the producer closed: %v, want io.EOF", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -268,11 +271,16 @@ func TestRestartPolicies(t *testing.T) {
 		n, _ := strconv.Atoi(d.Inspect("always", "{{.RestartCount}}"))
 		return n >= 2
 	})
+	// The stop may come while the policy's back-off runs: no event marks the end of that
+	// wait, so status and restart count must hold for longer than the longest back-off.
 	d.Must("stop", "-t", "1", "always")
-	time.Sleep(1 * time.Second)
-	if st := d.Inspect("always", "{{.State.Status}}"); st != "exited" {
-		t.Fatalf("a user stop was undone by the restart policy: %s", st)
+	after := d.Inspect("always", "{{.State.Status}} {{.RestartCount}}")
+	if !strings.HasPrefix(after, "exited ") {
+		t.Fatalf("after isula stop: %s, want exited", after)
 	}
+	Holds(t, "a user stop not undone by the restart policy", 2*maxRestartBackoff, func() bool {
+		return d.Inspect("always", "{{.State.Status}} {{.RestartCount}}") == after
+	})
 }
 
 func TestDaemonKillRecovery(t *testing.T) {
@@ -282,8 +290,17 @@ func TestDaemonKillRecovery(t *testing.T) {
 	d.Must("run", "-d", "--rm", "--name", "gone", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 1")
 	d.Must("create", "--name", "created", "--external-rootfs", busyboxRoot, "none", "true")
 	alivePid := d.Inspect("alive", "{{.State.Pid}}")
+	endsPid, _ := strconv.Atoi(d.Inspect("ends", "{{.State.Pid}}"))
+	gonePid, _ := strconv.Atoi(d.Inspect("gone", "{{.State.Pid}}"))
+	logPath := d.Inspect("alive", "{{.LogPath}}")
 	d.Kill()
-	time.Sleep(2 * time.Second) // "ends" and "gone" exit while the daemon is down
+	// While the daemon is down, "ends" and "gone" exit (their shims reap them) and "alive"
+	// goes on writing its log (20 lines, checked below, by the file the shim writes).
+	WaitFor(t, "ends and gone to exit and alive to log 20 lines while the daemon is down", 20*time.Second, func() bool {
+		data, _ := os.ReadFile(logPath)
+		return syscall.Kill(endsPid, 0) == syscall.ESRCH && syscall.Kill(gonePid, 0) == syscall.ESRCH &&
+			bytes.Count(data, []byte("\n")) >= 20
+	})
 	d.Start()
 	if st := d.Inspect("alive", "{{.State.Status}} {{.State.Pid}}"); st != "running "+alivePid {
 		t.Fatalf("alive after daemon kill: %s (pid was %s)", st, alivePid)
@@ -395,7 +412,7 @@ func TestSocketIsRootOnly(t *testing.T) {
 func TestCrunRuntime(t *testing.T) {
 	d := StartDaemon(t)
 	if info := d.Must("info"); !strings.Contains(info, "crun") || strings.Contains(info, "unusable") {
-		t.Skipf("crun cannot run here (make test moves hugetlb to v1 first): %s", info)
+		testenv.Missing(t, "crun cannot run here (make test moves hugetlb to v1 first): %s", info)
 	}
 	r := d.Isula("run", "--rm", "--runtime", "crun", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "echo via-crun; exit 4")
 	if r.Code != 4 || r.Stdout != "via-crun\n" {

@@ -15,22 +15,32 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 var (
 	binDir      string // built isula, isulad, isulad-shim
 	busyboxRoot string // shared busybox rootfs (read-only use)
 	repoRoot    string
+	// missing says what this machine lacks for every test here (root, runc); each test
+	// then skips with it when it asks for the daemon or a rootfs (requireEnv).
+	missing string
 )
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
-		fmt.Println("integration tests need root; skipping")
-		os.Exit(0)
+		missing = "the integration tests need root"
+	} else if _, err := exec.LookPath("runc"); err != nil {
+		missing = "the integration tests need runc on PATH: " + err.Error()
 	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		fmt.Println("integration tests need runc; skipping")
-		os.Exit(0)
+	if missing != "" {
+		if testenv.InCI() {
+			fmt.Printf("FAIL: CI is set and %s\n", missing)
+			os.Exit(1)
+		}
+		fmt.Printf("%s: every test skips\n", missing)
+		os.Exit(m.Run())
 	}
 	wd, _ := os.Getwd()
 	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
@@ -103,10 +113,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// requireEnv skips the test (with the reason) when the machine cannot run these tests;
+// under CI, TestMain has already failed. StartDaemon and the rootfs helpers call it, so
+// every test does before it touches the host.
+func requireEnv(t testing.TB) {
+	t.Helper()
+	if missing != "" {
+		testenv.Missing(t, "%s", missing)
+	}
+}
+
 // StartDaemon starts a private daemon; it is stopped and every container removed at the
 // end of the test.
 func StartDaemon(t testing.TB, env ...string) *Daemon {
 	t.Helper()
+	requireEnv(t)
 	dir, err := os.MkdirTemp("", "isulad-d-")
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +300,24 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
+// maxRestartBackoff is the daemon's longest wait before a restart-policy restart (10 × 100 ms).
+const maxRestartBackoff = time.Second
+
+// Holds polls cond for the whole of d and fails the test the first time it is false: for a
+// negative assertion ("it did not restart") that no event of the daemon can settle. d must
+// be longer than whatever could break it (e.g. maxRestartBackoff), with room to spare.
+func Holds(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(50 * time.Millisecond) {
+		if !cond() {
+			t.Fatalf("%s: broken", what)
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+	}
+}
+
 // TempDir is a scratch directory that lives until the daemon's cleanup, after its
 // containers (and their host channels) are gone. Its parents are searchable by anyone.
 func (d *Daemon) TempDir() string {
@@ -295,6 +334,7 @@ func (d *Daemon) TempDir() string {
 // Rootfs returns a private copy of the busybox rootfs (for tests that write into it).
 func Rootfs(t testing.TB) string {
 	t.Helper()
+	requireEnv(t)
 	dir := filepath.Join(t.TempDir(), "rootfs")
 	if out, err := exec.Command("cp", "-a", busyboxRoot, dir).CombinedOutput(); err != nil {
 		t.Fatalf("copy rootfs: %v %s", err, out)

@@ -4,7 +4,9 @@ package integration
 // The systemd ones are in systemd_test.go.
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -100,6 +102,52 @@ func (s *sysDaemon) waitBg(id string) <-chan string {
 	}()
 	time.Sleep(300 * time.Millisecond) // let the wait reach the daemon
 	return ch
+}
+
+// attachUntilHandled attaches to a running container (no stdin) and returns once the attach
+// is connected: an exec writes a mark to PID 1's stdout until the attach prints it. The
+// channel gets the attach's result, which the daemon sends only when it has finished handling
+// the exit of this run, restart policy included (a restart it decides on comes before it).
+// So after it, "the policy did not restart the container" is a fact, not a hope.
+func (s *sysDaemon) attachUntilHandled(t *testing.T, id string) <-chan Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "isula"), "-H", "unix://"+s.Sock, "attach", "--no-stdin", id)
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, errb
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ch := make(chan Result, 1)
+	go func() {
+		defer cancel()
+		err := cmd.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			code = -1
+		}
+		ch <- Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	}()
+	WaitFor(t, "isula attach "+id+" to connect", 15*time.Second, func() bool {
+		s.Isula("exec", id, "sh", "-c", "echo attach-mark >/proc/1/fd/1")
+		return strings.Contains(out.String(), "attach-mark")
+	})
+	return ch
+}
+
+// recvResult waits for a Result from ch.
+func recvResult(t *testing.T, ch <-chan Result, what string, timeout time.Duration) Result {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(timeout):
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+	return Result{}
 }
 
 func recv(t *testing.T, ch <-chan string, what string, timeout time.Duration) string {
@@ -250,24 +298,23 @@ func TestSystemBusyboxRebootPoweroff(t *testing.T) {
 		t.Fatalf("after the reboot PID 1 is not init:\n%s", ps)
 	}
 
-	w = s.waitBg("rb")
+	a := s.attachUntilHandled(t, "rb")
 	s.Must("exec", "rb", "poweroff")
-	if code := recv(t, w, "the exit after poweroff", 20*time.Second); code != "130" {
-		t.Fatalf("poweroff inside: exit %q, want 130", code)
+	if r := recvResult(t, a, "the exit after poweroff", 20*time.Second); r.Code != 130 {
+		t.Fatalf("poweroff inside: attach %s, want exit 130", r)
 	}
-	time.Sleep(1500 * time.Millisecond)
 	if st := s.state("rb"); st != "exited 130 1" {
 		t.Fatalf("after poweroff with on-reboot: %q, want exited 130 1 (no restart)", st)
 	}
 
 	// isula stop: busybox init turns SIGTERM into a reboot (129), which must not restart it.
 	s.Must("start", "rb")
-	time.Sleep(500 * time.Millisecond)
+	a = s.attachUntilHandled(t, "rb")
 	s.Must("stop", "rb")
 	if st := s.state("rb"); st != "exited 129 1" {
 		t.Fatalf("after isula stop: %q, want exited 129 1", st)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	recvResult(t, a, "the daemon to handle the stop", 20*time.Second)
 	if st := s.state("rb"); st != "exited 129 1" {
 		t.Fatalf("isula stop was undone by on-reboot: %q", st)
 	}
@@ -311,28 +358,33 @@ func TestSystemRestartPolicies(t *testing.T) {
 	}
 
 	// on-failure:1 gives up after one restart.
-	w := s.waitBg("onfail")
+	a := s.attachUntilHandled(t, "onfail")
 	s.Must("exec", "onfail", "poweroff")
-	recv(t, w, "onfail's second exit", 20*time.Second)
-	time.Sleep(1500 * time.Millisecond)
+	recvResult(t, a, "the daemon to handle onfail's second exit", 20*time.Second)
 	if st := s.state("onfail"); st != "exited 130 1" {
 		t.Errorf("on-failure:1 after its second failure: %q, want exited 130 1", st)
 	}
 
-	// unless-stopped: a user's stop sticks, also across a daemon restart.
+	// always: stop sticks (the project's rule: a user's stop is never undone by a policy).
+	a = s.attachUntilHandled(t, "always")
+	s.Must("stop", "always")
+	recvResult(t, a, "the daemon to handle always's stop", 20*time.Second)
+	if st := s.state("always"); !strings.HasPrefix(st, "exited ") || !strings.HasSuffix(st, " 1") {
+		t.Errorf("always after isula stop: %q, want exited with restart count 1", st)
+	}
+
+	// unless-stopped: a user's stop sticks, also across a daemon restart. The daemon has no
+	// event for "recovery decided not to restart": the restart count must stay for longer
+	// than the longest back-off.
+	a = s.attachUntilHandled(t, "unless")
 	s.Must("stop", "unless")
+	recvResult(t, a, "the daemon to handle unless's stop", 20*time.Second)
+	before := s.state("unless")
 	s.Kill()
 	s.Start()
-	time.Sleep(1500 * time.Millisecond)
-	if st := s.Inspect("unless", "{{.State.Status}}"); st != "exited" {
-		t.Errorf("unless-stopped after stop and a daemon restart: %s", st)
-	}
-	// always: stop sticks (the project's rule: a user's stop is never undone by a policy).
-	s.Must("stop", "always")
-	time.Sleep(1500 * time.Millisecond)
-	if st := s.Inspect("always", "{{.State.Status}}"); st != "exited" {
-		t.Errorf("always after isula stop: %s", st)
-	}
+	Holds(t, "unless-stopped to stay stopped after a daemon restart", 2*maxRestartBackoff, func() bool {
+		return s.state("unless") == before
+	})
 }
 
 // --env-target-file writes the environment into the rootfs; a symlink out of it is refused.
@@ -500,14 +552,14 @@ func TestSystemRestartAcrossDaemonRestart(t *testing.T) {
 	for _, p := range []string{"always", "unless-stopped"} {
 		s.runD("--name", p, "--restart", p, "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 0.2; exit 1")
 	}
-	// After a few restarts the back-off (n x 100ms) keeps them exited most of the time.
+	// After a few restarts the back-off (n x 100ms) keeps them restarting most of the time.
 	WaitFor(t, "a few restarts", 20*time.Second, func() bool {
 		a, _ := strconv.Atoi(s.Inspect("always", "{{.RestartCount}}"))
 		u, _ := strconv.Atoi(s.Inspect("unless-stopped", "{{.RestartCount}}"))
 		return a >= 6 && u >= 6
 	})
-	WaitFor(t, "both exited at once", 20*time.Second, func() bool {
-		return s.Inspect("always", "{{.State.Status}}") == "exited" && s.Inspect("unless-stopped", "{{.State.Status}}") == "exited"
+	WaitFor(t, "both in the back-off at once", 20*time.Second, func() bool {
+		return s.Inspect("always", "{{.State.Status}}") == "restarting" && s.Inspect("unless-stopped", "{{.State.Status}}") == "restarting"
 	})
 	s.Kill()
 	s.Start()

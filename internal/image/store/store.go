@@ -33,6 +33,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/isulad-go/isulad/internal/atomicfile"
@@ -328,6 +329,10 @@ func (s *Store) GC(inUse []string) (int64, error) {
 	}
 	for _, d := range inUse {
 		live[hexOf(d)] = true
+	}
+	// Whatever an overlay on this host has as a lower layer stays, whoever mounted it.
+	for _, l := range mountedLayers(s.path("layers")) {
+		live[l] = true
 	}
 	for _, im := range s.records {
 		live[hexOf(im.ID)] = true
@@ -643,4 +648,28 @@ func (s *Store) AddDigest(id, repoDigest string) error {
 	}
 	im.Digests = append(im.Digests, repoDigest)
 	return s.saveLocked(im)
+}
+
+// mountedLayers lists the layers (diff ID hex) under layersDir that some overlay mount of
+// this host uses as a lower directory.
+func mountedLayers(layersDir string) []string {
+	ms, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("overlay"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range ms {
+		for _, opt := range strings.Split(m.VFSOptions, ",") {
+			k, v, _ := strings.Cut(opt, "=")
+			if k != "lowerdir" && k != "lowerdir+" {
+				continue
+			}
+			for _, dir := range strings.Split(v, ":") {
+				if rel, ok := strings.CutPrefix(dir, layersDir+"/"); ok {
+					out = append(out, strings.SplitN(rel, "/", 2)[0])
+				}
+			}
+		}
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sys/unix"
 
 	"github.com/isulad-go/isulad/internal/errdefs"
 )
@@ -174,5 +175,35 @@ func TestConcurrentIngest(t *testing.T) {
 	}
 	if len(s.List()) != 1 {
 		t.Fatal(s.List())
+	}
+}
+
+// TestGCKeepsMountedLayers: a layer some overlay has as a lower directory is not collected,
+// even when no record names it.
+func TestGCKeepsMountedLayers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting an overlay needs root")
+	}
+	s, _ := Open(t.TempDir())
+	im := ingest(t, s, "docker.io/library/a:latest", "a", [2]string{"f", "1"}, [2]string{"g", "2"})
+	mnt := t.TempDir()
+	lower := s.LayerDir(im.Layers[1].DiffID) + ":" + s.LayerDir(im.Layers[0].DiffID)
+	if err := unix.Mount("overlay", mnt, "overlay", unix.MS_RDONLY, "lowerdir="+lower); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(mnt, unix.MNT_DETACH)
+	s.Delete(im.ID)
+	if _, err := s.GC(nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range im.Layers {
+		if _, err := os.Stat(s.LayerDir(l.DiffID)); err != nil {
+			t.Fatalf("a mounted layer was collected: %v", err)
+		}
+	}
+	unix.Unmount(mnt, 0)
+	s.GC(nil)
+	if _, err := os.Stat(s.LayerDir(im.Layers[0].DiffID)); !os.IsNotExist(err) {
+		t.Fatal("an unmounted, unnamed layer survived the GC")
 	}
 }

@@ -1,4 +1,4 @@
-package spec
+package rootfs
 
 import "golang.org/x/sys/unix"
 
