@@ -207,12 +207,11 @@ func (d *Daemon) RemoveImages(names []string, force bool) (types.ImageDeleteResp
 	d.images.use.Lock()
 	defer d.images.use.Unlock()
 	var resp types.ImageDeleteResponse
-	var errs []string
 	for _, n := range names {
 		items, err := d.removeImage(n, force)
 		resp.Items = append(resp.Items, items...)
 		if err != nil {
-			errs = append(errs, err.Error())
+			// Per name, as docker: the others still go; the client prints it and fails.
 			resp.Items = append(resp.Items, types.ImageDeleteItem{Error: err.Error()})
 		}
 	}
