@@ -63,6 +63,9 @@ type Config struct {
 	Labels       map[string]string `json:"Labels,omitempty"`
 
 	ExposedPorts PortSet `json:"ExposedPorts,omitempty"` // --expose (and the image's)
+	// From images (api/types/image.go): Entrypoint nil means the image's; [""] clears it.
+	Entrypoint []string            `json:"Entrypoint,omitempty"`
+	Volumes    map[string]struct{} `json:"Volumes,omitempty"`
 }
 
 // HostConfig is the host-dependent configuration (docker's container.HostConfig plus

@@ -46,12 +46,15 @@ type containerOptions struct {
 	hookSpec        string
 	cgroupParent    string
 
+	image imageRunOptions // --pull, --entrypoint (image_create.go)
+
 	flags *pflag.FlagSet // to know which flags were given
 }
 
 func addContainerFlags(fs *pflag.FlagSet, o *containerOptions) {
 	o.flags = fs
-	fs.SetInterspersed(false)             // flags stop at the image: isula run IMG sh -c '...'
+	fs.SetInterspersed(false) // flags stop at the image: isula run IMG sh -c '...'
+	addImageRunFlags(fs, &o.image)
 	fs.Bool("help", false, "print usage") // -h is --hostname, as in docker
 	fs.BoolVarP(&o.interactive, "interactive", "i", false, "keep stdin open and forward it")
 	fs.BoolVarP(&o.tty, "tty", "t", false, "allocate a pseudo-terminal")
@@ -104,6 +107,9 @@ func (o *containerOptions) buildRequest(image string, cmd []string, detach bool,
 
 	c.Image = image
 	c.Cmd = cmd
+	if changed("entrypoint") {
+		c.Entrypoint = []string{o.image.entrypoint} // [""] clears the image's
+	}
 	c.Hostname = o.hostname
 	c.User = o.user
 	c.WorkingDir = o.workdir

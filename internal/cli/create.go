@@ -25,6 +25,9 @@ func newCreateCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return withCode(ExitEngine, err)
 			}
+			if err := c.ensureImage(req.Config.Image, o.image.pull); err != nil {
+				return withCode(ExitEngine, err)
+			}
 			id, err := c.create(req)
 			if err != nil {
 				return withCode(ExitEngine, err)

@@ -8,17 +8,15 @@ import (
 	"text/template"
 
 	"github.com/spf13/cobra"
-
-	apiv1 "github.com/isulad-go/isulad/api/v1"
 )
 
 func init() { register(newInspectCommand) }
 
 func newInspectCommand(c *CLI) *cobra.Command {
-	var format string
+	var format, typ string
 	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Return low-level information on containers",
+		Use:   "inspect [OPTIONS] CONTAINER|IMAGE [CONTAINER|IMAGE...]",
+		Short: "Return low-level information on containers and images",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var t *template.Template
@@ -28,6 +26,9 @@ func newInspectCommand(c *CLI) *cobra.Command {
 					return withCode(ExitEngine, err)
 				}
 			}
+			if typ != "" && typ != "container" && typ != "image" {
+				return withCode(ExitEngine, invalid("--type %q: want container or image", typ))
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -35,7 +36,7 @@ func newInspectCommand(c *CLI) *cobra.Command {
 			var docs []json.RawMessage
 			failed := false
 			for _, ref := range args {
-				r, err := cl.Inspect(ctx(), &apiv1.IDRequest{Id: ref})
+				r, err := c.inspectObject(cl, ref, typ)
 				if err != nil {
 					e := c.apiErr(err)
 					var ce *connError
@@ -63,6 +64,7 @@ func newInspectCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&typ, "type", "", "what to inspect: container or image (default: a container, else an image)")
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output with a Go template, e.g. '{{.State.Pid}}' or '{{json .HostConfig}}'")
 	return cmd
 }

@@ -51,6 +51,9 @@ func (c *CLI) run(o *runOptions, image string, cmd []string) error {
 			return withCode(ExitEngine, err)
 		}
 	}
+	if err := c.ensureImage(req.Config.Image, o.image.pull); err != nil {
+		return withCode(ExitEngine, err)
+	}
 	id, err := c.create(req)
 	if err != nil {
 		return withCode(ExitEngine, err)

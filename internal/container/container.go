@@ -43,6 +43,11 @@ type Container struct {
 	CgroupsPath string           `json:"CgroupsPath"`
 	SystemdInit bool             `json:"SystemdInit"`
 	StopSignal  string           `json:"StopSignal"`
+	// Image is the image ID a container runs from (empty with --external-rootfs DIR none);
+	// Layers are its layers' diff IDs, base first, which the image store keeps while the
+	// container exists.
+	Image  string   `json:"Image,omitempty"`
+	Layers []string `json:"Layers,omitempty"`
 
 	State        types.State `json:"State"`
 	RestartCount int         `json:"RestartCount"`

@@ -33,6 +33,11 @@ type Config struct {
 	CNIBinDir      string `json:"cni-bin-dir"`     // default /opt/cni/bin, then /usr/lib/cni
 	CNIConfDir     string `json:"cni-conf-dir"`    // default /etc/cni/net.d
 	DefaultNetwork string `json:"default-network"` // the network of a container without --net
+	// Images (internal/daemon/images.go, docs/images.md).
+	RegistryMirrors    []string                  `json:"registry-mirrors"`
+	InsecureRegistries []string                  `json:"insecure-registries"`
+	Registries         map[string]RegistryConfig `json:"registries"`
+	CertsDir           string                    `json:"certs-dir"` // default /etc/isulad/certs.d
 }
 
 // RuntimeConfig names an OCI runtime binary.

@@ -18,6 +18,7 @@ import (
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/fault"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/image/store"
 	"github.com/isulad-go/isulad/internal/opts"
 	"github.com/isulad-go/isulad/internal/rootfs"
 	"github.com/isulad-go/isulad/internal/spec"
@@ -32,7 +33,8 @@ type plan struct {
 	hooks     *specs.Hooks
 	systemd   bool
 	warnings  []string
-	volumes   []string // named volumes the mounts use (-v NAME:/path)
+	volumes   []string     // named volumes the mounts use (-v NAME:/path)
+	image     *store.Image // the image, unless "none"
 }
 
 // validate checks a create request completely before anything is created. Every error is
@@ -49,26 +51,37 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 	}
 	p := &plan{req: *req}
 	cfg, hc := &p.req.Config, &p.req.HostConfig
-	// What needs the host: the rootfs, the runtime, the mounts' sources, host channels.
-	if !filepath.IsAbs(hc.ExternalRootfs) {
-		return nil, fmt.Errorf("--external-rootfs %q: want an absolute path: %w", hc.ExternalRootfs, errInvalid)
+	// What needs the host: the rootfs, the image, the runtime, the mounts' sources, host channels.
+	var err error
+	if hc.ExternalRootfs != "" {
+		if !filepath.IsAbs(hc.ExternalRootfs) {
+			return nil, fmt.Errorf("--external-rootfs %q: want an absolute path: %w", hc.ExternalRootfs, errInvalid)
+		}
+		real, err := filepath.EvalSymlinks(hc.ExternalRootfs)
+		if err != nil {
+			return nil, fmt.Errorf("--external-rootfs %q: does not exist: %w", hc.ExternalRootfs, errInvalid)
+		}
+		if st, err := os.Stat(real); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--external-rootfs %q: not a directory: %w", hc.ExternalRootfs, errInvalid)
+		}
+		if real == "/" {
+			return nil, fmt.Errorf("--external-rootfs %q: the host's root cannot be a container's rootfs: %w", hc.ExternalRootfs, errInvalid)
+		}
+		if err := d.channels.RootfsConflicts(real); err != nil {
+			return nil, err
+		}
+		p.rootfs = real
+		hc.ExternalRootfs = real
 	}
-	real, err := filepath.EvalSymlinks(hc.ExternalRootfs)
-	if err != nil {
-		return nil, fmt.Errorf("--external-rootfs %q: does not exist: %w", hc.ExternalRootfs, errInvalid)
+	if cfg.Image != "none" {
+		// An image: its layers are the rootfs (unless --external-rootfs), its config the defaults.
+		im, err := d.resolveImage(cfg)
+		if err != nil {
+			return nil, err
+		}
+		p.image = &im
 	}
-	if st, err := os.Stat(real); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--external-rootfs %q: not a directory: %w", hc.ExternalRootfs, errInvalid)
-	}
-	if real == "/" {
-		return nil, fmt.Errorf("--external-rootfs %q: the host's root cannot be a container's rootfs: %w", hc.ExternalRootfs, errInvalid)
-	}
-	if err := d.channels.RootfsConflicts(real); err != nil {
-		return nil, err
-	}
-	p.rootfs = real
-	hc.ExternalRootfs = real
-	if len(cfg.Cmd) == 0 || cfg.Cmd[0] == "" {
+	if args := processArgs(*cfg); len(args) == 0 || args[0] == "" {
 		return nil, fmt.Errorf("no command specified: give the command after the image name: %w", errInvalid)
 	}
 	if hc.Runtime == "" {
@@ -129,7 +142,7 @@ func (d *Daemon) validate(req *types.CreateRequest) (*plan, error) {
 			p.warnings = append(p.warnings, w)
 		}
 	}
-	p.systemd = hc.SystemContainer && rootfs.IsSystemdInit(p.rootfs, cfg.Cmd[0])
+	p.systemd = hc.SystemContainer && rootfs.IsSystemdInit(p.rootfs, processArgs(*cfg)[0])
 	return p, nil
 }
 
@@ -145,6 +158,10 @@ func newID() string {
 func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*container.Container, []string, error) {
 	d.netMu.RLock() // a network in use cannot be removed meanwhile
 	defer d.netMu.RUnlock()
+	if req.Config.Image != "none" {
+		d.images.use.RLock()
+		defer d.images.use.RUnlock()
+	}
 	p, err := d.validate(req)
 	if err != nil {
 		return nil, nil, err
@@ -179,6 +196,14 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		c.Config.Hostname = id[:12]
 	}
 	c.State.Status = string(container.Created)
+	if p.image != nil {
+		c.Image = p.image.ID
+		if hc.ExternalRootfs == "" {
+			for _, l := range p.image.Layers {
+				c.Layers = append(c.Layers, l.DiffID)
+			}
+		}
+	}
 
 	undo := []func(){func() { d.store.ReleaseName(name, id) }}
 	fail := func(err error) (*container.Container, []string, error) {
@@ -207,6 +232,34 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 		return fail(err)
 	}
 	undo = append(undo, func() { os.RemoveAll(dir) })
+	if len(c.Layers) > 0 {
+		// The image's rootfs, mounted for what create reads in it (users, systemd); start
+		// mounts it again and the container's exit unmounts it.
+		c.Rootfs, _, _ = d.rootfsDirs(id)
+		if err := d.mountRootfs(c); err != nil {
+			return fail(err)
+		}
+		// Undone before the directory's removal (undo runs in reverse): never delete
+		// through the mount.
+		undo = append(undo, func() { d.unmountRootfs(c) })
+		if err := fault.Point(FaultCreateAfterRootfs); err != nil {
+			return fail(err)
+		}
+		c.SystemdInit = hc.SystemContainer && rootfs.IsSystemdInit(c.Rootfs, processArgs(cfg)[0])
+		c.StopSignal = spec.DefaultStopSignal(spec.Options{Config: cfg, HostConfig: hc}, c.SystemdInit)
+		taken := []string{}
+		for _, m := range p.mounts {
+			taken = append(taken, path.Clean(m.Target))
+		}
+		for _, ch := range hc.HostChannels {
+			taken = append(taken, path.Clean(ch.PathInContainer))
+		}
+		vols, err := d.imageVolumes(ctx, c, taken)
+		if err != nil {
+			return fail(err)
+		}
+		p.mounts = append(p.mounts, vols...)
+	}
 	s, err := spec.Generate(d.specOptions(c, p.mounts, p.userRemap, p.hooks))
 	if err != nil {
 		return fail(err)
@@ -237,6 +290,7 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	}
 	d.store.Add(c)
 	releaseVolumes(false)
+	d.unmountRootfs(c) // mounted again by start
 	d.log.Info("container created", "id", id, "name", name)
 	if err := fault.Point(fault.CreateAfterRecord); err != nil {
 		// A create that reports failure leaves nothing behind, even past its commit point.
@@ -249,8 +303,10 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 
 // specOptions gathers what the spec generator needs for a container.
 func (d *Daemon) specOptions(c *container.Container, mounts []types.Mount, remap *spec.IDMap, hooks *specs.Hooks) spec.Options {
+	cfg := c.Config
+	cfg.Cmd = processArgs(cfg) // the spec runs Entrypoint then Cmd
 	return spec.Options{
-		ID: c.ID, Config: c.Config, HostConfig: c.HostConfig, Rootfs: c.Rootfs,
+		ID: c.ID, Config: cfg, HostConfig: c.HostConfig, Rootfs: c.Rootfs,
 		Mounts: mounts, ExtraMounts: d.channels.SpecMounts(c.HostConfig.HostChannels),
 		Hostname: c.Config.Hostname, EngineName: d.cfg.EngineName, UserRemap: remap, Hooks: hooks,
 		CgroupsPath: c.CgroupsPath,

@@ -46,6 +46,7 @@ type Daemon struct {
 	// (events, stats) end then, so a graceful stop does not wait for them.
 	closing     chan struct{}
 	closingOnce sync.Once
+	images      *images
 
 	shims      Shims                             // launches and reconnects shims
 	newRuntime func(binary, root string) Runtime // the one maker of runtime drivers
@@ -78,6 +79,10 @@ func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary
 	if err != nil {
 		return nil, err
 	}
+	im, err := newImages(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ev, err := events.Open(filepath.Join(cfg.Graph, "events"), events.DefaultMaxSize)
 	if err != nil {
 		return nil, err
@@ -86,13 +91,14 @@ func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}, done: make(chan struct{}), events: ev, volumes: vols, closing: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, images: im, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}, done: make(chan struct{}), events: ev, volumes: vols, closing: make(chan struct{})}
 	if err := d.initNetwork(); err != nil {
 		return nil, err
 	}
 	if err := d.restore(); err != nil {
 		return nil, err
 	}
+	d.restoreImages()
 	d.reconcileNetwork()
 	return d, nil
 }
@@ -144,6 +150,10 @@ func (d *Daemon) restore() error {
 	}
 	for _, dir := range found.Unfinished {
 		d.log.Warn("removing the directory of a container whose create did not finish", "dir", dir)
+		if err := unmountOrphanRootfs(dir); err != nil {
+			d.log.Error("unmounting the image rootfs of an unfinished create", "dir", dir, "err", err)
+			continue // never delete through a mounted rootfs
+		}
 		os.RemoveAll(dir)
 		os.RemoveAll(d.stateDir(filepath.Base(dir)))
 	}

@@ -32,6 +32,7 @@ func NewServer(d *Daemon) (*Server, error) {
 	apiv1.RegisterContainersServer(s.GRPC, &service{d: d})
 	apiv1.RegisterNetworksServer(s.GRPC, &networkService{d: d})
 	apiv1.RegisterOpsServer(s.GRPC, &opsService{d: d})
+	apiv1.RegisterImagesServer(s.GRPC, &imageService{d: d})
 	for _, h := range d.cfg.Hosts {
 		path, ok := strings.CutPrefix(h, "unix://")
 		if !ok {

@@ -99,6 +99,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			}
 		}
 	}()
+	if err := d.mountRootfs(c); err != nil {
+		return err
+	}
+	undo = append(undo, func() { d.unmountRootfs(c) })
 	if hc.EnvTargetFile != "" {
 		// The environment the runtime gives the process: the one in the OCI spec.
 		s, err := d.loadSpec(c)
@@ -304,6 +308,8 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 	err := c.SetExitedLocked(es.Code, es.ExitedAt.UTC(), es.OOMKilled)
 	manual := c.ManualStop
 	c.Unlock()
+	// The image rootfs is mounted only while the container runs.
+	d.unmountRootfs(c)
 	if err == nil {
 		if serr := d.store.Save(c); serr != nil {
 			d.log.Error("saving the exit of a container", "id", c.ID, "err", serr)

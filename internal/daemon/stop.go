@@ -284,6 +284,9 @@ func (d *Daemon) finishRemove(c *container.Container) (err error) {
 		}
 		d.channelEvent(c, "unmount", ch)
 	}
+	if err := d.unmountRootfs(c); err != nil {
+		return fmt.Errorf("container %s: %w", c.Name, err)
+	}
 	os.RemoveAll(d.stateDir(c.ID))
 	if err := d.store.Delete(c); err != nil {
 		return err

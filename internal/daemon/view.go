@@ -28,16 +28,16 @@ var (
 func (d *Daemon) Inspect(c *container.Container) types.ContainerJSON {
 	c.Lock()
 	j := types.ContainerJSON{
-		ID: c.ID, Created: c.Created, State: c.State, Image: c.Config.Image, Name: "/" + c.Name,
-		RestartCount: c.RestartCount, Driver: "external-rootfs", LogPath: d.logPath(c),
+		ID: c.ID, Created: c.Created, State: c.State, Image: inspectImage(c), Name: "/" + c.Name,
+		RestartCount: c.RestartCount, Driver: rootfsDriver(c), LogPath: d.logPath(c),
 		HostConfig: c.HostConfig, Config: c.Config, CgroupsPath: c.CgroupsPath,
 		BundlePath: d.store.Dir(c.ID), SystemdInit: c.SystemdInit,
 	}
 	j.Config.StopSignal = c.StopSignal
 	c.Unlock()
-	if len(j.Config.Cmd) > 0 {
-		j.Path = j.Config.Cmd[0]
-		j.Args = j.Config.Cmd[1:]
+	if args := processArgs(j.Config); len(args) > 0 {
+		j.Path = args[0]
+		j.Args = args[1:]
 	}
 	if j.Args == nil {
 		j.Args = []string{}
@@ -91,7 +91,7 @@ func (d *Daemon) List(all bool, filters map[string][]string) ([]types.Container,
 		c.Lock()
 		st := c.State
 		row := types.Container{
-			ID: c.ID, Names: c.Name, Image: c.Config.Image, Command: strings.Join(c.Config.Cmd, " "),
+			ID: c.ID, Names: c.Name, Image: c.Config.Image, Command: strings.Join(processArgs(c.Config), " "),
 			Created: c.Created, State: st.Status, Status: statusPhrase(st), Pid: st.Pid,
 		}
 		c.Unlock()

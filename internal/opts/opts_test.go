@@ -358,7 +358,7 @@ func TestValidateCreate(t *testing.T) {
 	neg := int64(-5)
 	bad := map[string]func(*types.CreateRequest){
 		"image none":   func(r *types.CreateRequest) { r.HostConfig.ExternalRootfs = "" },
-		"image":        func(r *types.CreateRequest) { r.Config.Image = "busybox" },
+		"image":        func(r *types.CreateRequest) { r.Config.Image = "Busy Box" },
 		"rel rootfs":   func(r *types.CreateRequest) { r.HostConfig.ExternalRootfs = "rootfs" },
 		"name":         func(r *types.CreateRequest) { r.Name = "a b" },
 		"memory small": func(r *types.CreateRequest) { r.HostConfig.Memory = 1024 },

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/image/reference"
 )
 
 // MinMemory is the smallest -m docker accepts (6 MiB).
@@ -187,15 +188,18 @@ func ValidateCreate(req *types.CreateRequest) error {
 	switch {
 	case c.Image == "":
 		return invalidf("no image given (want an image name, or none with --external-rootfs DIR)")
-	case hc.ExternalRootfs != "" && c.Image != "none":
-		return invalidf("invalid image %q with --external-rootfs (want the image name none)", c.Image)
 	case hc.ExternalRootfs == "" && c.Image == "none":
 		return invalidf("image none needs --external-rootfs DIR (the root file system to run)")
-	case hc.ExternalRootfs == "":
-		return invalidf("image %q: images are not supported yet (want --external-rootfs DIR with the image name none)", c.Image)
+	case c.Image != "none" && !reference.IsID(c.Image):
+		// An image: its rootfs (or --external-rootfs DIR) with its config.
+		if _, err := reference.Parse(c.Image); err != nil {
+			return err
+		}
 	}
-	if err := cleanPathFlag("--external-rootfs", hc.ExternalRootfs, true); err != nil {
-		return err
+	if hc.ExternalRootfs != "" {
+		if err := cleanPathFlag("--external-rootfs", hc.ExternalRootfs, true); err != nil {
+			return err
+		}
 	}
 
 	if c.Hostname != "" {
@@ -320,8 +324,10 @@ func ValidateCreate(req *types.CreateRequest) error {
 		}
 	}
 	if hc.UserRemap != "" {
-		if !hc.SystemContainer || hc.ExternalRootfs == "" {
-			return invalidf("--user-remap needs --system-container and --external-rootfs")
+		// The rootfs is --external-rootfs DIR (shifted by its owner) or an image (its
+		// layers id-mapped at mount).
+		if !hc.SystemContainer {
+			return invalidf("--user-remap needs --system-container")
 		}
 		if _, _, _, err := ParseUserRemap(hc.UserRemap); err != nil {
 			return err

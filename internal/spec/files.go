@@ -106,7 +106,7 @@ func ValidateSystemOptions(cfg types.Config, hc types.HostConfig) error {
 		if !hc.SystemContainer {
 			return invalidf("--user-remap %s: only with --system-container", hc.UserRemap)
 		}
-		if hc.ExternalRootfs == "" {
+		if hc.ExternalRootfs == "" && (cfg.Image == "" || cfg.Image == "none") { // an image's layers are id-mapped
 			return invalidf("--user-remap %s: needs --external-rootfs (the rootfs must belong to the mapped ids)", hc.UserRemap)
 		}
 		if _, err := ParseUserRemap(hc.UserRemap); err != nil {
@@ -123,7 +123,7 @@ func ValidateSystemOptions(cfg types.Config, hc types.HostConfig) error {
 		if err := rootfs.CheckEnvTargetFile(hc.EnvTargetFile); err != nil {
 			return err
 		}
-		if hc.ExternalRootfs == "" {
+		if hc.ExternalRootfs == "" && (cfg.Image == "" || cfg.Image == "none") { // or an image's rootfs
 			return invalidf("--env-target-file %s: needs --external-rootfs", hc.EnvTargetFile)
 		}
 	}

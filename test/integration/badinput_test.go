@@ -47,7 +47,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"run", "--external-rootfs", "/", "none", "true"},
 		{"run", "--external-rootfs", "/etc/passwd", "none", "true"},
 		{"run", "none", "true"},
-		{"run", "--external-rootfs", rf, "busybox", "true"},
+		{"run", "--pull", "never", "--external-rootfs", rf, "busybox", "true"}, // an image that is not here
 		{"run", "--external-rootfs", rf, "none"},
 		{"run"},
 		// names

@@ -356,7 +356,7 @@ func TestBadInput(t *testing.T) {
 	bad := [][]string{
 		{"run", "--external-rootfs", "/no/such/dir", "none", "true"},
 		{"run", "none", "true"},
-		{"run", "--external-rootfs", rf, "busybox", "true"},
+		{"run", "--pull", "never", "--external-rootfs", rf, "busybox", "true"}, // an image that is not here
 		{"run", "--external-rootfs", rf, "none"},
 		{"run", "-m", "12zz", "--external-rootfs", rf, "none", "true"},
 		{"run", "--cpus", "abc", "--external-rootfs", rf, "none", "true"},

@@ -26,7 +26,7 @@ func (d *Daemon) timed(limit time.Duration, args ...string) Result {
 	return r
 }
 
-func sha(t *testing.T, p string) [32]byte {
+func shaFile(t *testing.T, p string) [32]byte {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
@@ -239,7 +239,7 @@ func TestCpLargeFile(t *testing.T) {
 	d.Must("cp", id+":/big", filepath.Join(dir, "back"))
 	out := time.Since(start)
 	t.Logf("100 MiB: in %s, out %s", in, out)
-	if sha(t, src) != sha(t, filepath.Join(dir, "back")) || sha(t, src) != sha(t, filepath.Join(rf, "big")) {
+	if shaFile(t, src) != shaFile(t, filepath.Join(dir, "back")) || shaFile(t, src) != shaFile(t, filepath.Join(rf, "big")) {
 		t.Fatalf("the copies differ")
 	}
 }
