@@ -43,6 +43,9 @@ type Container struct {
 	CgroupsPath string           `json:"CgroupsPath"`
 	SystemdInit bool             `json:"SystemdInit"`
 	StopSignal  string           `json:"StopSignal"`
+	// CRILog is set for a container made through the CRI: the shim writes its log there, in
+	// the CRI format, instead of the json-file log.
+	CRILog string `json:"CRILog,omitempty"`
 
 	State        types.State `json:"State"`
 	RestartCount int         `json:"RestartCount"`

@@ -139,6 +139,17 @@ func newID() string {
 // directories first (so a crash can be rolled back), then the record. Nothing is mounted
 // and nothing runs yet.
 func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*container.Container, []string, error) {
+	return d.create(ctx, req, createExtras{})
+}
+
+// createExtras is what a create through the CRI adds (cri.go): changes to the generated OCI
+// spec and the CRI log.
+type createExtras struct {
+	specOpts []spec.SpecOpt
+	criLog   string
+}
+
+func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createExtras) (*container.Container, []string, error) {
 	p, err := d.validate(req)
 	if err != nil {
 		return nil, nil, err
@@ -161,7 +172,7 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	cfg, hc := p.req.Config, p.req.HostConfig
 	c := &container.Container{
 		ID: id, Name: name, Created: time.Now().UTC(), Config: cfg, HostConfig: hc,
-		Rootfs: p.rootfs, Runtime: hc.Runtime, SystemdInit: p.systemd,
+		Rootfs: p.rootfs, Runtime: hc.Runtime, SystemdInit: p.systemd, CRILog: x.criLog,
 	}
 	parent := hc.CgroupParent
 	if parent == "" {
@@ -199,6 +210,11 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	s, err := spec.Generate(d.specOptions(c, p.mounts, p.userRemap, p.hooks))
 	if err != nil {
 		return fail(err)
+	}
+	for _, opt := range x.specOpts {
+		if err := opt(s); err != nil {
+			return fail(err)
+		}
 	}
 	// crun 1.8 accepts only 1.0.x specs; the fields used here all exist in 1.0.2.
 	s.Version = "1.0.2"
