@@ -1,0 +1,202 @@
+package cri
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func TestPodSandboxLifecycle(t *testing.T) {
+	s, e := testService(t, nil)
+	ctx := context.Background()
+	id := runPod(t, s, "web")
+	st, err := s.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id[:12], Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY || st.Status.Metadata.Name != "web" || st.Status.Id != id {
+		t.Fatalf("status = %v", st.Status)
+	}
+	pins := s.pods.pinPath(id)
+	for _, k := range []string{"net", "ipc", "uts"} {
+		if !namespacePinned(filepath.Join(pins, k)) {
+			t.Errorf("%s namespace of the pod is not pinned", k)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.pods.filesDir(id), "hostname")); string(b) != "web\n" {
+		t.Errorf("pod hostname file = %q", b)
+	}
+	l, _ := s.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{"app": "web"}}})
+	l2, _ := s.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{"app": "db"}}})
+	if len(l.Items) != 1 || len(l2.Items) != 0 {
+		t.Errorf("list by label: %d for app=web (want 1), %d for app=db (want 0)", len(l.Items), len(l2.Items))
+	}
+	cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: id, Config: ctrConfig("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId})
+
+	// Stop: containers killed, namespaces released, NOTREADY; twice is fine.
+	for i := 0; i < 2; i++ {
+		if _, err := s.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Fatalf("stop %d: %v", i, err)
+		}
+	}
+	if c, _ := e.Container(cr.ContainerId); c.Status != "exited" {
+		t.Errorf("container after the pod's stop: %s, want exited", c.Status)
+	}
+	if ents, _ := os.ReadDir(pins); len(ents) != 0 {
+		t.Errorf("pinned namespaces left after stop: %v", ents)
+	}
+	st, _ = s.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+	if st.Status.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("state after stop = %v", st.Status.State)
+	}
+	if _, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: id, Config: ctrConfig("d")}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("create in a stopped pod: %v, want FailedPrecondition", err)
+	}
+	// Remove: containers removed, record and directories gone; twice is fine.
+	for i := 0; i < 2; i++ {
+		if _, err := s.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Fatalf("remove %d: %v", i, err)
+		}
+	}
+	if _, err := e.Container(cr.ContainerId); err == nil {
+		t.Error("the pod's container is still there after RemovePodSandbox")
+	}
+	for _, d := range []string{pins, s.pods.filesDir(id)} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s left after remove", d)
+		}
+	}
+	if _, err := s.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id}); status.Code(err) != codes.NotFound {
+		t.Errorf("status of a removed pod: %v, want NotFound", err)
+	}
+	if _, err := s.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: "feedface"}); err != nil {
+		t.Errorf("stop of an unknown pod: %v, want success", err)
+	}
+}
+
+func TestRunPodSandboxRefusesBadConfig(t *testing.T) {
+	s, _ := testService(t, nil)
+	for _, tc := range []struct {
+		name string
+		mod  func(*runtimeapi.PodSandboxConfig)
+		code codes.Code
+		want string
+	}{
+		{"no metadata", func(c *runtimeapi.PodSandboxConfig) { c.Metadata = nil }, codes.InvalidArgument, "metadata"},
+		{"hostname", func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "bad_host!" }, codes.InvalidArgument, `"bad_host!"`},
+		{"systemd slice", func(c *runtimeapi.PodSandboxConfig) { c.Linux.CgroupParent = "kubepods-pod1.slice" }, codes.InvalidArgument, "cgroupfs"},
+		{"cgroup ..", func(c *runtimeapi.PodSandboxConfig) { c.Linux.CgroupParent = "/kubepods/../../etc" }, codes.InvalidArgument, ".."},
+		{"node sysctl", func(c *runtimeapi.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"kernel.panic": "1"} }, codes.InvalidArgument, "kernel.panic"},
+		{"sysctl path", func(c *runtimeapi.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"net/../../sysrq-trigger": "b"} }, codes.InvalidArgument, "sysrq"},
+		{"net sysctl on host network", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+			c.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+		}, codes.InvalidArgument, "net.ipv4.ip_forward"},
+		{"sysctl newline", func(c *runtimeapi.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "1\n2"} }, codes.InvalidArgument, "newline"},
+		{"shared pid", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+		}, codes.Unimplemented, "PID"},
+		{"dns server", func(c *runtimeapi.PodSandboxConfig) { c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"dns.example"}} }, codes.InvalidArgument, "dns.example"},
+		{"dns option", func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Options: []string{"ndots:5\nnameserver 6.6.6.6"}}
+		}, codes.InvalidArgument, "one word"},
+		{"relative log dir", func(c *runtimeapi.PodSandboxConfig) { c.LogDirectory = "logs" }, codes.InvalidArgument, `"logs"`},
+		{"port", func(c *runtimeapi.PodSandboxConfig) {
+			c.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 70000}}
+		}, codes.InvalidArgument, "70000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := podConfig("bad")
+			tc.mod(c)
+			_, err := s.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: c})
+			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v; want %v naming %q on one line", err, tc.code, tc.want)
+			}
+		})
+	}
+	_, err := s.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: podConfig("h"), RuntimeHandler: "kata"})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "kata") {
+		t.Errorf("unknown handler: %v", err)
+	}
+	// Nothing was made for any of them.
+	for _, d := range []string{s.pods.recordDir, s.pods.pinDir} {
+		if ents, _ := os.ReadDir(d); len(ents) != 0 {
+			t.Errorf("left in %s: %v", d, ents)
+		}
+	}
+}
+
+func TestRunPodSandboxTwiceIsRefused(t *testing.T) {
+	s, _ := testService(t, nil)
+	runPod(t, s, "web")
+	_, err := s.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: podConfig("web")})
+	if status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("second RunPodSandbox of the same pod: %v, want AlreadyExists", err)
+	}
+}
+
+func TestPodSandboxHostNamespaces(t *testing.T) {
+	s, _ := testService(t, nil)
+	c := podConfig("host")
+	c.Linux.SecurityContext.NamespaceOptions = &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE,
+		Ipc: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_NODE}
+	r, err := s.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(s.pods.pinPath(r.PodSandboxId)); len(ents) != 0 {
+		t.Errorf("a pod on the host's namespaces pinned %v", ents)
+	}
+	cr, err := s.CreateContainer(context.Background(), &runtimeapi.CreateContainerRequest{PodSandboxId: r.PodSandboxId, Config: ctrConfig("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := s.engine.(*fakeEngine).config(t, cr.ContainerId)
+	for _, k := range []string{"network", "ipc", "uts", "pid"} {
+		if cc.Namespaces[k] != HostNamespace {
+			t.Errorf("namespace %s of a container in a host pod: %q, want the host's", k, cc.Namespaces[k])
+		}
+	}
+}
+
+// A restarted daemon finds its pods; one whose RunPodSandbox was cut short before its record
+// is swept, namespaces unpinned.
+func TestPodRecordsAfterRestart(t *testing.T) {
+	s, e := testService(t, nil)
+	id := runPod(t, s, "web")
+	// An interrupted RunPodSandbox: files and pinned namespaces, no record.
+	half := newID()
+	os.MkdirAll(s.pods.filesDir(half), 0o700)
+	os.MkdirAll(s.pods.pinPath(half), 0o700)
+	if _, err := pinNamespaces(pinRequest{Dir: s.pods.pinPath(half), Kinds: []nsKind{nsNet}}); err != nil {
+		t.Fatal(err)
+	}
+	s.stream.close()
+	s2, err := New(s.cfg, e, s.images, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.stream.close()
+	st, err := s2.PodSandboxStatus(context.Background(), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+	if err != nil || st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Fatalf("pod after restart: %v, %v", st, err)
+	}
+	for _, d := range []string{s.pods.filesDir(half), s.pods.pinPath(half)} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("unfinished pod's %s not swept", d)
+		}
+	}
+	if data, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(data), half) {
+		t.Error("unfinished pod's namespace still pinned")
+	}
+}
