@@ -111,7 +111,9 @@ func TestCreateContainerRefuses(t *testing.T) {
 		{"no command", func(c *runtimeapi.ContainerConfig) { c.Command = nil }, codes.InvalidArgument, "no command"},
 		{"env name", func(c *runtimeapi.ContainerConfig) { c.Envs = []*runtimeapi.KeyValue{{Key: "A=B"}} }, codes.InvalidArgument, `"A=B"`},
 		{"reserved label", func(c *runtimeapi.ContainerConfig) { c.Labels = map[string]string{labelMeta: "{}"} }, codes.InvalidArgument, labelMeta},
-		{"relative mount", func(c *runtimeapi.ContainerConfig) { c.Mounts = []*runtimeapi.Mount{{HostPath: "data", ContainerPath: "/d"}} }, codes.InvalidArgument, `"data"`},
+		{"relative mount", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "data", ContainerPath: "/d"}}
+		}, codes.InvalidArgument, `"data"`},
 		{"system container value", func(c *runtimeapi.ContainerConfig) {
 			c.Annotations = map[string]string{AnnotationSystemContainer: "yes please"}
 		}, codes.InvalidArgument, AnnotationSystemContainer},

@@ -163,7 +163,7 @@ func (f *fakeEngine) Stats(id string) (ContainerStats, error) {
 }
 
 func (f *fakeEngine) ReopenLog(ctx context.Context, id string) error { return nil }
-func (f *fakeEngine) MemTotal() int64                                 { return f.memTotal }
+func (f *fakeEngine) MemTotal() int64                                { return f.memTotal }
 
 func (f *fakeEngine) config(t *testing.T, id string) ContainerConfig {
 	t.Helper()

@@ -97,16 +97,22 @@ func TestRunPodSandboxRefusesBadConfig(t *testing.T) {
 		{"systemd slice", func(c *runtimeapi.PodSandboxConfig) { c.Linux.CgroupParent = "kubepods-pod1.slice" }, codes.InvalidArgument, "cgroupfs"},
 		{"cgroup ..", func(c *runtimeapi.PodSandboxConfig) { c.Linux.CgroupParent = "/kubepods/../../etc" }, codes.InvalidArgument, ".."},
 		{"node sysctl", func(c *runtimeapi.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"kernel.panic": "1"} }, codes.InvalidArgument, "kernel.panic"},
-		{"sysctl path", func(c *runtimeapi.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"net/../../sysrq-trigger": "b"} }, codes.InvalidArgument, "sysrq"},
+		{"sysctl path", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.Sysctls = map[string]string{"net/../../sysrq-trigger": "b"}
+		}, codes.InvalidArgument, "sysrq"},
 		{"net sysctl on host network", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
 			c.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
 		}, codes.InvalidArgument, "net.ipv4.ip_forward"},
-		{"sysctl newline", func(c *runtimeapi.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "1\n2"} }, codes.InvalidArgument, "newline"},
+		{"sysctl newline", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "1\n2"}
+		}, codes.InvalidArgument, "newline"},
 		{"shared pid", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
 		}, codes.Unimplemented, "PID"},
-		{"dns server", func(c *runtimeapi.PodSandboxConfig) { c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"dns.example"}} }, codes.InvalidArgument, "dns.example"},
+		{"dns server", func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"dns.example"}}
+		}, codes.InvalidArgument, "dns.example"},
 		{"dns option", func(c *runtimeapi.PodSandboxConfig) {
 			c.DnsConfig = &runtimeapi.DNSConfig{Options: []string{"ndots:5\nnameserver 6.6.6.6"}}
 		}, codes.InvalidArgument, "one word"},
