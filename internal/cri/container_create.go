@@ -190,9 +190,16 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	switch sc.GetNamespaceOptions().GetPid() {
 	case runtimeapi.NamespaceMode_NODE:
 		cc.Namespaces["pid"] = HostNamespace
-	case runtimeapi.NamespaceMode_CONTAINER, runtimeapi.NamespaceMode_POD:
-		// POD (the zero value) is the pod's PID namespace: the host's for a pod on the host's,
-		// else the container's own, since a pod never shares one yet (RunPodSandbox refuses).
+	case runtimeapi.NamespaceMode_POD:
+		// The pod's: the host's, the one its init holds, or (a pod that shares none) the
+		// container's own.
+		switch {
+		case sb.HostPID:
+			cc.Namespaces["pid"] = HostNamespace
+		case sb.SharedPID:
+			cc.Namespaces["pid"] = sb.Namespaces[nsPID]
+		}
+	case runtimeapi.NamespaceMode_CONTAINER:
 		if sb.HostPID {
 			cc.Namespaces["pid"] = HostNamespace
 		}

@@ -27,6 +27,8 @@ const (
 	nsNet nsKind = "net"
 	nsIPC nsKind = "ipc"
 	nsUTS nsKind = "uts"
+	// nsPID is pinned too, but made by a pod init (podinit_linux.go), not by unshare.
+	nsPID nsKind = "pid"
 )
 
 var nsFlags = map[nsKind]int{nsNet: unix.CLONE_NEWNET, nsIPC: unix.CLONE_NEWIPC, nsUTS: unix.CLONE_NEWUTS}
@@ -125,7 +127,7 @@ func loopbackUp() error {
 // unpinNamespaces unmounts and removes whatever pinNamespaces made in dir. Idempotent.
 func unpinNamespaces(dir string) error {
 	var errs []error
-	for k := range nsFlags {
+	for _, k := range []nsKind{nsNet, nsIPC, nsUTS, nsPID} {
 		p := filepath.Join(dir, string(k))
 		for {
 			// A namespace file mounted twice (a retried pin) needs two unmounts.

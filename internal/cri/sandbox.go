@@ -46,6 +46,9 @@ type sandbox struct {
 	Sysctls      map[string]string `json:"sysctls,omitempty"`
 	// NetworkUp is set between a successful network Setup and its Teardown.
 	NetworkUp bool `json:"networkUp,omitempty"`
+	// SharedPID pods have one PID namespace, held by Init.
+	SharedPID bool    `json:"sharedPID,omitempty"`
+	Init      podInit `json:"init"`
 }
 
 // fullName is what makes a pod unique for the kubelet: a second RunPodSandbox with the same
@@ -57,7 +60,7 @@ func (s *sandbox) fullName() string {
 // ready tells whether the pod can run containers: not stopped, and every namespace it pinned
 // still pinned (they are gone after a reboot).
 func (s *sandbox) ready() bool {
-	if s.Stopped {
+	if s.Stopped || (s.SharedPID && !s.Init.alive()) {
 		return false
 	}
 	for _, p := range s.Namespaces {
@@ -105,6 +108,7 @@ func (st *sandboxStore) load(log *slog.Logger) error {
 		data, err := os.ReadFile(st.recordPath(e.Name()))
 		if errors.Is(err, os.ErrNotExist) {
 			log.Warn("removing a pod whose RunPodSandbox did not finish", "id", e.Name())
+			killPodInitIn(st.pinPath(e.Name()))
 			unpinNamespaces(st.pinPath(e.Name()))
 			os.RemoveAll(st.pinPath(e.Name()))
 			os.RemoveAll(st.filesDir(e.Name()))
@@ -126,6 +130,7 @@ func (st *sandboxStore) load(log *slog.Logger) error {
 	for _, e := range pins {
 		if _, ok := st.byID[e.Name()]; !ok {
 			if _, err := os.Stat(st.filesDir(e.Name())); errors.Is(err, os.ErrNotExist) {
+				killPodInitIn(st.pinPath(e.Name()))
 				unpinNamespaces(st.pinPath(e.Name()))
 				os.RemoveAll(st.pinPath(e.Name()))
 			}
@@ -228,6 +233,7 @@ func (st *sandboxStore) delete(sb *sandbox) error {
 		delete(st.names, sb.fullName())
 	}
 	st.mu.Unlock()
+	killPodInitIn(st.pinPath(sb.ID))
 	if err := unpinNamespaces(st.pinPath(sb.ID)); err != nil {
 		return err
 	}

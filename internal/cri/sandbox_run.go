@@ -14,8 +14,6 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/isulad-go/isulad/internal/errdefs"
 )
 
 // RunPodSandbox checks the whole config, then makes the pod: its files, its pinned
@@ -67,6 +65,14 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 		return fail(err)
 	}
 	undo = append(undo, func() { unpinNamespaces(pins) })
+	if sb.SharedPID {
+		pi, err := startPodInit(pins)
+		if err != nil {
+			return fail(err)
+		}
+		sb.Init, sb.Namespaces[nsPID] = pi, filepath.Join(pins, string(nsPID))
+		undo = append(undo, func() { killPodInitIn(pins) })
+	}
 	if !sb.HostNetwork {
 		// The network hook: CNI ADD once the networking package lands (see PodNetwork).
 		ips, err := s.network.Setup(ctx, sb.networkConfig())
@@ -147,11 +153,10 @@ func (s *Service) sandboxFromConfig(c *runtimeapi.PodSandboxConfig, handler stri
 		sb.HostPID = true
 	case runtimeapi.NamespaceMode_CONTAINER:
 	case runtimeapi.NamespaceMode_POD:
-		// A shared PID namespace needs a process to stay alive (its init): pinned namespaces
-		// cannot hold it (docs/cri.md).
-		return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "pod PID namespace mode POD (shareProcessNamespace): not supported yet; want CONTAINER or NODE")
+		// Shared by the pod's containers: held by a pod init (podinit_linux.go).
+		sb.SharedPID = true
 	default:
-		return nil, invalidf("pod PID namespace mode %v: want CONTAINER or NODE", ns.GetPid())
+		return nil, invalidf("pod PID namespace mode %v: want POD, CONTAINER or NODE", ns.GetPid())
 	}
 	if len(lx.GetSysctls()) > 0 {
 		sb.Sysctls = map[string]string{}

@@ -39,7 +39,7 @@ func (s *Service) PodSandboxStatus(ctx context.Context, r *runtimeapi.PodSandbox
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
 			Network: nsMode(sb.HostNetwork, runtimeapi.NamespaceMode_POD),
 			Ipc:     nsMode(sb.HostIPC, runtimeapi.NamespaceMode_POD),
-			Pid:     nsMode(sb.HostPID, runtimeapi.NamespaceMode_CONTAINER),
+			Pid:     nsMode(sb.HostPID, map[bool]runtimeapi.NamespaceMode{true: runtimeapi.NamespaceMode_POD, false: runtimeapi.NamespaceMode_CONTAINER}[sb.SharedPID]),
 		}}},
 	}
 	if len(sb.IPs) > 0 {

@@ -50,6 +50,8 @@ func (s *Service) stopSandbox(ctx context.Context, id string) error {
 		}
 		sb.NetworkUp = false
 	}
+	// The pod init last: killing it kills whatever is still in the pod's PID namespace.
+	killPodInitIn(s.pods.pinPath(sb.ID))
 	if err := unpinNamespaces(s.pods.pinPath(sb.ID)); err != nil {
 		return err
 	}

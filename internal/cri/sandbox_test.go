@@ -2,11 +2,15 @@ package cri
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -107,9 +111,9 @@ func TestRunPodSandboxRefusesBadConfig(t *testing.T) {
 		{"sysctl newline", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "1\n2"}
 		}, codes.InvalidArgument, "newline"},
-		{"shared pid", func(c *runtimeapi.PodSandboxConfig) {
-			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
-		}, codes.Unimplemented, "PID"},
+		{"pid target", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_TARGET
+		}, codes.InvalidArgument, "PID"},
 		{"dns server", func(c *runtimeapi.PodSandboxConfig) {
 			c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"dns.example"}}
 		}, codes.InvalidArgument, "dns.example"},
@@ -205,4 +209,81 @@ func TestPodRecordsAfterRestart(t *testing.T) {
 	if data, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(data), half) {
 		t.Error("unfinished pod's namespace still pinned")
 	}
+}
+
+// A pod that shares its PID namespace has it held by a pod init: PID 1 of that namespace,
+// killed (and the namespace released) at stop; a pod whose init is gone is NOTREADY.
+func TestSharedPIDPod(t *testing.T) {
+	s, e := testService(t, nil)
+	ctx := context.Background()
+	c := podConfig("shared")
+	c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+	r, err := s.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := s.pods.get(r.PodSandboxId)
+	if !sb.Init.alive() {
+		t.Fatalf("pod init %+v is not running", sb.Init)
+	}
+	pinned := filepath.Join(s.pods.pinPath(sb.ID), "pid")
+	var st unix.Stat_t
+	unix.Stat(pinned, &st)
+	link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", sb.Init.Pid))
+	if link != fmt.Sprintf("pid:[%d]", st.Ino) {
+		t.Errorf("pinned PID namespace %d is not the init's (%s)", st.Ino, link)
+	}
+	// In its own namespace the init is PID 1 (NSpid: <host pid> 1).
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", sb.Init.Pid))
+	if !regexp.MustCompile(`(?m)^NSpid:\s+\d+\s+1$`).Match(status) {
+		t.Errorf("pod init is not PID 1 of its namespace:\n%s", status)
+	}
+	cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.ID, Config: ctrConfig("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.config(t, cr.ContainerId).Namespaces["pid"]; got != pinned {
+		t.Errorf("container pid namespace %q, want the pod's %q", got, pinned)
+	}
+	ps, _ := s.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: sb.ID})
+	if ps.Status.Linux.Namespaces.Options.Pid != runtimeapi.NamespaceMode_POD {
+		t.Errorf("status pid mode %v", ps.Status.Linux.Namespaces.Options.Pid)
+	}
+	if _, err := s.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.ID}); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, "the pod init to exit", func() bool { return !sb.Init.alive() })
+	if ents, _ := os.ReadDir(s.pods.pinPath(sb.ID)); len(ents) != 0 {
+		t.Errorf("left after stop: %v", ents)
+	}
+
+	// A pod whose init was killed from outside is not ready.
+	r2, err := s.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: func() *runtimeapi.PodSandboxConfig {
+		c := podConfig("shared2")
+		c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+		return c
+	}()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb2, _ := s.pods.get(r2.PodSandboxId)
+	unix.Kill(sb2.Init.Pid, unix.SIGKILL)
+	WaitFor(t, "the pod to be NOTREADY", func() bool {
+		ps, _ := s.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: sb2.ID})
+		return ps.Status.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	})
+	if _, err := s.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb2.ID}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitFor polls cond for up to 10 seconds.
+func WaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
 }
