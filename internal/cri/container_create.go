@@ -3,6 +3,8 @@ package cri
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -129,7 +131,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	}
 	sort.Strings(meta.Labels)
 	cc := ContainerConfig{
-		Name:   fmt.Sprintf("k8s_%s_%s_%s_%s_%d", md.Name, sb.Name, sb.Namespace, sb.UID, md.Attempt),
+		Name:   engineName(md.Name, sb, md.Attempt),
 		Labels: labels, Image: ref, Rootfs: img.Rootfs,
 		Tty: c.Tty, Stdin: c.Stdin, WorkingDir: c.WorkingDir, Hostname: sb.Hostname,
 		CgroupParent: sb.CgroupParent, Namespaces: map[string]string{},
@@ -179,6 +181,13 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	cc.NoNewPrivs = sc.GetNoNewPrivs()
 	cc.CapAdd = sc.GetCapabilities().GetAddCapabilities()
 	cc.CapDrop = sc.GetCapabilities().GetDropCapabilities()
+	if !cc.Privileged {
+		// A privileged container sees everything: the paths and the profile do not apply.
+		cc.MaskedPaths, cc.ReadonlyPaths = sc.GetMaskedPaths(), sc.GetReadonlyPaths()
+		if cc.Seccomp, err = seccompOf(sc.GetSeccomp()); err != nil {
+			return ContainerConfig{}, fmt.Errorf("container %q: %w", md.Name, err)
+		}
+	}
 	// Namespaces: the pod's pinned ones, or the host's.
 	for kind, key := range map[nsKind]string{nsNet: "network", nsIPC: "ipc", nsUTS: "uts"} {
 		if p, ok := sb.Namespaces[kind]; ok {
@@ -347,4 +356,38 @@ func underAny(p string, roots []string) bool {
 		}
 	}
 	return false
+}
+
+// engineName is the engine's name of a CRI container, as other runtimes name theirs; one too
+// long for the engine keeps its start and a hash of the whole, so it stays unique.
+func engineName(name string, sb *sandbox, attempt uint32) string {
+	n := fmt.Sprintf("k8s_%s_%s_%s_%s_%d", name, sb.Name, sb.Namespace, sb.UID, attempt)
+	if len(n) <= maxEngineName {
+		return n
+	}
+	sum := sha256.Sum256([]byte(n))
+	return n[:maxEngineName-17] + "_" + hex.EncodeToString(sum[:8])
+}
+
+// maxEngineName is the engine's longest container name (opts.MaxNameLen).
+const maxEngineName = 255
+
+// seccompOf is the engine's seccomp setting for a CRI profile: none given means unconfined,
+// as the CRI says.
+func seccompOf(p *runtimeapi.SecurityProfile) (string, error) {
+	switch p.GetProfileType() {
+	case runtimeapi.SecurityProfile_RuntimeDefault:
+		if p == nil {
+			return "unconfined", nil
+		}
+		return "", nil
+	case runtimeapi.SecurityProfile_Unconfined:
+		return "unconfined", nil
+	case runtimeapi.SecurityProfile_Localhost:
+		if !filepath.IsAbs(p.LocalhostRef) {
+			return "", invalidf("seccomp profile %q: want the absolute path of a profile on the node", p.LocalhostRef)
+		}
+		return p.LocalhostRef, nil
+	}
+	return "", invalidf("seccomp profile type %v: unknown", p.GetProfileType())
 }

@@ -51,9 +51,10 @@ func (s *Service) containerStatus(c ContainerState) *runtimeapi.ContainerStatus 
 		}
 		st.Message = c.Error
 	}
+	podFiles := s.pods.filesDir(m.SandboxID) + "/"
 	for _, mt := range c.Mounts {
-		if mt.Type != "bind" {
-			continue
+		if mt.Type != "bind" || strings.HasPrefix(mt.Source, podFiles) {
+			continue // the pod's own files are not the kubelet's mounts
 		}
 		prop := runtimeapi.MountPropagation_PROPAGATION_PRIVATE
 		switch mt.Propagation {

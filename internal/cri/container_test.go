@@ -82,7 +82,7 @@ func TestCreateContainerTranslates(t *testing.T) {
 	if _, ok := st.Status.Labels[labelMeta]; ok {
 		t.Error("the engine's own label is shown to the kubelet")
 	}
-	if st.Status.Mounts[0].Propagation != runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER || !st.Status.Mounts[0].Readonly {
+	if len(st.Status.Mounts) != 1 || st.Status.Mounts[0].Propagation != runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER || !st.Status.Mounts[0].Readonly {
 		t.Errorf("mount status %v", st.Status.Mounts[0])
 	}
 	if _, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: r.PodSandboxId, Config: cfg}); status.Code(err) != codes.AlreadyExists {
@@ -294,5 +294,35 @@ func TestDirImageNames(t *testing.T) {
 	}
 	if got := fullImageName("busybox"); got != "docker.io/library/busybox:latest" {
 		t.Errorf("fullImageName = %q", got)
+	}
+}
+
+func TestEngineNameBounded(t *testing.T) {
+	sb := &sandbox{Name: strings.Repeat("p", 200), Namespace: "ns", UID: "u"}
+	a, b := engineName(strings.Repeat("a", 100), sb, 0), engineName(strings.Repeat("a", 100), sb, 1)
+	if len(a) > maxEngineName || a == b || !strings.HasPrefix(a, "k8s_aaa") {
+		t.Errorf("names %q (%d) and %q", a, len(a), b)
+	}
+	if n := engineName("c", &sandbox{Name: "p", Namespace: "ns", UID: "u"}, 2); n != "k8s_c_p_ns_u_2" {
+		t.Errorf("short name %q", n)
+	}
+}
+
+func TestSeccompOf(t *testing.T) {
+	for _, tc := range []struct {
+		p    *runtimeapi.SecurityProfile
+		want string
+		bad  bool
+	}{
+		{nil, "unconfined", false},
+		{&runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}, "", false},
+		{&runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}, "unconfined", false},
+		{&runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/var/lib/kubelet/seccomp/p.json"}, "/var/lib/kubelet/seccomp/p.json", false},
+		{&runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "p.json"}, "", true},
+	} {
+		got, err := seccompOf(tc.p)
+		if got != tc.want || (err != nil) != tc.bad {
+			t.Errorf("seccompOf(%v) = %q, %v", tc.p, got, err)
+		}
 	}
 }

@@ -63,6 +63,10 @@ type ContainerConfig struct {
 	CapAdd         []string
 	CapDrop        []string
 	NoNewPrivs     bool
+	// Seccomp is "" (the engine's default profile), "unconfined" or the path of a profile.
+	Seccomp string
+	// MaskedPaths and ReadonlyPaths replace the engine's defaults when not nil.
+	MaskedPaths, ReadonlyPaths []string
 
 	SystemContainer bool
 	HostChannels    []types.HostChannel

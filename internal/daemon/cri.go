@@ -84,6 +84,9 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 	if cc.NoNewPrivs {
 		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges")
 	}
+	if cc.Seccomp != "" {
+		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp="+cc.Seccomp)
+	}
 	if cc.Resources.PidsLimit > 0 {
 		n := cc.Resources.PidsLimit
 		hc.PidsLimit = &n
@@ -101,8 +104,9 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 		}
 	}
 	c, warnings, err := e.d.create(ctx, req, createExtras{
-		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources)},
-		criLog:   logPath,
+		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
+			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths)},
+		criLog: logPath,
 	})
 	if err != nil {
 		return "", nil, err
@@ -147,6 +151,19 @@ func withCRINamespaces(ns map[string]string) spec.SpecOpt {
 		if ns["uts"] == cri.HostNamespace {
 			// The host's UTS namespace: the runtime may not set a hostname in it.
 			s.Hostname = ""
+		}
+		return nil
+	}
+}
+
+// withCRIPaths replaces the masked and read-only paths the CRI gives.
+func withCRIPaths(masked, readonly []string) spec.SpecOpt {
+	return func(s *specs.Spec) error {
+		if masked != nil {
+			s.Linux.MaskedPaths = masked
+		}
+		if readonly != nil {
+			s.Linux.ReadonlyPaths = readonly
 		}
 		return nil
 	}
