@@ -124,15 +124,51 @@ func startPodInit(dir string) (podInit, error) {
 	return p, nil
 }
 
-// killPodInitIn ends the init recorded in dir/init.json, if it still runs.
+// killPodInitIn ends the init recorded in dir/init.json, if it still runs; without that file
+// (removed by hand), the init of the PID namespace pinned at dir/pid.
 func killPodInitIn(dir string) {
 	b, err := os.ReadFile(filepath.Join(dir, "init.json"))
-	if err != nil {
+	if err == nil {
+		var p podInit
+		if _, err := fmt.Sscanf(string(b), `{"pid":%d,"start":%d}`, &p.Pid, &p.Start); err == nil {
+			p.kill()
+		}
+		os.Remove(filepath.Join(dir, "init.json"))
 		return
 	}
-	var p podInit
-	if _, err := fmt.Sscanf(string(b), `{"pid":%d,"start":%d}`, &p.Pid, &p.Start); err == nil {
+	if p, ok := initOfPinnedPIDNamespace(filepath.Join(dir, "pid")); ok {
 		p.kill()
 	}
-	os.Remove(filepath.Join(dir, "init.json"))
+}
+
+// initOfPinnedPIDNamespace finds the pod init whose PID namespace is pinned at path: the
+// process named podInitArg0 whose /proc/<pid>/ns/pid is that namespace and that is PID 1 in it.
+func initOfPinnedPIDNamespace(path string) (podInit, bool) {
+	if !namespacePinned(path) {
+		return podInit{}, false
+	}
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return podInit{}, false
+	}
+	want := fmt.Sprintf("pid:[%d]", st.Ino)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); link != want {
+			continue
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if string(cmd) != podInitArg0+"\x00" || !strings.Contains(string(status), "NSpid:\t"+e.Name()+"\t1\n") {
+			continue
+		}
+		if start, err := procStart(pid); err == nil {
+			return podInit{Pid: pid, Start: start}, true
+		}
+	}
+	return podInit{}, false
 }

@@ -287,3 +287,22 @@ func WaitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// A pod init whose record file was removed by hand is still found, through its pinned PID
+// namespace, when an unfinished pod is swept.
+func TestPodInitFoundWithoutItsRecord(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	p, err := startPodInit(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.kill(); unpinNamespaces(dir) })
+	os.Remove(filepath.Join(dir, "init.json"))
+	found, ok := initOfPinnedPIDNamespace(filepath.Join(dir, "pid"))
+	if !ok || found != p {
+		t.Fatalf("found %+v %v, want %+v", found, ok, p)
+	}
+	killPodInitIn(dir)
+	WaitFor(t, "the pod init to exit", func() bool { return !p.alive() })
+}
