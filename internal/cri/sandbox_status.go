@@ -55,7 +55,7 @@ func (s *Service) PodSandboxStatus(ctx context.Context, r *runtimeapi.PodSandbox
 	if r.Verbose {
 		info, _ := json.Marshal(map[string]any{"namespaces": sb.Namespaces, "cgroupParent": sb.CgroupParent,
 			"hostname": sb.Hostname, "sysctls": sb.Sysctls, "dns": sb.DNS, "ports": sb.Ports,
-			"podFiles": s.pods.filesDir(sb.ID)})
+			"podFiles": s.pods.filesDir(sb.ID), "initPid": sb.Init.Pid})
 		resp.Info = map[string]string{"info": string(info)}
 	}
 	return resp, nil

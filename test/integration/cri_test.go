@@ -225,7 +225,7 @@ func TestCRIPodSurvivesDaemonKill(t *testing.T) {
 	// A one-shot server on 127.0.0.1:8080 inside the pod, restarted after each connection.
 	ctr := writeJSON(t, filepath.Join(dir, "ctr.json"), map[string]any{
 		"metadata": map[string]any{"name": "nc"}, "image": map[string]any{"image": "busybox"},
-		"command":  []string{"sh", "-c", "while true; do echo pong | nc -l -p 8080 127.0.0.1; done"},
+		"command": []string{"sh", "-c", "while true; do echo pong | nc -l -p 8080 127.0.0.1; done"},
 	})
 	podID := cc.must("runp", pod)
 	id := cc.must("create", podID, ctr, pod)
@@ -287,4 +287,45 @@ func TestCRIPodSurvivesDaemonKill(t *testing.T) {
 	if out := d.Must("ps", "-aq"); out != "" {
 		t.Errorf("containers left after rmp -f: %q", out)
 	}
+}
+
+// crictl's default pod (no namespace options: PID mode POD) shares one PID namespace: each
+// container sees the other's processes, the pod init is PID 1, and rmp ends it.
+func TestCRISharedPIDPod(t *testing.T) {
+	_, cc, dir := startCRIDaemon(t)
+	pod := writeJSON(t, filepath.Join(dir, "pod.json"), map[string]any{
+		"metadata": map[string]any{"name": "shared", "namespace": "default", "uid": "u3"}})
+	var ids []string
+	for _, n := range []string{"a", "b"} {
+		ctr := writeJSON(t, filepath.Join(dir, n+".json"), map[string]any{
+			"metadata": map[string]any{"name": n}, "image": map[string]any{"image": "busybox"},
+			"command": []string{"sleep", map[string]string{"a": "1001", "b": "1002"}[n]},
+		})
+		podID := cc.must("pods", "-q")
+		if podID == "" {
+			podID = cc.must("runp", pod)
+		}
+		id := cc.must("create", podID, ctr, pod)
+		cc.must("start", id)
+		ids = append(ids, id)
+	}
+	// /proc/1 is the pod init; a's sleep is visible from b.
+	out := cc.must("exec", ids[1], "sh", "-c", "cat /proc/1/cmdline; echo; ps -o args")
+	if !strings.HasPrefix(out, "isulad-pod-init") || !strings.Contains(out, "sleep 1001") || !strings.Contains(out, "sleep 1002") {
+		t.Errorf("processes seen from the second container:\n%s", out)
+	}
+	podID := cc.must("pods", "-q")
+	var info struct{ Info struct{ InitPid int } }
+	if err := json.Unmarshal([]byte(cc.must("inspectp", podID)), &info); err != nil || info.Info.InitPid == 0 {
+		t.Fatalf("inspectp: no pod init pid (%v)", err)
+	}
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", info.Info.InitPid)
+	if b, _ := os.ReadFile(cmdline); !strings.HasPrefix(string(b), "isulad-pod-init") {
+		t.Fatalf("pid %d is not the pod init: %q", info.Info.InitPid, b)
+	}
+	cc.must("rmp", "-f", podID)
+	WaitFor(t, "the pod init to exit", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(cmdline)
+		return !strings.HasPrefix(string(b), "isulad-pod-init")
+	})
 }
