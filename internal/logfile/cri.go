@@ -3,6 +3,7 @@ package logfile
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -66,4 +67,24 @@ func (w *Writer) Reopen() error {
 // digits, so entries sort by their text as the kubelet expects.
 func criTimestamp(t time.Time) []byte {
 	return t.UTC().AppendFormat(nil, "2006-01-02T15:04:05.000000000Z07:00")
+}
+
+// parseCRILine reads one CRI log line (with its newline) as an Entry: the text of a full line
+// gets its newline back, a part does not.
+func parseCRILine(line []byte) (Entry, bool) {
+	s := strings.TrimSuffix(string(line), "\n")
+	ts, rest, ok1 := strings.Cut(s, " ")
+	stream, rest, ok2 := strings.Cut(rest, " ")
+	tag, text, ok3 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || !ok3 || (stream != "stdout" && stream != "stderr") || (tag != "F" && tag != "P") {
+		return Entry{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return Entry{}, false
+	}
+	if tag == "F" {
+		text += "\n"
+	}
+	return Entry{Log: text, Stream: stream, Time: t}, true
 }

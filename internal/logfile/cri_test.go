@@ -1,6 +1,7 @@
 package logfile
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,6 +46,36 @@ func TestCRIWriter(t *testing.T) {
 	for _, l := range strings.Split(strings.TrimSuffix(string(old)+string(cur), "\n"), "\n") {
 		if !re.MatchString(l) {
 			t.Errorf("not a CRI log line: %q", l)
+		}
+	}
+}
+
+// The engine's own reader (isula logs) reads CRI logs too.
+func TestReadCRILog(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "0.log")
+	w, _ := NewCRIWriter(p)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	w.Write("stdout", []byte("one\npar"), at)
+	w.Write("stdout", []byte("t\n"), at)
+	w.Write("stderr", []byte("err\n"), at)
+	w.Close()
+	os.WriteFile(p+".junk", nil, 0o600)
+	var got []string
+	if err := Read(context.Background(), p, 2, false, func(e Entry) error {
+		got = append(got, e.Stream+":"+e.Log)
+		if !e.Time.Equal(at) {
+			t.Errorf("time %v", e.Time)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "|") != "stdout:t\n|stderr:err\n" {
+		t.Errorf("tail 2 of a CRI log: %q", got)
+	}
+	for _, bad := range []string{"x stdout F a\n", "2026-01-02T03:04:05Z stdin F a\n", "2026-01-02T03:04:05Z stdout X a\n", "2026-01-02T03:04:05Z stdout F\n"} {
+		if _, ok := parseCRILine([]byte(bad)); ok {
+			t.Errorf("parsed %q", bad)
 		}
 	}
 }

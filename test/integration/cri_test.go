@@ -174,6 +174,9 @@ func TestCRICrictl(t *testing.T) {
 	if r := cc.run("", "logs", id); r.Stdout != "started\n" || r.Stderr != "oops\n" {
 		t.Errorf("crictl logs: %s", r)
 	}
+	if r := d.Isula("logs", id); r.Stdout != "started\n" || r.Stderr != "oops\n" {
+		t.Errorf("isula logs of the CRI container: %s", r)
+	}
 	var st struct {
 		Status struct {
 			State   string
