@@ -143,10 +143,10 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 }
 
 // createExtras is what a create through the CRI adds (cri.go): changes to the generated OCI
-// spec and the CRI log.
+// spec and the path of the CRI log, given the container's ID.
 type createExtras struct {
 	specOpts []spec.SpecOpt
-	criLog   string
+	criLog   func(id string) string
 }
 
 func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createExtras) (*container.Container, []string, error) {
@@ -172,7 +172,10 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	cfg, hc := p.req.Config, p.req.HostConfig
 	c := &container.Container{
 		ID: id, Name: name, Created: time.Now().UTC(), Config: cfg, HostConfig: hc,
-		Rootfs: p.rootfs, Runtime: hc.Runtime, SystemdInit: p.systemd, CRILog: x.criLog,
+		Rootfs: p.rootfs, Runtime: hc.Runtime, SystemdInit: p.systemd,
+	}
+	if x.criLog != nil {
+		c.CRILog = x.criLog(id)
 	}
 	parent := hc.CgroupParent
 	if parent == "" {

@@ -106,20 +106,16 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 	c, warnings, err := e.d.create(ctx, req, createExtras{
 		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
 			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths)},
-		criLog: logPath,
+		criLog: func(id string) string {
+			if logPath != "" {
+				return logPath
+			}
+			// Always a CRI log at an absolute path: the kubelet cleans up what it cannot place.
+			return filepath.Join(e.d.store.Dir(id), id+"-cri.log")
+		},
 	})
 	if err != nil {
 		return "", nil, err
-	}
-	if logPath == "" {
-		// Always a CRI log at an absolute path: the kubelet cleans up what it cannot place.
-		c.Lock()
-		c.CRILog = filepath.Join(e.d.store.Dir(c.ID), c.ID+"-cri.log")
-		c.Unlock()
-		if err := e.d.store.Save(c); err != nil {
-			e.d.Remove(context.Background(), c, true)
-			return "", nil, err
-		}
 	}
 	return c.ID, warnings, nil
 }
