@@ -113,6 +113,7 @@ type ContainerState struct {
 type ExecProcess struct {
 	Args    []string
 	Tty     bool
+	Size    [2]uint16 // the terminal's size at the start (width, height), if known
 	Streams Streams
 }
 

@@ -98,6 +98,9 @@ func resizes(in <-chan remotecommandserver.TerminalSize) <-chan [2]uint16 {
 	return out
 }
 
+// firstResizeWait bounds the wait for a terminal's first size.
+const firstResizeWait = 500 * time.Millisecond
+
 // exitError reports a process's exit code the way the streaming server passes it on.
 func exitError(code int) error {
 	if code == 0 {
@@ -107,14 +110,28 @@ func exitError(code int) error {
 }
 
 func (r streamRuntime) Exec(ctx context.Context, id string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommandserver.TerminalSize) error {
-	st := Streams{Stdin: in, Resize: resizes(resize)}
+	p := ExecProcess{Args: cmd, Tty: tty}
+	if tty && resize != nil {
+		// Clients send the terminal's size first thing; the process should start with it (a
+		// command that asks at once, like stty size, would see 0x0). A client that sends none
+		// delays the start by at most firstResizeWait.
+		select {
+		case sz, ok := <-resize:
+			if ok {
+				p.Size = [2]uint16{sz.Width, sz.Height}
+			}
+		case <-time.After(firstResizeWait):
+		case <-ctx.Done():
+		}
+	}
+	p.Streams = Streams{Stdin: in, Resize: resizes(resize)}
 	if out != nil {
-		st.Stdout = out
+		p.Streams.Stdout = out
 	}
 	if errw != nil {
-		st.Stderr = errw
+		p.Streams.Stderr = errw
 	}
-	code, err := r.s.engine.Exec(ctx, id, ExecProcess{Args: cmd, Tty: tty, Streams: st})
+	code, err := r.s.engine.Exec(ctx, id, p)
 	if err != nil {
 		return err
 	}

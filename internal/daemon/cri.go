@@ -325,7 +325,8 @@ func (e *criEngine) Exec(ctx context.Context, id string, p cri.ExecProcess) (int
 	if err != nil {
 		return 0, err
 	}
-	st := ExecStreams{Stdin: p.Streams.Stdin, Stdout: p.Streams.Stdout, Stderr: p.Streams.Stderr, Resize: p.Streams.Resize}
+	st := ExecStreams{Stdin: p.Streams.Stdin, Stdout: p.Streams.Stdout, Stderr: p.Streams.Stderr, Resize: p.Streams.Resize,
+		Width: p.Size[0], Height: p.Size[1]}
 	if st.Stdout == nil {
 		st.Stdout = io.Discard
 	}

@@ -158,6 +158,17 @@ func TestCRICrictl(t *testing.T) {
 	if out := cc.must("exec", "--sync", id, "sh", "-c", "echo sync"); out != "sync" {
 		t.Errorf("exec --sync: %q", out)
 	}
+	// exec -it under a terminal of 91x33 (script(1) gives crictl one): the process starts on a
+	// tty of that size.
+	if _, err := exec.LookPath("script"); err == nil {
+		cmd := fmt.Sprintf("stty cols 91 rows 33; %s --config %s -r %s -i %s exec -it %s sh -c 'tty; stty size'", cc.bin, cc.cfg, cc.sock, cc.sock, id)
+		out, _ := exec.Command("script", "-qc", cmd, "/dev/null").CombinedOutput()
+		if got := strings.ReplaceAll(string(out), "\r", ""); !strings.Contains(got, "/dev/pts/0\n33 91\n") {
+			t.Errorf("exec -it: %q, want /dev/pts/0 and 33 91", got)
+		}
+	} else {
+		t.Log("script(1) not installed: exec -it not checked")
+	}
 	// Logs: the shim writes the CRI format at the kubelet's path; crictl reads it.
 	logPath := filepath.Join(logDir, "app", "0.log")
 	WaitFor(t, "the container's two lines in its log", 10*time.Second, func() bool {
