@@ -173,8 +173,14 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		}
 		cc.User = strings.SplitN(cc.User, ":", 2)[0] + ":" + strconv.FormatInt(g.Value, 10)
 	}
-	if len(sc.GetSupplementalGroups()) > 0 {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: supplemental_groups: not supported yet", md.Name)
+	for _, g := range sc.GetSupplementalGroups() {
+		if g < 0 || g > 1<<32-2 {
+			return ContainerConfig{}, invalidf("container %q: supplemental group %d: want a group ID", md.Name, g)
+		}
+		cc.SupplementalGroups = append(cc.SupplementalGroups, uint32(g))
+	}
+	if sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict {
+		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: supplemental groups policy Strict: not supported yet (Merge is)", md.Name)
 	}
 	cc.Privileged = sc.GetPrivileged()
 	cc.ReadonlyRootfs = sc.GetReadonlyRootfs()

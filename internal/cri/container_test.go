@@ -31,8 +31,9 @@ func TestCreateContainerTranslates(t *testing.T) {
 	cfg.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/etc/hosts", Readonly: true,
 		Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER}}
 	cfg.Linux = &runtimeapi.LinuxContainerConfig{
-		Resources:       &runtimeapi.LinuxContainerResources{CpuQuota: 50000, CpuPeriod: 100000, MemoryLimitInBytes: 64 << 20},
-		SecurityContext: &runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 100}},
+		Resources: &runtimeapi.LinuxContainerResources{CpuQuota: 50000, CpuPeriod: 100000, MemoryLimitInBytes: 64 << 20},
+		SecurityContext: &runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 100},
+			SupplementalGroups: []int64{5, 6}},
 	}
 	cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: r.PodSandboxId, Config: cfg})
 	if err != nil {
@@ -41,6 +42,9 @@ func TestCreateContainerTranslates(t *testing.T) {
 	cc := e.config(t, cr.ContainerId)
 	if !slices.Equal(cc.Args, []string{"sh", "-c", "echo hi"}) || !slices.Contains(cc.Env, "A=1") || cc.User != "1000:100" {
 		t.Errorf("args %q env %q user %q", cc.Args, cc.Env, cc.User)
+	}
+	if !slices.Equal(cc.SupplementalGroups, []uint32{5, 6}) {
+		t.Errorf("supplemental groups %v", cc.SupplementalGroups)
 	}
 	if cc.Name != "k8s_app_web_ns_uid-web_0" || cc.Hostname != "web" {
 		t.Errorf("name %q hostname %q", cc.Name, cc.Hostname)

@@ -47,8 +47,10 @@ type ContainerConfig struct {
 	Env        []string
 	WorkingDir string
 	User       string // name, uid or uid:gid, resolved in the rootfs
-	Tty, Stdin bool
-	Hostname   string
+	// SupplementalGroups are added to the groups the user has in the rootfs.
+	SupplementalGroups []uint32
+	Tty, Stdin         bool
+	Hostname           string
 
 	// Namespaces the container joins (by the path of a pinned namespace) or shares with the
 	// host (HostNamespace); a kind that is absent is private.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,7 +106,7 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 	}
 	c, warnings, err := e.d.create(ctx, req, createExtras{
 		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
-			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths)},
+			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups)},
 		criLog: func(id string) string {
 			if logPath != "" {
 				return logPath
@@ -160,6 +161,19 @@ func withCRIPaths(masked, readonly []string) spec.SpecOpt {
 		}
 		if readonly != nil {
 			s.Linux.ReadonlyPaths = readonly
+		}
+		return nil
+	}
+}
+
+// withSupplementalGroups adds the CRI's groups to those the user has in the rootfs (the
+// kubelet's Merge policy).
+func withSupplementalGroups(gids []uint32) spec.SpecOpt {
+	return func(s *specs.Spec) error {
+		for _, g := range gids {
+			if !slices.Contains(s.Process.User.AdditionalGids, g) {
+				s.Process.User.AdditionalGids = append(s.Process.User.AdditionalGids, g)
+			}
 		}
 		return nil
 	}

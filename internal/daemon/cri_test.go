@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -77,5 +78,13 @@ func TestReadCgroupStats(t *testing.T) {
 	}
 	if _, err := readCgroupStats(root, cgroups.V1, "/isulad/gone"); err == nil {
 		t.Error("stats of a missing cgroup: no error")
+	}
+}
+
+func TestWithSupplementalGroups(t *testing.T) {
+	s := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10}}}}
+	withSupplementalGroups([]uint32{10, 2000, 3000})(s)
+	if got := s.Process.User.AdditionalGids; !slices.Equal(got, []uint32{10, 2000, 3000}) {
+		t.Errorf("groups %v", got)
 	}
 }

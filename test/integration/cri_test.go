@@ -127,6 +127,7 @@ func TestCRICrictl(t *testing.T) {
 		"metadata": map[string]any{"name": "app"}, "image": map[string]any{"image": "busybox"},
 		"command":  []string{"sh", "-c", "echo started; echo oops >&2; exec sleep 1000"},
 		"log_path": "app/0.log", "labels": map[string]string{"tier": "front"},
+		"linux": map[string]any{"security_context": map[string]any{"supplemental_groups": []int{1234}}},
 	})
 	podID := cc.must("runp", pod)
 	if out := cc.must("pods", "-q", "--label", "app=web"); out != podID {
@@ -147,6 +148,9 @@ func TestCRICrictl(t *testing.T) {
 	// streaming server; the exit code comes back.
 	if out := cc.must("exec", id, "sh", "-c", "hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; ls /sys/class/net"); out != "web-pod\n42\nlo" {
 		t.Errorf("exec in the pod: %q, want web-pod, 42 and only lo", out)
+	}
+	if out := cc.must("exec", id, "id", "-G"); !strings.Contains(" "+out+" ", " 1234 ") {
+		t.Errorf("groups in the container: %q, want the supplemental group 1234", out)
 	}
 	if r := cc.run("from stdin\n", "exec", "-i", id, "cat"); r.Code != 0 || r.Stdout != "from stdin\n" {
 		t.Errorf("exec -i: %s", r)
