@@ -24,6 +24,11 @@ import (
 const (
 	AnnotationSystemContainer   = "io.isulad.system-container"
 	AnnotationHostChannelPrefix = "io.isulad.host-channel."
+	// AnnotationContainerPrefix scopes a pod annotation to one container: the kubelet passes a
+	// pod's annotations only to RunPodSandbox, so io.isulad.container.<name>.system-container
+	// and io.isulad.container.<name>.host-channel.<channel> on the pod apply to its container
+	// <name> (unless that container's own annotations set the same key).
+	AnnotationContainerPrefix = "io.isulad.container."
 )
 
 // labelMeta is the engine label that makes a container the CRI's: it holds what the CRI must
@@ -235,7 +240,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		cc.LogPath = p
 	}
 	cc.Resources = resourcesOf(lx.GetResources())
-	if err := s.applyAnnotations(&cc, sb, c.Annotations); err != nil {
+	if err := s.applyAnnotations(&cc, sb, engineAnnotations(sb.Annotations, md.Name, c.Annotations)); err != nil {
 		return ContainerConfig{}, err
 	}
 	if n := totalChannelBytes(cc.HostChannels); n > 0 {
@@ -396,4 +401,20 @@ func seccompOf(p *runtimeapi.SecurityProfile) (string, error) {
 		return p.LocalhostRef, nil
 	}
 	return "", invalidf("seccomp profile type %v: unknown", p.GetProfileType())
+}
+
+// engineAnnotations are the container's own annotations plus the pod's that are scoped to it
+// (AnnotationContainerPrefix), with the scope taken off.
+func engineAnnotations(pod map[string]string, name string, own map[string]string) map[string]string {
+	scope := AnnotationContainerPrefix + name + "."
+	out := map[string]string{}
+	for k, v := range pod {
+		if rest, ok := strings.CutPrefix(k, scope); ok {
+			out["io.isulad."+rest] = v
+		}
+	}
+	for k, v := range own {
+		out[k] = v
+	}
+	return out
 }

@@ -330,3 +330,34 @@ func TestSeccompOf(t *testing.T) {
 		}
 	}
 }
+
+// The kubelet passes a pod's annotations only to RunPodSandbox: ones scoped to a container
+// reach that container.
+func TestPodAnnotationsScopedToAContainer(t *testing.T) {
+	root := t.TempDir()
+	s, e := testService(t, func(c *Config) { c.HostChannelRoots = []string{root} })
+	pc := podConfig("ring")
+	pc.Annotations = map[string]string{
+		"io.isulad.container.sys.system-container":  "true",
+		"io.isulad.container.sys.host-channel.ring": root + "/ring:/ring:rw:1m",
+		"io.isulad.container.other.host-channel.x":  root + "/x:/x",
+	}
+	r, err := s.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := s.CreateContainer(context.Background(), &runtimeapi.CreateContainerRequest{PodSandboxId: r.PodSandboxId, Config: ctrConfig("sys")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := s.CreateContainer(context.Background(), &runtimeapi.CreateContainerRequest{PodSandboxId: r.PodSandboxId, Config: ctrConfig("plain")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := e.config(t, sys.ContainerId); !cc.SystemContainer || len(cc.HostChannels) != 1 || cc.HostChannels[0].PathOnHost != root+"/ring" {
+		t.Errorf("container sys: system %v channels %+v", cc.SystemContainer, cc.HostChannels)
+	}
+	if cc := e.config(t, plain.ContainerId); cc.SystemContainer || len(cc.HostChannels) != 0 {
+		t.Errorf("container plain got another's annotations: %v %+v", cc.SystemContainer, cc.HostChannels)
+	}
+}
