@@ -302,11 +302,11 @@ func resourcesOf(r *runtimeapi.LinuxContainerResources) Resources {
 
 // applyAnnotations reads this engine's own annotations: a system container, and host
 // channels, which are allowed only under daemon.json cri-host-channel-roots.
-func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, ann map[string]string) error {
-	if v, ok := ann[AnnotationSystemContainer]; ok {
-		b, err := strconv.ParseBool(v)
+func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, ann map[string]annotation) error {
+	if a, ok := ann[AnnotationSystemContainer]; ok {
+		b, err := strconv.ParseBool(a.value)
 		if err != nil {
-			return invalidf("annotation %q: %q: want true or false", AnnotationSystemContainer, v)
+			return invalidf("%s: %q: want true or false", a.given, a.value)
 		}
 		cc.SystemContainer = b
 	}
@@ -318,19 +318,20 @@ func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, ann map[str
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		a := ann[k]
 		if strings.TrimPrefix(k, AnnotationHostChannelPrefix) == "" {
-			return invalidf("annotation %q: want %s<name>", k, AnnotationHostChannelPrefix)
+			return invalidf("%s: want %s<name>", a.given, AnnotationHostChannelPrefix)
 		}
 		if len(s.cfg.HostChannelRoots) == 0 {
-			return errdefs.Errorf(errdefs.ErrPermissionDenied, "annotation %q: host channels through the CRI are refused: no daemon.json \"cri-host-channel-roots\" is set", k)
+			return errdefs.Errorf(errdefs.ErrPermissionDenied, "%s: host channels through the CRI are refused: no daemon.json \"cri-host-channel-roots\" is set", a.given)
 		}
-		ch, err := hostchannel.Parse(ann[k])
+		ch, err := hostchannel.Parse(a.value)
 		if err != nil {
-			return fmt.Errorf("annotation %q: %w", k, err)
+			return fmt.Errorf("%s: %w", a.given, err)
 		}
 		if !underAny(ch.PathOnHost, s.cfg.HostChannelRoots) {
-			return errdefs.Errorf(errdefs.ErrPermissionDenied, "annotation %q: host path %q is not below any directory of daemon.json \"cri-host-channel-roots\" (%s)",
-				k, ch.PathOnHost, strings.Join(s.cfg.HostChannelRoots, ", "))
+			return errdefs.Errorf(errdefs.ErrPermissionDenied, "%s: host path %q is not below any directory of daemon.json \"cri-host-channel-roots\" (%s)",
+				a.given, ch.PathOnHost, strings.Join(s.cfg.HostChannelRoots, ", "))
 		}
 		cc.HostChannels = append(cc.HostChannels, ch)
 	}
@@ -403,18 +404,22 @@ func seccompOf(p *runtimeapi.SecurityProfile) (string, error) {
 	return "", invalidf("seccomp profile type %v: unknown", p.GetProfileType())
 }
 
+// annotation is one of this engine's annotations and the key it was given under (a pod's
+// scoped key, or the container's own), which errors name.
+type annotation struct{ value, given string }
+
 // engineAnnotations are the container's own annotations plus the pod's that are scoped to it
 // (AnnotationContainerPrefix), with the scope taken off.
-func engineAnnotations(pod map[string]string, name string, own map[string]string) map[string]string {
+func engineAnnotations(pod map[string]string, name string, own map[string]string) map[string]annotation {
 	scope := AnnotationContainerPrefix + name + "."
-	out := map[string]string{}
+	out := map[string]annotation{}
 	for k, v := range pod {
 		if rest, ok := strings.CutPrefix(k, scope); ok {
-			out["io.isulad."+rest] = v
+			out["io.isulad."+rest] = annotation{v, "pod annotation " + strconv.Quote(k)}
 		}
 	}
 	for k, v := range own {
-		out[k] = v
+		out[k] = annotation{v, "annotation " + strconv.Quote(k)}
 	}
 	return out
 }

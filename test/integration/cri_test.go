@@ -347,3 +347,58 @@ func TestCRISharedPIDPod(t *testing.T) {
 		return !strings.HasPrefix(string(b), "isulad-pod-init")
 	})
 }
+
+// Host channels through the CRI: refused by default with one line naming the key; with
+// cri-host-channel-roots, the engine's channel (a tmpfs on the host path, seen inside) for the
+// container's lifetime, removed with the pod.
+func TestCRIHostChannel(t *testing.T) {
+	d, cc, dir := startCRIDaemon(t)
+	root := filepath.Join(dir, "channels")
+	os.Mkdir(root, 0o755)
+	hp := filepath.Join(root, "ring")
+	pod := writeJSON(t, filepath.Join(dir, "pod.json"), map[string]any{
+		"metadata": map[string]any{"name": "ring", "namespace": "default", "uid": "u4"},
+		// The kubelet's way: a pod annotation scoped to the container.
+		"annotations": map[string]string{"io.isulad.container.sys.host-channel.ring": hp + ":/ring:rw:2m"},
+	})
+	ctr := writeJSON(t, filepath.Join(dir, "ctr.json"), map[string]any{
+		"metadata": map[string]any{"name": "sys"}, "image": map[string]any{"image": "busybox"},
+		"command": []string{"sleep", "1000"},
+	})
+	podID := cc.must("runp", pod)
+	r := cc.run("", "create", podID, ctr, pod)
+	if r.Code == 0 || !strings.Contains(r.Stderr, `pod annotation \"io.isulad.container.sys.host-channel.ring\": host channels through the CRI are refused: no daemon.json \"cri-host-channel-roots\" is set`) {
+		t.Fatalf("a host channel without cri-host-channel-roots: %s", r)
+	}
+	if out := d.Must("ps", "-aq"); out != "" {
+		t.Fatalf("a refused create left a container: %q", out)
+	}
+	if _, err := os.Lstat(hp); err == nil {
+		t.Fatalf("a refused create left the host path")
+	}
+	cc.must("rmp", "-f", podID)
+
+	cfg, _ := json.Marshal(map[string]any{"cri-host-channel-roots": []string{root}})
+	os.WriteFile(filepath.Join(d.Dir, "daemon.json"), cfg, 0o600)
+	d.Stop()
+	d.Start()
+	podID = cc.must("runp", pod)
+	id := cc.must("create", podID, ctr, pod)
+	cc.must("start", id)
+	if m := mountOf(hp); !strings.Contains(m, " - tmpfs ") || !strings.Contains(m, "size=2048k") {
+		t.Fatalf("the channel is not a 2m tmpfs on the host: %q", m)
+	}
+	if err := os.WriteFile(filepath.Join(hp, "msg"), []byte("from the node\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := cc.must("exec", id, "cat", "/ring/msg"); out != "from the node" {
+		t.Errorf("read through the channel: %q", out)
+	}
+	cc.must("rmp", "-f", podID)
+	if m := mountOf(hp); m != "" {
+		t.Errorf("rmp left the channel mounted: %s", m)
+	}
+	if _, err := os.Lstat(hp); err == nil {
+		t.Errorf("rmp left the host path %s", hp)
+	}
+}
