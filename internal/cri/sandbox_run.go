@@ -14,7 +14,13 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/isulad-go/isulad/internal/fault"
 )
+
+// FaultRunAfterPin is a fault point (internal/fault): a RunPodSandbox whose namespaces are
+// pinned (and pod init started) but whose network and record are not made.
+const FaultRunAfterPin = "cri-run-after-pin"
 
 // RunPodSandbox checks the whole config, then makes the pod: its files, its pinned
 // namespaces, its network (the PodNetwork hook), and last its record, the commit point. A
@@ -72,6 +78,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 		}
 		sb.Init, sb.Namespaces[nsPID] = pi, filepath.Join(pins, string(nsPID))
 		undo = append(undo, func() { killPodInitIn(pins) })
+	}
+	if err := fault.Point(FaultRunAfterPin); err != nil {
+		return fail(err)
 	}
 	if !sb.HostNetwork {
 		// The network hook: CNI ADD once the networking package lands (see PodNetwork).

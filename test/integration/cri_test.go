@@ -402,3 +402,47 @@ func TestCRIHostChannel(t *testing.T) {
 		t.Errorf("rmp left the host path %s", hp)
 	}
 }
+
+// A daemon killed in RunPodSandbox after the namespaces are pinned and the pod init started:
+// the restarted daemon has no such pod, and nothing of it is left (mount, init, directory).
+func TestCRIRunPodSandboxCrash(t *testing.T) {
+	d := StartDaemon(t, "ISULAD_FAULTS=cri-run-after-pin=kill")
+	cc := newCRIClient(t, d)
+	t.Cleanup(func() { cc.run("", "rmp", "-a", "-f") })
+	dir := d.TempDir()
+	pod := writeJSON(t, filepath.Join(dir, "pod.json"), map[string]any{
+		"metadata": map[string]any{"name": "crash", "namespace": "default", "uid": "u5"}})
+	if r := cc.run("", "runp", pod); r.Code == 0 {
+		t.Fatalf("runp succeeded through a kill fault: %s", r)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon did not die at the fault point")
+	}
+	// Before the restart, what the crash left: pinned namespaces and a pod init.
+	pins, _ := filepath.Glob(filepath.Join(d.State, "cri", "sandboxes", "*", "init.json"))
+	if len(pins) != 1 {
+		t.Fatalf("the crash left %d pod inits on record, want 1", len(pins))
+	}
+	var init struct{ Pid int }
+	b, _ := os.ReadFile(pins[0])
+	json.Unmarshal(b, &init)
+	d.extraEnv = nil
+	d.Start()
+	if out := cc.must("pods", "-q"); out != "" {
+		t.Errorf("pods after the restart: %q", out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.State, "cri", "sandboxes")); len(ents) != 0 {
+		t.Errorf("left in the pin directory: %v", ents)
+	}
+	if data, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(data), filepath.Join(d.State, "cri")) {
+		t.Errorf("a pinned namespace is left mounted")
+	}
+	WaitFor(t, "the crashed pod's init to be gone", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", init.Pid))
+		return !strings.HasPrefix(string(b), "isulad-pod-init")
+	})
+	// The name is free again.
+	cc.must("runp", pod)
+}
