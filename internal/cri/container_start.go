@@ -28,6 +28,10 @@ func (s *Service) StartContainer(ctx context.Context, r *runtimeapi.StartContain
 	if err != nil {
 		return nil, gerr(err)
 	}
+	// Under the pod's lock: a StopPodSandbox running at the same time either sees the
+	// container started, and stops it, or finds the pod stopped first.
+	unlock := s.pods.lock(m.SandboxID)
+	defer unlock()
 	sb, err := s.pods.get(m.SandboxID)
 	if err != nil {
 		return nil, gerr(err)
