@@ -48,6 +48,9 @@ type Container struct {
 	// container exists.
 	Image  string   `json:"Image,omitempty"`
 	Layers []string `json:"Layers,omitempty"`
+	// CRILog is set for a container made through the CRI: the shim writes its log there, in
+	// the CRI format, instead of the json-file log.
+	CRILog string `json:"CRILog,omitempty"`
 
 	State        types.State `json:"State"`
 	RestartCount int         `json:"RestartCount"`

@@ -38,6 +38,13 @@ type Config struct {
 	InsecureRegistries []string                  `json:"insecure-registries"`
 	Registries         map[string]RegistryConfig `json:"registries"`
 	CertsDir           string                    `json:"certs-dir"` // default /etc/isulad/certs.d
+	// The CRI (internal/cri, docs/cri.md). pod-sandbox-image and enable-cri-v1 are iSulad's
+	// keys, accepted: pods pin their namespaces without a pause image, and v1 is always on.
+	CRIHostChannelRoots []string `json:"cri-host-channel-roots"`
+	StreamServerAddress string   `json:"stream-server-address"`
+	StreamServerPort    string   `json:"stream-server-port"`
+	PodSandboxImage     string   `json:"pod-sandbox-image"`
+	EnableCRIV1         bool     `json:"enable-cri-v1"`
 }
 
 // RuntimeConfig names an OCI runtime binary.

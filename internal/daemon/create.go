@@ -156,6 +156,17 @@ func newID() string {
 // directories first (so a crash can be rolled back), then the record. Nothing is mounted
 // and nothing runs yet.
 func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*container.Container, []string, error) {
+	return d.create(ctx, req, createExtras{})
+}
+
+// createExtras is what a create through the CRI adds (cri.go): changes to the generated OCI
+// spec and the path of the CRI log, given the container's ID.
+type createExtras struct {
+	specOpts []spec.SpecOpt
+	criLog   func(id string) string
+}
+
+func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createExtras) (*container.Container, []string, error) {
 	d.netMu.RLock() // a network in use cannot be removed meanwhile
 	defer d.netMu.RUnlock()
 	if req.Config.Image != "none" {
@@ -185,6 +196,9 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	c := &container.Container{
 		ID: id, Name: name, Created: time.Now().UTC(), Config: cfg, HostConfig: hc,
 		Rootfs: p.rootfs, Runtime: hc.Runtime, SystemdInit: p.systemd,
+	}
+	if x.criLog != nil {
+		c.CRILog = x.criLog(id)
 	}
 	parent := hc.CgroupParent
 	if parent == "" {
@@ -263,6 +277,11 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 	s, err := spec.Generate(d.specOptions(c, p.mounts, p.userRemap, p.hooks))
 	if err != nil {
 		return fail(err)
+	}
+	for _, opt := range x.specOpts {
+		if err := opt(s); err != nil {
+			return fail(err)
+		}
 	}
 	// crun 1.8 accepts only 1.0.x specs; the fields used here all exist in 1.0.2.
 	s.Version = "1.0.2"

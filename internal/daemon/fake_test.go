@@ -189,6 +189,8 @@ func (c *fakeConn) Wait(ctx context.Context) (shim.ExitStatus, error) {
 
 func (c *fakeConn) Resize(ctx context.Context, width, height uint16) error { return nil }
 
+func (c *fakeConn) ReopenLog(ctx context.Context) error { return nil }
+
 func (c *fakeConn) Attach(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
 	<-c.p.done
 	return nil

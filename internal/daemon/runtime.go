@@ -45,6 +45,7 @@ type Shim interface {
 	Pid() (int, error)
 	Wait(ctx context.Context) (shim.ExitStatus, error)
 	Resize(ctx context.Context, width, height uint16) error
+	ReopenLog(ctx context.Context) error // the CRI's ReopenContainerLog
 	Attach(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	AttachStream(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (wait func() error, err error)
 	Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, detach bool) (int, error)

@@ -22,6 +22,8 @@ type Server struct {
 	D    *Daemon
 	GRPC *grpc.Server
 	lis  []net.Listener
+	// stopCRI stops the CRI's streaming server (cri.go).
+	stopCRI func()
 }
 
 // NewServer takes the state directory's lock (one daemon per --state), loads the daemon
@@ -33,6 +35,11 @@ func NewServer(d *Daemon) (*Server, error) {
 	apiv1.RegisterNetworksServer(s.GRPC, &networkService{d: d})
 	apiv1.RegisterOpsServer(s.GRPC, &opsService{d: d})
 	apiv1.RegisterImagesServer(s.GRPC, &imageService{d: d})
+	// Kubernetes' CRI on the same server and socket (cri.go).
+	var err error
+	if s.stopCRI, err = registerCRI(s); err != nil {
+		return nil, err
+	}
 	for _, h := range d.cfg.Hosts {
 		path, ok := strings.CutPrefix(h, "unix://")
 		if !ok {
@@ -142,6 +149,9 @@ func (s *Server) Close() {
 	}
 	for _, l := range s.lis {
 		l.Close()
+	}
+	if s.stopCRI != nil {
+		s.stopCRI()
 	}
 	s.D.Close()
 }

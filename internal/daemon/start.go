@@ -171,7 +171,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	client, err := d.shims.Launch(ctx, shim.Config{
 		ID: c.ID, Bundle: d.store.Dir(c.ID), Runtime: rt.Binary(), RuntimeRoot: rt.Root(),
 		StateDir: sd, Socket: shim.SocketPath(d.cfg.State, c.ID),
-		LogPath: d.logPath(c), LogMaxSize: size, LogMaxFile: files,
+		LogPath: d.logPath(c), LogMaxSize: size, LogMaxFile: files, LogFormat: logFormat(c),
 		Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
 	})
 	if err != nil {
@@ -268,6 +268,9 @@ func (d *Daemon) reapOldShim(ctx context.Context, c *container.Container) {
 }
 
 func (d *Daemon) logPath(c *container.Container) string {
+	if c.CRILog != "" {
+		return c.CRILog
+	}
 	return filepath.Join(d.store.Dir(c.ID), c.ID+"-json.log")
 }
 

@@ -125,7 +125,11 @@ func (r *reader) drain(f *os.File) error {
 					r.partial = nil
 				}
 				var e Entry
-				if json.Unmarshal(line, &e) == nil {
+				ok := json.Unmarshal(line, &e) == nil
+				if !ok {
+					e, ok = parseCRILine(line) // a CRI container's log (cri.go)
+				}
+				if ok {
 					if err := r.fn(e); err != nil {
 						return err
 					}

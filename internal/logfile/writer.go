@@ -28,6 +28,7 @@ type Writer struct {
 	f        *os.File
 	size     int64
 	buf      []byte
+	cri      bool // entries in the CRI format (cri.go), not json-file
 }
 
 // NewWriter opens (appending to) the log at path. maxSize is the size in
@@ -57,6 +58,10 @@ func (w *Writer) Write(stream string, p []byte, t time.Time) error {
 		return os.ErrClosed
 	}
 	ts := t.UTC().AppendFormat(nil, time.RFC3339Nano)
+	appendEntry := AppendEntry
+	if w.cri {
+		ts, appendEntry = criTimestamp(t), AppendCRIEntry
+	}
 	for len(p) > 0 {
 		n := len(p)
 		for i, c := range p {
@@ -68,7 +73,7 @@ func (w *Writer) Write(stream string, p []byte, t time.Time) error {
 		line := p[:n]
 		p = p[n:]
 		start := len(w.buf)
-		w.buf = AppendEntry(w.buf, stream, line, ts)
+		w.buf = appendEntry(w.buf, stream, line, ts)
 		// What the current file would hold before this entry: written plus still buffered.
 		before := w.size + int64(start)
 		if w.maxSize > 0 && before > 0 && w.size+int64(len(w.buf)) > w.maxSize {

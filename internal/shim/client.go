@@ -118,6 +118,9 @@ func (cfg Config) args() []string {
 		"--log-max-size", strconv.FormatInt(cfg.LogMaxSize, 10),
 		"--log-max-file", strconv.Itoa(cfg.LogMaxFile),
 	}
+	if cfg.LogFormat != "" {
+		a = append(a, "--log-format", cfg.LogFormat)
+	}
 	if cfg.Terminal {
 		a = append(a, "--terminal")
 	}

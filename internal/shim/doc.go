@@ -76,6 +76,7 @@ type Config struct {
 	LogPath     string // json-file log of the container's output
 	LogMaxSize  int64  // rotate when bigger (0 = never)
 	LogMaxFile  int    // files kept, the current one included (docker's max-file)
+	LogFormat   string // "" (json-file) or LogFormatCRI (crilog.go)
 	Terminal    bool   // allocate a pty (runtime --console-socket)
 	Stdin       bool   // keep the container's stdin open (docker OpenStdin)
 }

@@ -20,7 +20,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/isulad-go/isulad/internal/logfile"
 	"github.com/isulad-go/isulad/internal/reaper"
 	"github.com/isulad-go/isulad/internal/unixsock"
 )
@@ -66,6 +65,7 @@ func Main(args []string) int {
 	fs.StringVar(&cfg.LogPath, "log-path", "", "json-file log")
 	fs.Int64Var(&cfg.LogMaxSize, "log-max-size", 0, "rotate the log above this size")
 	fs.IntVar(&cfg.LogMaxFile, "log-max-file", 1, "log files kept")
+	fs.StringVar(&cfg.LogFormat, "log-format", "", "log format: json-file (default) or cri")
 	fs.BoolVar(&cfg.Terminal, "terminal", false, "allocate a pty")
 	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep stdin open")
 	ready := os.NewFile(3, "ready")
@@ -138,7 +138,7 @@ func newServer(cfg Config) (*server, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	lw, err := logfile.NewWriter(cfg.LogPath, cfg.LogMaxSize, cfg.LogMaxFile)
+	lw, err := openLog(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +239,8 @@ func (s *server) handle(c *os.File) {
 		s.reply(c, s.kill(req.Signal, req.All))
 	case opShutdown:
 		s.handleShutdown(c)
+	case opReopenLog:
+		s.reply(c, errResult(s.out.log.Reopen()))
 	default:
 		s.reply(c, result{Error: "unknown operation " + strconv.Quote(req.Op)})
 	}
