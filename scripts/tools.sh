@@ -25,7 +25,7 @@ crictl|critest) ;;
 *) die "usage: $prog crictl|critest (got \"${tool}\")" ;;
 esac
 
-cache=${ISULAD_TOOLS_CACHE:-/var/cache/isulad-tools}
+cache=${ISULAD_TOOLS_CACHE:-${TOOLS_CACHE:-/var/cache/isulad-tools}}
 dir=$cache/cri-tools-$CRI_TOOLS_VERSION
 bin=$dir/$tool
 if [ -x "$bin" ]; then
