@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,10 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
@@ -221,6 +225,16 @@ func (d *Daemon) recover(c *container.Container) {
 	client, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID))
 	if err == nil {
 		pid, perr := client.Pid()
+		// The daemon died during a start: the shim refuses to shut down while the runtime's
+		// start is in flight (ErrStartInProgress), and the record says the start never
+		// happened. Kill that shim; cleanupRuntime (below) then kills whatever the runtime
+		// brought up and deletes its state.
+		if perr == nil && pid == 0 {
+			if err := client.Shutdown(ctx); errors.Is(err, shim.ErrStartInProgress) {
+				d.log.Warn("a shim was still starting the container when the daemon stopped: killing it", "id", c.ID)
+				d.killStuckShim(c.ID)
+			}
+		}
 		if perr == nil && pid > 0 {
 			// It runs: that is a fact, recorded in memory even if the disk refuses it.
 			c.Lock()
@@ -346,4 +360,29 @@ func init() {
 	errdefs.Register(hostchannel.ErrUnsafe, errdefs.ErrConflict)
 	errdefs.Register(hostchannel.ErrBusy, errdefs.ErrConflict)
 	errdefs.Register(shim.ErrStartInProgress, errdefs.ErrConflict)
+}
+
+// killStuckShim SIGKILLs the shim of container id (its pid from shim.pid, checked to be that
+// container's isulad-shim) and waits briefly for it to go.
+func (d *Daemon) killStuckShim(id string) {
+	b, err := os.ReadFile(filepath.Join(d.stateDir(id), shim.ShimPidFile))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte("\x00--id\x00"+id+"\x00")) {
+		return // gone already, or not that container's shim
+	}
+	pfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(pfd)
+	unix.PidfdSendSignal(pfd, unix.SIGKILL, nil, 0)
+	fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
+	unix.Poll(fds, 5000) // readable once the process has exited
 }

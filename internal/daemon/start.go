@@ -260,7 +260,9 @@ func (d *Daemon) reapOldShim(ctx context.Context, c *container.Container) {
 		if err != nil {
 			break
 		}
-		cl.Shutdown(ctx)
+		if err := cl.Shutdown(ctx); errors.Is(err, shim.ErrStartInProgress) {
+			d.killStuckShim(c.ID) // its start outlived the run it belonged to
+		}
 		cl.Close()
 		time.Sleep(20 * time.Millisecond)
 	}
