@@ -42,6 +42,7 @@ func FuzzCreateRequest(f *testing.F) {
 		`{"Config":{"Image":"none","Cmd":["sh"]},"HostConfig":{"ExternalRootfs":"/tmp","RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},"CapAdd":["ALL"],"CapDrop":["net_raw"],"SecurityOpt":["seccomp=unconfined"],"Runtime":"crun","NetworkMode":"host","HookSpec":"/etc/passwd","CgroupParent":"../x"}}`,
 		`{"Config":{"Image":"none","Cmd":["sh"]},"HostConfig":{"ExternalRootfs":"/tmp"}} trailing`,
 		`{"Unknown":1}`,
+		`{"Config":{"Image":"busybox","Cmd":["sh"]},"HostConfig":{}}`,
 		`{"Config":{"Image":"none","Cmd":["sh"]},"HostConfig":{"ExternalRootfs":"/tmp","NetworkMode":"lan","IPv4Address":"10.1.1.5","PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}}}`,
 		`{"Config":{"Image":"none","Cmd":["sh"]},"HostConfig":{"ExternalRootfs":"/tmp","NetworkMode":"container:web","Dns":["10.0.0.53"],"ExtraHosts":["db:10.1.1.9"]}}`,
 		`{"Config":{"Image":"none","Cmd":["a\u0000b"],"Hostname":"x\ny","User":":"},"HostConfig":{"ExternalRootfs":"/tmp\n"}}`,
@@ -66,6 +67,10 @@ func FuzzCreateRequest(f *testing.F) {
 	}
 	// --net NAME and container:REF are resolved against the store and the networks (empty).
 	if d.net, err = network.New(network.Config{ConfDir: tmp + "/cni", DataDir: tmp + "/graph/network", RunDir: tmp + "/state/netns"}, d.log); err != nil {
+		f.Fatal(err)
+	}
+	// Image names are looked up in an (empty) image store: never pulled by validate.
+	if d.images, err = newImages(d.cfg); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
