@@ -35,6 +35,11 @@ func checkMount(t *testing.T, in string, m types.Mount) {
 		if m.Propagation != "" && !propagations[m.Propagation] {
 			t.Fatalf("%q: bad propagation %+v", in, m)
 		}
+	case MountVolume:
+		if !ValidVolumeName(m.Source) || m.TmpfsSize != 0 || m.TmpfsMode != 0 {
+			t.Fatalf("%q: bad volume %+v", in, m)
+		}
+		return // a volume becomes a bind only in the daemon, once the volume exists
 	case MountTmpfs:
 		if m.Source != "" || m.TmpfsSize < 0 || m.TmpfsMode > 0o7777 || m.Propagation != "" {
 			t.Fatalf("%q: bad tmpfs %+v", in, m)
@@ -59,8 +64,8 @@ func FuzzParseVolume(f *testing.F) {
 			return
 		}
 		checkMount(t, s, m)
-		if m.Type != MountBind {
-			t.Fatalf("%q: not a bind", s)
+		if m.Type != MountBind && m.Type != MountVolume {
+			t.Fatalf("%q: neither a bind nor a volume", s)
 		}
 		// Idempotent on its canonical form.
 		canon := m.Source + ":" + m.Target
