@@ -70,7 +70,9 @@ func TestMain(m *testing.M) {
 	for _, p := range parents {
 		had[p] = true
 	}
+	chains := cniChains()
 	code := m.Run()
+	removeCNIChains(chains)
 	parents, _ = filepath.Glob("/sys/fs/cgroup/*/isulad")
 	for _, p := range parents {
 		if !had[p] {
