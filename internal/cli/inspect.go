@@ -33,35 +33,13 @@ func newInspectCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var docs []json.RawMessage
-			failed := false
-			for _, ref := range args {
+			return c.inspectEach(args, t, func(ref string) (json.RawMessage, error) {
 				r, err := c.inspectObject(cl, ref, typ)
 				if err != nil {
-					e := c.apiErr(err)
-					var ce *connError
-					if asConn(e, &ce) {
-						return e
-					}
-					c.report(nil, e)
-					failed = true
-					continue
+					return nil, err
 				}
-				docs = append(docs, json.RawMessage(r.Json))
-			}
-			if t != nil {
-				for _, d := range docs {
-					if err := execInspectTemplate(c.Out, t, d); err != nil {
-						return withCode(ExitError, err)
-					}
-				}
-			} else if err := writeJSONArray(c.Out, docs); err != nil {
-				return err
-			}
-			if failed {
-				return withCode(ExitError, nil)
-			}
-			return nil
+				return json.RawMessage(r.Json), nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "what to inspect: container or image (default: a container, else an image)")
@@ -109,4 +87,39 @@ func writeJSONArray(out io.Writer, docs []json.RawMessage) error {
 	}
 	_, err := out.Write(b.Bytes())
 	return err
+}
+
+// inspectEach prints the document fetch gives for each name: a JSON array, or each through
+// the --format template t. A name that fails is reported and the others are still printed
+// (exit 1); a daemon that cannot be reached ends it at once.
+func (c *CLI) inspectEach(names []string, t *template.Template, fetch func(string) (json.RawMessage, error)) error {
+	var docs []json.RawMessage
+	failed := false
+	for _, name := range names {
+		doc, err := fetch(name)
+		if err != nil {
+			e := c.apiErr(err)
+			var ce *connError
+			if asConn(e, &ce) {
+				return e
+			}
+			c.report(nil, e)
+			failed = true
+			continue
+		}
+		docs = append(docs, doc)
+	}
+	if t != nil {
+		for _, d := range docs {
+			if err := execInspectTemplate(c.Out, t, d); err != nil {
+				return withCode(ExitError, err)
+			}
+		}
+	} else if err := writeJSONArray(c.Out, docs); err != nil {
+		return err
+	}
+	if failed {
+		return withCode(ExitError, nil)
+	}
+	return nil
 }

@@ -184,35 +184,13 @@ func newNetworkInspectCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var docs []json.RawMessage
-			failed := false
-			for _, name := range args {
+			return c.inspectEach(args, t, func(name string) (json.RawMessage, error) {
 				r, err := nc.Inspect(ctx(), &apiv1.NetworkNameRequest{Name: name})
 				if err != nil {
-					e := c.apiErr(err)
-					var ce *connError
-					if asConn(e, &ce) {
-						return e
-					}
-					c.report(nil, e)
-					failed = true
-					continue
+					return nil, err
 				}
-				docs = append(docs, json.RawMessage(r.Json))
-			}
-			if t != nil {
-				for _, d := range docs {
-					if err := execInspectTemplate(c.Out, t, d); err != nil {
-						return withCode(ExitError, err)
-					}
-				}
-			} else if err := writeJSONArray(c.Out, docs); err != nil {
-				return err
-			}
-			if failed {
-				return withCode(ExitError, nil)
-			}
-			return nil
+				return json.RawMessage(r.Json), nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output with a Go template, e.g. '{{.Subnet}}'")

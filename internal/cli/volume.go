@@ -153,39 +153,17 @@ func newVolumeInspect(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var docs []json.RawMessage
-			failed := false
-			for _, name := range args {
+			return c.inspectEach(args, t, func(name string) (json.RawMessage, error) {
 				r, err := oc.VolumeInspect(ctx(), &apiv1.VolumeRequest{Name: name})
 				if err != nil {
-					e := c.apiErr(err)
-					var ce *connError
-					if asConn(e, &ce) {
-						return e
-					}
-					c.report(nil, e)
-					failed = true
-					continue
+					return nil, err
 				}
 				var vs []json.RawMessage
 				if err := json.Unmarshal(r.VolumesJson, &vs); err != nil || len(vs) != 1 {
-					return fmt.Errorf("volume inspect: bad answer from the daemon")
+					return nil, fmt.Errorf("volume inspect %s: bad answer from the daemon", name)
 				}
-				docs = append(docs, vs[0])
-			}
-			if t != nil {
-				for _, d := range docs {
-					if err := execInspectTemplate(c.Out, t, d); err != nil {
-						return withCode(ExitError, err)
-					}
-				}
-			} else if err := writeJSONArray(c.Out, docs); err != nil {
-				return err
-			}
-			if failed {
-				return withCode(ExitError, nil)
-			}
-			return nil
+				return vs[0], nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using the given Go template")
