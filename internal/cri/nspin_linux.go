@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/network"
 )
 
 // A pod's namespaces are held without any process: a thread of the daemon unshares them,
@@ -88,7 +89,7 @@ func configureInNewNamespaces(flags int, req pinRequest, paths map[nsKind]string
 		}
 	}
 	if flags&unix.CLONE_NEWNET != 0 {
-		if err := loopbackUp(); err != nil {
+		if err := network.LoopbackUp(); err != nil {
 			return fmt.Errorf("pod network namespace: bringing lo up: %w", err)
 		}
 	}
@@ -105,23 +106,6 @@ func configureInNewNamespaces(flags int, req pinRequest, paths map[nsKind]string
 		}
 	}
 	return nil
-}
-
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // unpinNamespaces unmounts and removes whatever pinNamespaces made in dir. Idempotent.

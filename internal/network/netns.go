@@ -26,7 +26,7 @@ func newNetns(path string) error {
 			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
 			return
 		}
-		if err := loopbackUp(); err != nil {
+		if err := LoopbackUp(); err != nil {
 			errc <- err
 			return
 		}
@@ -44,8 +44,9 @@ func newNetns(path string) error {
 	return nil
 }
 
-// loopbackUp sets lo up in the calling thread's network namespace.
-func loopbackUp() error {
+// LoopbackUp sets lo up in the calling thread's network namespace (a new netns has it
+// down); the CRI's pinned pod namespaces use it too.
+func LoopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
