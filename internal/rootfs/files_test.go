@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 func mkTree(t *testing.T, root string, files map[string]string, links map[string]string) {
@@ -113,99 +112,6 @@ func TestResolve(t *testing.T) {
 		if tc.err && tc.p != "/new/../../x" && !errors.Is(err, ErrEscape) {
 			t.Errorf("%s: error %v is not ErrEscape", tc.p, err)
 		}
-	}
-}
-
-func TestWriteHostFiles(t *testing.T) {
-	rc := filepath.Join(t.TempDir(), "resolv.conf")
-	os.WriteFile(rc, []byte("nameserver 192.0.2.1\n"), 0o644)
-	defer func(old string) { hostResolvConf = old }(hostResolvConf)
-	hostResolvConf = rc
-
-	root := t.TempDir()
-	mkTree(t, root, map[string]string{"etc/hostname": "old\n"}, nil)
-	warn, err := WriteHostFiles(root, "0123456789ab")
-	if err != nil || warn != "" {
-		t.Fatalf("WriteHostFiles: %q %v", warn, err)
-	}
-	for name, want := range map[string]string{"etc/hostname": "0123456789ab\n", "etc/resolv.conf": "nameserver 192.0.2.1\n"} {
-		if b, _ := os.ReadFile(filepath.Join(root, name)); string(b) != want {
-			t.Errorf("%s = %q, want %q", name, b, want)
-		}
-	}
-	if b, _ := os.ReadFile(filepath.Join(root, "etc/hosts")); !strings.Contains(string(b), "127.0.1.1\t0123456789ab\n") || !strings.Contains(string(b), "localhost") {
-		t.Errorf("hosts = %q", b)
-	}
-	// /etc missing: made.
-	root2 := t.TempDir()
-	if _, err := WriteHostFiles(root2, "h"); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(root2, "etc/hostname")); string(b) != "h\n" {
-		t.Errorf("hostname in new /etc: %q", b)
-	}
-}
-
-func TestWriteHostFilesEscapes(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		links map[string]string // inside the rootfs; %HOST% is the host directory
-	}{
-		{"etc to host dir (absolute)", map[string]string{"etc": "%HOST%"}},
-		{"etc to host dir (relative)", map[string]string{"etc": "../host"}},
-		{"hostname file up and out", map[string]string{"etc/hostname": "../../host/victim"}},
-		{"hosts through a chain", map[string]string{"etc/hosts": "/a", "a": "b/../../host/victim"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			base := t.TempDir()
-			host := filepath.Join(base, "host")
-			root := filepath.Join(base, "rootfs")
-			mkTree(t, host, map[string]string{"victim": "keep", "hostname": "keep", "hosts": "keep"}, nil)
-			os.MkdirAll(filepath.Join(root, "etc"), 0o755)
-			for l, target := range tc.links {
-				os.RemoveAll(filepath.Join(root, l))
-				mkTree(t, root, nil, map[string]string{l: strings.ReplaceAll(target, "%HOST%", host)})
-			}
-			_, err := WriteHostFiles(root, "h")
-			for _, f := range []string{"victim", "hostname", "hosts"} {
-				if b, _ := os.ReadFile(filepath.Join(host, f)); string(b) != "keep" {
-					t.Errorf("host file %s changed to %q", f, b)
-				}
-			}
-			if strings.HasPrefix(tc.links["etc"], "%HOST%") {
-				// An absolute target is taken inside the rootfs: written there, not on the host.
-				if b, _ := os.ReadFile(filepath.Join(root, host, "hostname")); err != nil || string(b) != "h\n" {
-					t.Errorf("absolute link: %v, hostname inside the rootfs %q", err, b)
-				}
-				return
-			}
-			if err == nil {
-				t.Errorf("escape not refused")
-			}
-		})
-	}
-}
-
-func TestWriteHostFilesReadOnlyEtc(t *testing.T) {
-	if os.Geteuid() == 0 {
-		// root writes through 0555; use a read-only bind mount instead.
-		root := t.TempDir()
-		os.MkdirAll(filepath.Join(root, "etc"), 0o755)
-		if err := mountReadOnly(filepath.Join(root, "etc")); err != nil {
-			testenv.Missing(t, "cannot make a read-only mount: %v", err)
-		}
-		defer unmount(filepath.Join(root, "etc"))
-		warn, err := WriteHostFiles(root, "h")
-		if err != nil || !strings.Contains(warn, "read-only") {
-			t.Errorf("read-only /etc: warning %q, err %v", warn, err)
-		}
-		return
-	}
-	root := t.TempDir()
-	os.MkdirAll(filepath.Join(root, "etc"), 0o555)
-	warn, err := WriteHostFiles(root, "h")
-	if err != nil || !strings.Contains(warn, "read-only") {
-		t.Errorf("read-only /etc: warning %q, err %v", warn, err)
 	}
 }
 
