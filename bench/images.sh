@@ -81,41 +81,78 @@ until $I version >/dev/null 2>&1; do sleep 0.1; done
 $I import "$W/bb.tar" "$BB" >/dev/null
 
 HAVE_CTR=0
+C=
 if command -v containerd >/dev/null && command -v ctr >/dev/null; then
 	HAVE_CTR=1
-	mkdir -p "$W/ctr"
+	# A private containerd: its own root, state, sockets and temp dir; the CRI plugin (which
+	# would look at /etc/cni and /opt/cni) is off, pulling needs only content, images and the
+	# overlayfs snapshotter.
+	mkdir -p "$W/ctr/tmp"
 	cat >"$W/ctr/config.toml" <<EOC
 version = 2
 root = "$W/ctr/root"
 state = "$W/ctr/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [grpc]
   address = "$W/ctr/ctr.sock"
+[ttrpc]
+  address = "$W/ctr/ctr.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$W/ctr/opt"
 EOC
-	containerd --config "$W/ctr/config.toml" >"$W/ctr/log" 2>&1 &
+	TMPDIR=$W/ctr/tmp containerd --config "$W/ctr/config.toml" --log-level warn >"$W/ctr/log" 2>&1 &
 	CPID=$!
-	until ctr -a "$W/ctr/ctr.sock" version >/dev/null 2>&1; do sleep 0.1; done
+	C="ctr -a $W/ctr/ctr.sock -n bench"
+	until $C version >/dev/null 2>&1; do sleep 0.1; done
 fi
+# ctr_cold: containerd holds nothing of the image: no image record, no content blob, no
+# snapshot (`image rm --sync` waits for the garbage collector to remove them).
+ctr_cold() {
+	$C image rm --sync "$REF" >/dev/null 2>&1 || true
+	local left
+	left=$($C content ls -q; $C snapshots ls | tail -n +2)
+	[ -z "$left" ] || { echo "bench/images.sh: containerd still holds after image rm --sync: $left" >&2; exit 1; }
+}
 
 P="podman --root $W/podman/root --runroot $W/podman/run --storage-driver overlay"
 declare -A T
 add() { T[$1]="${T[$1]:-} $2"; }
-log "pull + unpack, cold, $N rounds"
-for r in $(seq "$N"); do
-	sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+# One function per contender: the timed pull, then what makes the next round cold again.
+pull_isula() {
 	t0=$(now); $I pull -q "$REF" >/dev/null; t1=$(now); add isula "$(echo "$t1 - $t0" | bc)"
 	$I rmi "$REF" >/dev/null
+}
+pull_podman() {
 	t0=$(now); $P pull -q --tls-verify=false "$REF" >/dev/null; t1=$(now); add podman "$(echo "$t1 - $t0" | bc)"
 	$P rmi -af >/dev/null
+}
+pull_skopeo() {
 	rm -rf "$W/sk" "$W/skx"; mkdir -p "$W/skx"
 	t0=$(now)
 	skopeo --insecure-policy copy -q --src-tls-verify=false "docker://$REF" "dir:$W/sk" >/dev/null
 	for l in $(jq -r '.layers[].digest' "$W/sk/manifest.json"); do tar -C "$W/skx" -xzf "$W/sk/${l#sha256:}"; done
 	t1=$(now); add skopeo "$(echo "$t1 - $t0" | bc)"
 	rm -rf "$W/sk" "$W/skx"
-	if [ $HAVE_CTR = 1 ]; then
-		t0=$(now); ctr -a "$W/ctr/ctr.sock" image pull --plain-http "$REF" >/dev/null; t1=$(now); add ctr "$(echo "$t1 - $t0" | bc)"
-		ctr -a "$W/ctr/ctr.sock" image rm "$REF" >/dev/null; ctr -a "$W/ctr/ctr.sock" content prune references >/dev/null 2>&1 || true
-	fi
+}
+pull_ctr() {
+	# `ctr image pull` fetches every blob, then unpacks the layers into the overlayfs
+	# snapshotter (1.6 unpacks by default); the check after it makes sure it did.
+	t0=$(now); $C image pull --plain-http "$REF" >/dev/null; t1=$(now); add ctr "$(echo "$t1 - $t0" | bc)"
+	[ "$($C snapshots ls | tail -n +2 | wc -l)" -ge 3 ] || { echo "bench/images.sh: ctr image pull did not unpack" >&2; exit 1; }
+	ctr_cold
+}
+CONT=(isula podman skopeo)
+[ $HAVE_CTR = 0 ] || CONT+=(ctr)
+log "pull + unpack, cold, $N rounds of ${CONT[*]}"
+for r in $(seq "$N"); do
+	# Each round starts at another contender, so none always runs first or after the same one;
+	# before each pull, dirty pages are written back and the page cache dropped, so every
+	# contender reads the registry's blobs from disk.
+	for j in $(seq 0 $((${#CONT[@]} - 1))); do
+		k=${CONT[$(((r + j) % ${#CONT[@]}))]}
+		sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+		"pull_$k"
+	done
 done
 
 log "run --rm true, $N x 10 rounds"
@@ -128,13 +165,17 @@ med() { echo "${T[$1]}" | tr ' ' '\n' | grep . | median; }
 echo
 echo "Pull + unpack of a $((SIZE / 1000000)) MB three-layer image (gzip) from a local registry, cold, median of $N (interleaved):"
 echo
-echo "| contender | seconds | MB/s (unpacked) |"
-echo "|---|---|---|"
+echo "| contender | seconds | MB/s (unpacked) | isula's time / its time |"
+echo "|---|---|---|---|"
+mi=$(med isula)
 for k in isula podman skopeo ctr; do
 	[ -n "${T[$k]:-}" ] || continue
 	m=$(med $k)
-	printf '| %s | %.2f | %.0f |\n' "$k" "$m" "$(echo "$SIZE / 1000000 / $m" | bc -l)"
+	printf '| %s | %.2f | %.0f | %.2f |\n' "$k" "$m" "$(echo "$SIZE / 1000000 / $m" | bc -l)" "$(echo "$mi / $m" | bc -l)"
 done
+echo
+echo "all rounds (seconds):"
+for k in isula podman skopeo ctr; do [ -z "${T[$k]:-}" ] || echo "  $k:${T[$k]}"; done
 [ $HAVE_CTR = 1 ] || echo "| ctr | not measured: Debian's containerd is not installed | |"
 echo
 echo "run --rm true, median of $((N * 10)) (interleaved):"
