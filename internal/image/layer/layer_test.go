@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
@@ -158,5 +160,34 @@ func TestDecompressZstdPlain(t *testing.T) {
 	b.ReadFrom(r)
 	if b.String() != "plain" {
 		t.Fatal(b.String())
+	}
+}
+
+// TestUnpackStreamEnds: the digests cover the whole stream (the tar's end blocks, the gzip
+// trailer), extra gets all of it, and a stream cut short or corrupted is an error, not a
+// partial success.
+func TestUnpackStreamEnds(t *testing.T) {
+	raw := mkTar(t, []entry{{name: "big", typ: tar.TypeReg, body: string(bytes.Repeat([]byte("0123456789abcdef"), 1<<16))}})
+	z := gz(raw)
+	res, err := Unpack(context.Background(), t.TempDir(), bytes.NewReader(z), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(z)
+	wantDiff := sha256.Sum256(raw)
+	if res.Digest != "sha256:"+hex.EncodeToString(want[:]) || res.DiffID != "sha256:"+hex.EncodeToString(wantDiff[:]) {
+		t.Fatalf("digests %+v; want blob %x, diff %x", res, want, wantDiff)
+	}
+	var extra bytes.Buffer
+	if _, err := Unpack(context.Background(), t.TempDir(), bytes.NewReader(z), &extra); err != nil || !bytes.Equal(extra.Bytes(), z) {
+		t.Fatalf("extra got %d bytes of %d (%v)", extra.Len(), len(z), err)
+	}
+	if _, err := Unpack(context.Background(), t.TempDir(), bytes.NewReader(z[:len(z)/2]), nil); err == nil {
+		t.Fatal("a gzip stream cut in half unpacked without an error")
+	}
+	bad := append([]byte{}, z...)
+	bad[len(bad)-6] ^= 0xff // the CRC32 in the trailer
+	if _, err := Unpack(context.Background(), t.TempDir(), bytes.NewReader(bad), nil); err == nil {
+		t.Fatal("a gzip stream with a wrong checksum unpacked without an error")
 	}
 }
