@@ -158,7 +158,6 @@ type Image struct {
 	Env        []string
 	WorkingDir string
 	User       string
-	Labels     map[string]string
 	// Config is the image's OCI config as stored (JSON), for a verbose ImageStatus.
 	Config []byte
 }

@@ -32,7 +32,7 @@ func (c *criImages) criImage(im store.Image) (cri.Image, error) {
 	}
 	out := cri.Image{ID: im.ID, RepoTags: im.Names, RepoDigests: im.Digests, Config: raw,
 		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
-		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User, Labels: cfg.Config.Labels}
+		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User}
 	if im.Size > 0 {
 		out.Size = uint64(im.Size)
 	}

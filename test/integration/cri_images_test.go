@@ -35,11 +35,13 @@ type criImageStatus struct {
 // The CRI's ImageService on the engine's store: crictl pulls from a private registry (with a
 // login, through a daemon.json "registries" mirror of an upstream that is down), lists and
 // inspects the image, runs a pod's containers from it (the image's config merged the CRI's
-// way, a copy-on-write rootfs each), is refused rmi while a container uses it, then removes
-// it and its layers.
+// way, a copy-on-write rootfs and the image's volume each), is refused rmi while a container
+// uses it, then removes it and its layers.
 func TestCRIImages(t *testing.T) {
 	reg := StartRegistry(t, map[string]string{"kube": "s3cret"})
-	PushTestImage(t, reg, "test/busybox", "v1", BusyboxSpec(t), false, "kube", "s3cret")
+	spec := BusyboxSpec(t)
+	spec.Config["Volumes"] = map[string]any{"/data": map[string]any{}}
+	PushTestImage(t, reg, "test/busybox", "v1", spec, false, "kube", "s3cret")
 	upstream := closedPort(t)
 	d := StartDaemon(t)
 	restartWithConfig(t, d, map[string]any{"registries": map[string]any{upstream: map[string]any{"mirrors": []string{reg.Host}}}})
@@ -141,7 +143,7 @@ func TestCRIImages(t *testing.T) {
 	// over the image's user; a working dir of its own.
 	sh := writeJSON(t, filepath.Join(dir, "sh.json"), map[string]any{
 		"metadata": map[string]any{"name": "sh"}, "image": map[string]any{"image": id}, "log_path": "sh.log",
-		"command":     []string{"sh", "-c", `echo "$(id -u) $(pwd) $IMG_VAR $SHARED $# $0"; echo mine > /data/keep; exec sleep 1000`},
+		"command":     []string{"sh", "-c", `echo "$(id -u) $(pwd) $IMG_VAR $SHARED $# $0"; echo mine > /data/keep; echo mine > /etc/motd; exec sleep 1000`},
 		"envs":        []map[string]string{{"key": "SHARED", "value": "ctr"}},
 		"working_dir": "/opq",
 		"linux":       map[string]any{"security_context": map[string]any{"run_as_user": map[string]any{"value": 0}}}})
@@ -172,6 +174,10 @@ func TestCRIImages(t *testing.T) {
 	if out := cc.must("exec", ids["own"], "sh", "-c", "id -u; id -g; pwd"); out != "1\n1\n/data" {
 		t.Errorf("exec in a container with the image's user and dir: %q", out)
 	}
+	// The image's volume /data: each container's own, filled from the image.
+	if out := cc.must("exec", ids["own"], "sh", "-c", "grep -c ' /data ' /proc/self/mountinfo"); out != "1" {
+		t.Errorf("the image's volume /data is not mounted: %q", out)
+	}
 	// Copy-on-write: what sh wrote is its own; the other container and the image's layer keep
 	// theirs.
 	if out := cc.must("exec", ids["sh"], "cat", "/data/keep"); out != "mine" {
@@ -179,6 +185,12 @@ func TestCRIImages(t *testing.T) {
 	}
 	if out := cc.must("exec", ids["own"], "cat", "/data/keep"); out != "keep" {
 		t.Errorf("another container's /data/keep: %q, want the image's", out)
+	}
+	if out := cc.must("exec", ids["sh"], "cat", "/etc/motd"); out != "mine" {
+		t.Errorf("sh's own /etc/motd: %q", out)
+	}
+	if out := cc.must("exec", ids["own"], "cat", "/etc/motd"); out != "from layer 3" {
+		t.Errorf("another container's /etc/motd: %q, want the image's", out)
 	}
 	// The status names the reference as asked and the image's ID.
 	var cs struct {
