@@ -448,7 +448,11 @@ func (e *criEngine) Stats(id string) (cri.ContainerStats, error) {
 	if st := c.Status(); st != container.Running && st != container.Paused {
 		return cri.ContainerStats{}, fmt.Errorf("container %s is not running: %w", c.Name, errdefs.ErrConflict)
 	}
-	return readCgroupStats(cgroups.Root, cgroups.Mode(), c.CgroupsPath)
+	st, err := readCgroupStats(cgroups.Root, cgroups.Mode(), c.CgroupsPath)
+	if err == nil {
+		e.withWritableLayer(c, &st) // cri_images.go
+	}
+	return st, err
 }
 
 // readCgroupStats reads CPU and memory usage of the cgroup at path under root.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/cri"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/image/reference"
@@ -112,9 +113,28 @@ func (c *criImages) Remove(ctx context.Context, ref string) error {
 // inodes, each hard-linked inode once.
 func (c *criImages) FsInfo(ctx context.Context) (cri.ImageFsUsage, error) {
 	root := filepath.Join(c.d.cfg.Graph, "images")
-	u := cri.ImageFsUsage{Mountpoint: root}
+	bytes, inodes, err := dirUsage(ctx, root)
+	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: bytes, InodesUsed: inodes}, err
+}
+
+// withWritableLayer adds the usage of a container's own layer (of a container made from an
+// image) to its stats.
+func (e *criEngine) withWritableLayer(c *container.Container, st *cri.ContainerStats) {
+	if len(c.Layers) == 0 {
+		return
+	}
+	_, upper, _ := e.d.rootfsDirs(c.ID)
+	b, n, err := dirUsage(context.Background(), upper)
+	if err != nil {
+		return
+	}
+	st.WritableMount, st.WritableBytes, st.WritableInodes = upper, b, n
+}
+
+// dirUsage is the bytes allocated and the inodes under root, each hard-linked inode once.
+func dirUsage(ctx context.Context, root string) (bytes, inodes uint64, err error) {
 	seen := map[uint64]bool{}
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // removed meanwhile (a GC, a pull's tmp)
 		}
@@ -130,9 +150,9 @@ func (c *criImages) FsInfo(ctx context.Context) (cri.ImageFsUsage, error) {
 			return nil
 		}
 		seen[st.Ino] = true
-		u.InodesUsed++
-		u.UsedBytes += uint64(st.Blocks) * 512
+		inodes++
+		bytes += uint64(st.Blocks) * 512
 		return nil
 	})
-	return u, err
+	return bytes, inodes, err
 }

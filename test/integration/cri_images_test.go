@@ -192,6 +192,21 @@ func TestCRIImages(t *testing.T) {
 	if out := cc.must("exec", ids["own"], "cat", "/etc/motd"); out != "from layer 3" {
 		t.Errorf("another container's /etc/motd: %q, want the image's", out)
 	}
+	// Stats: the container's own layer, which sh wrote to.
+	var stats struct {
+		Stats []struct {
+			WritableLayer struct {
+				FsID       struct{ Mountpoint string }
+				UsedBytes  struct{ Value string }
+				InodesUsed struct{ Value string }
+			}
+		}
+	}
+	json.Unmarshal([]byte(cc.must("stats", "-o", "json", ids["sh"])), &stats)
+	if len(stats.Stats) != 1 || stats.Stats[0].WritableLayer.FsID.Mountpoint != filepath.Join(d.Graph, "containers", ids["sh"], "layer", "upper") ||
+		stats.Stats[0].WritableLayer.UsedBytes.Value == "" || stats.Stats[0].WritableLayer.UsedBytes.Value == "0" {
+		t.Errorf("crictl stats: writable layer %+v", stats.Stats)
+	}
 	// The status names the reference as asked and the image's ID.
 	var cs struct {
 		Status struct {
@@ -241,5 +256,21 @@ func TestCRIImages(t *testing.T) {
 	// Not there: crictl itself reports it, the daemon's status answers empty.
 	if r := cc.run("", "inspecti", ref); r.Code == 0 {
 		t.Errorf("inspecti of a removed image: %s", r)
+	}
+	// Pulls at once of one image share its layers: one image, its three layers stored once.
+	errs := make(chan Result, 3)
+	for range 3 {
+		go func() { errs <- cc.run("", "pull", "--creds", "kube:s3cret", ref) }()
+	}
+	for range 3 {
+		if r := <-errs; r.Code != 0 {
+			t.Errorf("concurrent pull: %s", r)
+		}
+	}
+	if got := cc.must("images", "-q"); got != id {
+		t.Errorf("images after concurrent pulls: %q, want %s", got, id)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", "layers")); len(ents) != 3 {
+		t.Errorf("%d layers after concurrent pulls, want 3", len(ents))
 	}
 }
