@@ -58,6 +58,16 @@ func TestCRIImages(t *testing.T) {
 	if r := cc.run("", "pull", "--creds", "kube:wrong", ref); r.Code == 0 {
 		t.Fatalf("pull with a wrong password: %s", r)
 	}
+	// A malformed login: one line naming the field, before any request.
+	if r := cc.run("", "pull", "--auth", "not-base64!", ref); r.Code == 0 || !strings.Contains(r.Stderr, "auth: not base64 of user:password") {
+		t.Fatalf("pull with a malformed auth: %s", r)
+	}
+	if r := cc.run("", "pull", "../../etc"); r.Code == 0 || !strings.Contains(r.Stderr, `invalid image reference \"../../etc\"`) {
+		t.Fatalf("pull of a bad reference: %s", r)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", "layers")); len(ents) != 0 {
+		t.Fatalf("failed pulls left %d layers", len(ents))
+	}
 	// The request's login (crictl --creds: user name and password), for this pull only.
 	out := cc.must("pull", "--creds", "kube:s3cret", ref)
 	m := regexp.MustCompile(`Image is up to date for (sha256:[0-9a-f]{64})`).FindStringSubmatch(out)
