@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/image/reference"
 )
 
@@ -156,5 +157,28 @@ func TestGetWithLogin(t *testing.T) {
 				t.Errorf("pull %s: %v, want ok=%v", tc.ref, err, tc.ok)
 			}
 		})
+	}
+}
+
+// A mirror's answer (unauthorized) is given when the upstream is unreachable, with both.
+func TestGetMirrorAnswerWhenUpstreamDown(t *testing.T) {
+	host := authRegistry(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := l.Addr().String()
+	l.Close()
+	c := New(Config{Registries: map[string][]string{upstream: {host}}})
+	r, _ := reference.Parse(upstream + "/test/img:v1")
+	_, _, err = c.GetWith(t.Context(), r, nil)
+	if errdefs.Kind(err) != errdefs.ErrPermissionDenied || !strings.Contains(err.Error(), "unauthorized at "+host) ||
+		!strings.Contains(err.Error(), "registry "+upstream+" is unreachable") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %v (kind %v)", err, errdefs.Kind(err))
+	}
+	// Both down: the upstream's.
+	c = New(Config{Registries: map[string][]string{upstream: {upstream}}})
+	if _, _, err = c.GetWith(t.Context(), r, nil); errdefs.Kind(err) != errdefs.ErrUnavailable {
+		t.Errorf("error %v, want unavailable", err)
 	}
 }
