@@ -33,6 +33,9 @@ type Config struct {
 	CNIBinDir      string `json:"cni-bin-dir"`     // default /opt/cni/bin, then /usr/lib/cni
 	CNIConfDir     string `json:"cni-conf-dir"`    // default /etc/cni/net.d
 	DefaultNetwork string `json:"default-network"` // the network of a container without --net
+	// NetworkPlugin is the pods' network (iSulad's key): "" loopback only, "cni" the first
+	// conflist of cni-conf-dir (cri_network.go).
+	NetworkPlugin string `json:"network-plugin"`
 	// Images (internal/daemon/images.go, docs/images.md).
 	RegistryMirrors    []string                  `json:"registry-mirrors"`
 	InsecureRegistries []string                  `json:"insecure-registries"`
@@ -129,6 +132,9 @@ func (c *Config) Finish() error {
 		} else {
 			return fmt.Errorf("isulad-shim not found next to %s nor in PATH", self)
 		}
+	}
+	if c.NetworkPlugin != "" && c.NetworkPlugin != "cni" {
+		return fmt.Errorf("network-plugin %q: want \"cni\", or \"\" for pods with a loopback interface only", c.NetworkPlugin)
 	}
 	def := DefaultConfig()
 	if c.CgroupParent == "" {

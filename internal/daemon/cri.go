@@ -46,7 +46,7 @@ func registerCRI(s *Server) (stop func(), err error) {
 		RuntimeHandlers: strings.Split(d.runtimeNames(), ", "), DefaultRuntime: d.cfg.DefaultRuntime,
 		HostChannelRoots: d.cfg.CRIHostChannelRoots, StreamAddress: d.cfg.StreamServerAddress,
 		StreamPort: d.cfg.StreamServerPort, Log: d.log.With("edge", "cri"),
-	}, &criEngine{d: d}, images, nil)
+	}, &criEngine{d: d}, images, newPodNetwork(d))
 	if err != nil {
 		return nil, fmt.Errorf("CRI: %w", err)
 	}
