@@ -109,6 +109,9 @@ func (c *Config) Finish() error {
 		}
 		*p = filepath.Clean(*p)
 	}
+	if c.NetworkPlugin != "" && c.NetworkPlugin != "cni" {
+		return fmt.Errorf("network-plugin %q: want \"cni\", or \"\" for pods with a loopback interface only", c.NetworkPlugin)
+	}
 	if c.Runtimes == nil {
 		c.Runtimes = map[string]RuntimeConfig{}
 	}
@@ -132,9 +135,6 @@ func (c *Config) Finish() error {
 		} else {
 			return fmt.Errorf("isulad-shim not found next to %s nor in PATH", self)
 		}
-	}
-	if c.NetworkPlugin != "" && c.NetworkPlugin != "cni" {
-		return fmt.Errorf("network-plugin %q: want \"cni\", or \"\" for pods with a loopback interface only", c.NetworkPlugin)
 	}
 	def := DefaultConfig()
 	if c.CgroupParent == "" {
