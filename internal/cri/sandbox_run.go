@@ -67,7 +67,17 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 	if sb.HostNetwork {
 		hostname = ""
 	}
-	sb.Namespaces, err = pinNamespaces(pinRequest{Dir: pins, Kinds: kinds, Hostname: hostname, Sysctls: sb.Sysctls})
+	// The IPC sysctls now; the network ones once CNI has made the pod's interfaces (a sysctl
+	// may name eth0, and the plugins set some of their own).
+	ipcSysctls, netSysctls := map[string]string{}, map[string]string{}
+	for k, v := range sb.Sysctls {
+		if sysctlNamespace(k) == nsNet {
+			netSysctls[k] = v
+		} else {
+			ipcSysctls[k] = v
+		}
+	}
+	sb.Namespaces, err = pinNamespaces(pinRequest{Dir: pins, Kinds: kinds, Hostname: hostname, Sysctls: ipcSysctls})
 	if err != nil {
 		return fail(err)
 	}
@@ -91,6 +101,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 		}
 		sb.IPs, sb.NetworkUp = ips, true
 		undo = append(undo, func() { s.network.Teardown(context.Background(), sb.networkConfig()) })
+		if err := writeSysctlsIn(sb.Namespaces[nsNet], netSysctls); err != nil {
+			return fail(err)
+		}
 		if len(ips) > 0 {
 			// Now that the pod has addresses, its hosts file names them.
 			if err := writePodFiles(files, sb); err != nil {

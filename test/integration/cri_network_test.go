@@ -182,6 +182,8 @@ func httpdPod(t *testing.T, cc *criClient, dir, name string, hostPort int, body 
 		"metadata": map[string]any{"name": name, "namespace": "default", "uid": "uid-" + name}, "hostname": name,
 		"port_mappings": []map[string]any{{"protocol": 0, "container_port": 80, "host_port": hostPort, "host_ip": "127.0.0.1"}},
 		"dns_config":    map[string]any{"servers": []string{"192.0.2.53"}, "searches": []string{"svc.test"}, "options": []string{"ndots:2"}},
+		// A sysctl of the interface CNI makes, and an IPC one.
+		"linux": map[string]any{"sysctls": map[string]string{"net.ipv4.conf.eth0.accept_local": "1", "kernel.msgmax": "4096"}},
 	})
 	ctr := writeJSON(t, filepath.Join(dir, name+"-ctr.json"), map[string]any{
 		"metadata": map[string]any{"name": "web"}, "image": map[string]any{"image": "busybox"},
@@ -233,6 +235,9 @@ func TestCRIPodNetwork(t *testing.T) {
 	}
 	if out := cc.must("exec", id, "cat", "/etc/resolv.conf"); out != "nameserver 192.0.2.53\nsearch svc.test\noptions ndots:2" {
 		t.Errorf("/etc/resolv.conf: %q", out)
+	}
+	if out := cc.must("exec", id, "cat", "/proc/sys/net/ipv4/conf/eth0/accept_local", "/proc/sys/kernel/msgmax"); out != "1\n4096" {
+		t.Errorf("the pod's sysctls: %q, want 1 and 4096", out)
 	}
 	if out := cc.must("exec", id, "hostname"); out != "web" {
 		t.Errorf("hostname: %q", out)
