@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isulad-go/isulad/internal/testenv"
 )
 
 // podNet is one test's pod network.
@@ -90,10 +92,7 @@ func startPodNetDaemon(t *testing.T) (*Daemon, *criClient, string, podNet) {
 	t.Helper()
 	for _, p := range []string{"bridge", "host-local", "portmap", "firewall", "loopback"} {
 		if _, err := os.Stat(filepath.Join("/usr/lib/cni", p)); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CNI plugin %s missing (containernetworking-plugins)", p)
-			}
-			t.Skipf("CNI plugin %s missing: install containernetworking-plugins", p)
+			testenv.Missing(t, "CNI plugin %s missing: install containernetworking-plugins", p)
 		}
 	}
 	b := make([]byte, 3)
@@ -417,4 +416,62 @@ func TestCRIHostNetworkPod(t *testing.T) {
 		t.Errorf("network namespace %q, want the host's %q", out, self)
 	}
 	cc.must("rmp", "-f", podID)
+}
+
+// Without a conflist of the admin's, pods join daemon.json default-network, an engine
+// network: network inspect lists them, network rm refuses while one is attached.
+func TestCRIPodDefaultNetwork(t *testing.T) {
+	for _, p := range []string{"bridge", "host-local", "portmap", "firewall", "dnsname"} {
+		if _, err := os.Stat(filepath.Join("/usr/lib/cni", p)); err != nil {
+			testenv.Missing(t, "%s", "CNI plugin "+p+" missing (containernetworking-plugins, dnsname)")
+		}
+	}
+	if _, err := exec.LookPath("dnsmasq"); err != nil {
+		testenv.Missing(t, "%s", "dnsmasq missing (dnsmasq-base): the dnsname plugin needs it")
+	}
+	d, cc, dir := startCRIDaemon(t)
+	name := netName(t, "pod")
+	conf := filepath.Join(d.Dir, "cni")
+	writeJSON(t, filepath.Join(d.Dir, "daemon.json"), map[string]any{"network-plugin": "cni", "cni-conf-dir": conf, "default-network": name})
+	d.Stop()
+	d.Start()
+	t.Cleanup(func() { d.Isula("network", "rm", name) }) // after the pods' removal (cleanups run last first)
+	var info struct {
+		Status struct {
+			Conditions []struct {
+				Type    string
+				Status  bool
+				Message string
+			}
+		}
+	}
+	json.Unmarshal([]byte(cc.must("info")), &info)
+	if len(info.Status.Conditions) != 2 || info.Status.Conditions[1].Status || !strings.Contains(info.Status.Conditions[1].Message, "default-network "+name) {
+		t.Errorf("NetworkReady before the default network exists: %+v, want false naming it", info.Status.Conditions)
+	}
+	sub := podSubnet(t)
+	d.Must("network", "create", "--subnet", sub.String(), name)
+	port := freePort(t)
+	podID, _ := httpdPod(t, cc, dir, "onengine", port, "engine-net")
+	ip := podIP(t, cc, podID)
+	if a, err := netip.ParseAddr(ip); err != nil || !sub.Contains(a) {
+		t.Fatalf("pod IP %q, want one of %s", ip, sub)
+	}
+	for _, u := range []string{"http://" + ip + "/", fmt.Sprintf("http://127.0.0.1:%d/", port)} {
+		if body, err := httpGet(u); err != nil || body != "engine-net\n" {
+			t.Errorf("GET %s: %q %v", u, body, err)
+		}
+	}
+	if out := d.Must("network", "inspect", "--format", "{{range $id, $c := .Containers}}{{$id}} {{$c.IPv4Address}}{{end}}", name); out != podID+" "+ip+"/24" {
+		t.Errorf("network inspect: %q, want the pod and its address", out)
+	}
+	if r := d.Isula("network", "rm", name); r.Code == 0 || !strings.Contains(r.Stderr, "still has container") {
+		t.Errorf("network rm with a pod attached: %s", r)
+	}
+	cc.must("stopp", podID)
+	if out := d.Must("network", "inspect", "--format", "{{len .Containers}}", name); out != "0" {
+		t.Errorf("pods on the network after stopp: %s", out)
+	}
+	cc.must("rmp", podID)
+	d.Must("network", "rm", name)
 }
