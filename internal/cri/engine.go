@@ -196,9 +196,9 @@ type Images interface {
 	FsInfo(ctx context.Context) (ImageFsUsage, error)
 }
 
-// PodNetwork sets up a pod's network in its pinned network namespace. The networking package
-// (issue 12) implements it with CNI ADD and DEL; until it lands, LoopbackOnly does: the pod has
-// lo and nothing else.
+// PodNetwork sets up a pod's network in its pinned network namespace. The daemon implements
+// it with CNI ADD and DEL (internal/daemon/cri_network.go); LoopbackOnly is the pod network
+// without a network plugin: the pod has lo and nothing else.
 type PodNetwork interface {
 	// Setup runs when the pod's namespaces exist, before any container starts; it returns the
 	// pod's addresses.
@@ -207,6 +207,13 @@ type PodNetwork interface {
 	Teardown(ctx context.Context, pod PodNetworkConfig) error
 	// Ready is nil when pods can be networked, or why not (for Status's NetworkReady).
 	Ready() error
+}
+
+// PodNetworkReconciler is a PodNetwork that releases, after a daemon restart, what belongs
+// to no pod: New calls Reconcile once the records are loaded, with the pods whose record
+// says their network is up.
+type PodNetworkReconciler interface {
+	Reconcile(ctx context.Context, networked []string)
 }
 
 // PodNetworkConfig is what a network plugin needs of a pod.
@@ -232,8 +239,8 @@ type DNSConfig struct {
 	Servers, Searches, Options []string
 }
 
-// LoopbackOnly is the pod network until the networking package lands: the pinned namespace
-// has lo up (pinNamespaces does that) and no other interface, so the pod has no address.
+// LoopbackOnly is the pod network without a plugin: the pinned namespace has lo up
+// (pinNamespaces does that) and no other interface, so the pod has no address.
 type LoopbackOnly struct{}
 
 func (LoopbackOnly) Setup(context.Context, PodNetworkConfig) ([]string, error) { return nil, nil }

@@ -70,6 +70,15 @@ func New(cfg Config, engine Engine, images Images, network PodNetwork) (*Service
 		return nil, err
 	}
 	s := &Service{cfg: cfg, engine: engine, images: images, network: network, log: cfg.Log, pods: pods}
+	if r, ok := network.(PodNetworkReconciler); ok {
+		var networked []string
+		for _, sb := range pods.list() {
+			if sb.NetworkUp {
+				networked = append(networked, sb.ID)
+			}
+		}
+		r.Reconcile(context.Background(), networked)
+	}
 	if s.stream, err = newStreamServer(s, cfg.StreamAddress, cfg.StreamPort); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func registerCRI(s *Server) (stop func(), err error) {
 		RuntimeHandlers: strings.Split(d.runtimeNames(), ", "), DefaultRuntime: d.cfg.DefaultRuntime,
 		HostChannelRoots: d.cfg.CRIHostChannelRoots, StreamAddress: d.cfg.StreamServerAddress,
 		StreamPort: d.cfg.StreamServerPort, Log: d.log.With("edge", "cri"),
-	}, &criEngine{d: d}, &criImages{d: d}, nil)
+	}, &criEngine{d: d}, &criImages{d: d}, newPodNetwork(d))
 	if err != nil {
 		return nil, fmt.Errorf("CRI: %w", err)
 	}
