@@ -23,7 +23,10 @@ import (
 // criImages is the CRI's view of the engine's image store (cri.Images): the same images,
 // pulls, mirrors and certificates as `isula pull` and `isula images`, so a kubelet and a
 // user share one store, and an image a container uses is kept from removal.
-type criImages struct{ d *Daemon }
+type criImages struct {
+	d     *Daemon
+	usage layerUsageCache // of the store, for FsInfo
+}
 
 // criImage is a stored image with its config, as internal/cri wants it.
 func (c *criImages) criImage(im store.Image) (cri.Image, error) {
@@ -114,11 +117,14 @@ func (c *criImages) Remove(ctx context.Context, ref string) error {
 }
 
 // FsInfo walks the image store (unpacked layers, blobs, records): bytes allocated and
-// inodes, each hard-linked inode once.
+// inodes, each hard-linked inode once; at most once per layerUsageTTL.
 func (c *criImages) FsInfo(ctx context.Context) (cri.ImageFsUsage, error) {
 	root := filepath.Join(c.d.cfg.Graph, "images")
-	used, inodes, err := dirUsage(ctx, root)
-	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: used, InodesUsed: inodes}, err
+	used, inodes, ok := c.usage.get("images", root)
+	if !ok {
+		return cri.ImageFsUsage{}, fmt.Errorf("image store %s: its usage could not be read", root)
+	}
+	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: used, InodesUsed: inodes}, nil
 }
 
 // withWritableLayer adds the usage of a container's own layer (of a container made from an
