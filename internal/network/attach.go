@@ -452,15 +452,15 @@ func (a Claim) String() string {
 	return fmt.Sprintf("host port %s:%d/%s", ip, a.HostPort, a.Proto)
 }
 
-// Claim records the claims of a container, all or none: one already held by another
-// container is refused with an error naming it.
+// Claim records the claims of a container or pod, all or none: one already held by another
+// is refused with an error naming it (ownerName: "container NAME", "pod NAMESPACE/NAME").
 func (m *Manager) Claim(owner, ownerName string, cs []Claim) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, c := range cs {
 		for _, h := range m.heldClaims {
 			if h.owner != owner && c.conflicts(h.Claim) {
-				return fmt.Errorf("%s is already taken by container %s: %w", c, h.ownerName, ErrConflict)
+				return fmt.Errorf("%s is already taken by %s: %w", c, h.ownerName, ErrConflict)
 			}
 		}
 		for _, d := range cs[:i] {

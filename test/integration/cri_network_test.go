@@ -265,7 +265,7 @@ func TestCRIPodNetwork(t *testing.T) {
 		"metadata":      map[string]any{"name": "clash", "namespace": "default", "uid": "uid-clash"},
 		"port_mappings": []map[string]any{{"protocol": 0, "container_port": 80, "host_port": port, "host_ip": "127.0.0.1"}},
 	})
-	if r := cc.run("", "runp", clash); r.Code == 0 || !strings.Contains(r.Stderr, fmt.Sprintf("host port 127.0.0.1:%d/tcp is already taken", port)) {
+	if r := cc.run("", "runp", clash); r.Code == 0 || !strings.Contains(r.Stderr, fmt.Sprintf("host port 127.0.0.1:%d/tcp is already taken by pod default/web", port)) {
 		t.Errorf("runp of a pod with a taken host port: %s", r)
 	}
 	if got := countPodNet(t, pn, ""); got.Veths != 1 || got.Leases != 1 {
