@@ -134,6 +134,13 @@ func (s *Service) sandboxFromConfig(c *runtimeapi.PodSandboxConfig, handler stri
 	if md == nil || md.Name == "" || md.Namespace == "" || md.Uid == "" {
 		return nil, invalidf("pod sandbox config: metadata name, namespace and uid are required (got %v)", md)
 	}
+	for field, v := range map[string]string{"name": md.Name, "namespace": md.Namespace, "uid": md.Uid} {
+		// They become CNI_ARGS (K8S_POD_NAME=...;...): a ';' or '=' would add arguments of
+		// the pod author's choosing, such as host-local's IP=.
+		if len(v) > 253 || strings.ContainsFunc(v, func(r rune) bool { return r == ';' || r == '=' || r <= ' ' || r == 0x7f }) {
+			return nil, invalidf("pod metadata %s %q: want at most 253 characters without ';', '=', spaces or control characters", field, v)
+		}
+	}
 	if handler != "" && !slices.Contains(s.cfg.RuntimeHandlers, handler) {
 		return nil, invalidf("runtime handler %q: not configured (have %s)", handler, strings.Join(s.cfg.RuntimeHandlers, ", "))
 	}
