@@ -23,6 +23,10 @@ import (
 // pinned (and pod init started) but whose network and record are not made.
 const FaultRunAfterPin = "cri-run-after-pin"
 
+// FaultRunAfterNetwork is a fault point: a RunPodSandbox whose network is set up (CNI ADD done
+// and recorded by the network manager) but whose record is not written.
+const FaultRunAfterNetwork = "cri-run-after-network"
+
 // RunPodSandbox checks the whole config, then makes the pod: its files, its pinned
 // namespaces, its network (the PodNetwork hook), and last its record, the commit point. A
 // failure at any step undoes the steps before it.
@@ -102,6 +106,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 		sb.IPs, sb.NetworkUp = ips, true
 		undo = append(undo, func() { s.network.Teardown(context.Background(), sb.networkConfig()) })
 		if err := writeSysctlsIn(sb.Namespaces[nsNet], netSysctls); err != nil {
+			return fail(err)
+		}
+		if err := fault.Point(FaultRunAfterNetwork); err != nil {
 			return fail(err)
 		}
 		if len(ips) > 0 {

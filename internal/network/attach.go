@@ -31,6 +31,7 @@ const (
 	FaultAfterNetns = "network-after-netns" // record and namespace made, CNI ADD not run
 	FaultAfterAdd   = "network-after-add"   // CNI ADD done, its result not recorded
 	FaultBeforeDel  = "network-before-del"  // a detach begun, CNI DEL not run
+	FaultAfterDel   = "network-after-del"   // CNI DEL done, the record not removed
 )
 
 // lockContainer serializes attach and detach of one container (a restarted daemon's
@@ -324,6 +325,9 @@ func (m *Manager) detachLocked(ctx context.Context, id string) error {
 	}
 	if delErr != nil {
 		return delErr
+	}
+	if err := fault.Point(FaultAfterDel); err != nil {
+		return err
 	}
 	if err := os.Remove(m.attachmentFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
