@@ -36,7 +36,7 @@ type Service struct {
 
 	cfg     Config
 	engine  Engine
-	images  ImageResolver
+	images  Images
 	network PodNetwork
 	log     *slog.Logger
 	pods    *sandboxStore
@@ -47,12 +47,15 @@ type Service struct {
 }
 
 // New loads the pods' records and prepares the service; Serve starts the streaming server.
-func New(cfg Config, engine Engine, images ImageResolver, network PodNetwork) (*Service, error) {
+func New(cfg Config, engine Engine, images Images, network PodNetwork) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	if network == nil {
 		network = LoopbackOnly{}
+	}
+	if images == nil {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "CRI: no image store")
 	}
 	for _, r := range cfg.HostChannelRoots {
 		if !filepath.IsAbs(r) || filepath.Clean(r) == "/" {
