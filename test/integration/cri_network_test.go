@@ -118,10 +118,22 @@ func startPodNetDaemon(t *testing.T) (*Daemon, *criClient, string, podNet) {
 	// A file that sorts after it: not the pod network.
 	writeJSON(t, filepath.Join(pn.ConfDir, "20-other.conflist"), map[string]any{"cniVersion": "1.0.0", "name": "other",
 		"plugins": []map[string]any{{"type": "loopback"}}})
-	writeJSON(t, filepath.Join(d.Dir, "daemon.json"), map[string]any{"network-plugin": "cni", "cni-conf-dir": pn.ConfDir})
-	d.Stop()
-	d.Start()
+	restartWithMoreConfig(t, d, map[string]any{"network-plugin": "cni", "cni-conf-dir": pn.ConfDir})
 	return d, cc, dir, pn
+}
+
+// restartWithMoreConfig adds keys to the daemon's daemon.json (startCRIDaemon's registry
+// mirror stays) and restarts it.
+func restartWithMoreConfig(t *testing.T, d *Daemon, extra map[string]any) {
+	t.Helper()
+	cfg := map[string]any{}
+	if b, err := os.ReadFile(filepath.Join(d.Dir, "daemon.json")); err == nil {
+		json.Unmarshal(b, &cfg)
+	}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	restartWithConfig(t, d, cfg)
 }
 
 // podNetLeaks counts what a pod network holds on the host: veths on its bridge, iptables
@@ -434,9 +446,7 @@ func TestCRIPodDefaultNetwork(t *testing.T) {
 	d, cc, dir := startCRIDaemon(t)
 	name := netName(t, "pod")
 	conf := filepath.Join(d.Dir, "cni")
-	writeJSON(t, filepath.Join(d.Dir, "daemon.json"), map[string]any{"network-plugin": "cni", "cni-conf-dir": conf, "default-network": name})
-	d.Stop()
-	d.Start()
+	restartWithMoreConfig(t, d, map[string]any{"network-plugin": "cni", "cni-conf-dir": conf, "default-network": name})
 	t.Cleanup(func() { d.Isula("network", "rm", name) }) // after the pods' removal (cleanups run last first)
 	var info struct {
 		Status struct {
