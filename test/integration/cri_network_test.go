@@ -487,3 +487,61 @@ func TestCRIPodDefaultNetwork(t *testing.T) {
 	cc.must("rmp", podID)
 	d.Must("network", "rm", name)
 }
+
+// Pods started and stopped in parallel get distinct addresses and leave nothing.
+func TestCRIPodNetworkParallel(t *testing.T) {
+	_, cc, dir, pn := startPodNetDaemon(t)
+	const n = 8
+	ids := make([]string, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			pod := writeJSON(t, filepath.Join(dir, fmt.Sprintf("pod%d.json", i)), map[string]any{
+				"metadata": map[string]any{"name": fmt.Sprintf("par%d", i), "namespace": "default", "uid": fmt.Sprintf("uid-par%d", i)},
+			})
+			r := cc.run("", "runp", pod)
+			if r.Code != 0 {
+				errs <- fmt.Errorf("runp %d: %s", i, r)
+				return
+			}
+			ids[i] = strings.TrimSpace(r.Stdout)
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		ip := podIP(t, cc, id)
+		if seen[ip] || !strings.HasPrefix(ip, pn.Prefix) {
+			t.Errorf("pod %s: IP %q, want a distinct one of %s", id, ip, pn.Subnet)
+		}
+		seen[ip] = true
+	}
+	if got := countPodNet(t, pn, ""); got.Veths != n || got.Leases != n {
+		t.Errorf("with %d pods: %+v", n, got)
+	}
+	for _, id := range ids {
+		go func() {
+			if r := cc.run("", "stopp", id); r.Code != 0 {
+				errs <- fmt.Errorf("stopp %s: %s", id, r)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := countPodNet(t, pn, ""); got != (podNetLeaks{}) {
+		t.Errorf("after stopping them all: %+v left", got)
+	}
+}
