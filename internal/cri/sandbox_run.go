@@ -141,7 +141,8 @@ func (s *Service) sandboxFromConfig(c *runtimeapi.PodSandboxConfig, handler stri
 	if md == nil || md.Name == "" || md.Namespace == "" || md.Uid == "" {
 		return nil, invalidf("pod sandbox config: metadata name, namespace and uid are required (got %v)", md)
 	}
-	for field, v := range map[string]string{"name": md.Name, "namespace": md.Namespace, "uid": md.Uid} {
+	for _, f := range [][2]string{{"name", md.Name}, {"namespace", md.Namespace}, {"uid", md.Uid}} {
+		field, v := f[0], f[1]
 		// They become CNI_ARGS (K8S_POD_NAME=...;...): a ';' or '=' would add arguments of
 		// the pod author's choosing, such as host-local's IP=.
 		if len(v) > 253 || strings.ContainsFunc(v, func(r rune) bool { return r == ';' || r == '=' || r <= ' ' || r == 0x7f }) {
