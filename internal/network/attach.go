@@ -90,7 +90,7 @@ type Attachment struct {
 	Args [][2]string `json:"Args,omitempty"`
 
 	// Known once ADD succeeded.
-	IP      string   `json:"IP,omitempty"` // CIDR
+	IP      string   `json:"IP,omitempty"`  // CIDR
 	IPs     []string `json:"IPs,omitempty"` // every address, CIDR (pods: v4 and v6)
 	Gateway string   `json:"Gateway,omitempty"`
 	MAC     string   `json:"MAC,omitempty"`
