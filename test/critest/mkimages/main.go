@@ -231,10 +231,11 @@ func (b *builder) baseLayer(busybox string, libs []string) ([]entry, error) {
 		dir("var/spool/mail", 0o755), dir("var/www", 0o755),
 		{name: "bin/busybox", typ: tar.TypeReg, mode: 0o755, body: bin},
 	}
-	// Hard links, not symbolic ones: a masked path (/bin/ls) must be a name of its own.
+	// Hard links, not symbolic ones: a masked path (/bin/ls) must be a name of its own. A
+	// link's header carries its target's mode, as tar writes it (appliers chmod to it).
 	for _, a := range applets {
 		if a != "busybox" && !strings.Contains(a, "/") {
-			es = append(es, entry{name: "bin/" + a, typ: tar.TypeLink, link: "bin/busybox"})
+			es = append(es, entry{name: "bin/" + a, typ: tar.TypeLink, mode: 0o755, link: "bin/busybox"})
 		}
 	}
 	seenDir := map[string]bool{"bin": true, "usr": true, "usr/bin": true}
@@ -373,7 +374,7 @@ func (b *builder) images(base []entry) ([]built, error) {
 	if err := add("e2e-test-images/busybox:1.29-2", spec{config: sh, history: "pgrep and ipcs (test/critest/standin/procps)",
 		layers: [][]entry{{
 			{name: "bin/pgrep", typ: tar.TypeReg, mode: 0o755, body: procps},
-			{name: "bin/ipcs", typ: tar.TypeLink, link: "bin/pgrep"},
+			{name: "bin/ipcs", typ: tar.TypeLink, mode: 0o755, link: "bin/pgrep"},
 		}}}, false); err != nil {
 		return nil, err
 	}
