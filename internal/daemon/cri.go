@@ -340,7 +340,7 @@ func (e *criEngine) Exec(ctx context.Context, id string, p cri.ExecProcess) (int
 		return 0, err
 	}
 	st := ExecStreams{Stdin: p.Streams.Stdin, Stdout: p.Streams.Stdout, Stderr: p.Streams.Stderr, Resize: p.Streams.Resize,
-		Width: p.Size[0], Height: p.Size[1]}
+		Width: p.Size[0], Height: p.Size[1], KillOnCancel: true}
 	if st.Stdout == nil {
 		st.Stdout = io.Discard
 	}
