@@ -257,11 +257,13 @@ func (s *Service) containerMounts(sb *sandbox, ms []*runtimeapi.Mount) ([]types.
 	var out []types.Mount
 	taken := map[string]bool{}
 	for _, m := range ms {
-		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
-			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
-		}
+		// An image volume has no host path: it is answered Unimplemented, not refused as a bad
+		// bind mount.
 		if m.Image != nil && m.Image.Image != "" {
 			return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount of image %q at %q: image volumes are not supported yet", m.Image.Image, m.ContainerPath)
+		}
+		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
+			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
 		}
 		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly}
 		switch m.Propagation {

@@ -118,6 +118,9 @@ func TestCreateContainerRefuses(t *testing.T) {
 		{"relative mount", func(c *runtimeapi.ContainerConfig) {
 			c.Mounts = []*runtimeapi.Mount{{HostPath: "data", ContainerPath: "/d"}}
 		}, codes.InvalidArgument, `"data"`},
+		{"image volume", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/iv", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
+		}, codes.Unimplemented, `image volumes are not supported`},
 		{"system container value", func(c *runtimeapi.ContainerConfig) {
 			c.Annotations = map[string]string{AnnotationSystemContainer: "yes please"}
 		}, codes.InvalidArgument, AnnotationSystemContainer},
