@@ -265,7 +265,18 @@ func (s *Service) containerMounts(sb *sandbox, ms []*runtimeapi.Mount) ([]types.
 		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
 			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
 		}
-		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly}
+		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly,
+			RecursiveReadOnly: m.RecursiveReadOnly}
+		if m.RecursiveReadOnly {
+			switch {
+			case !m.Readonly:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs readonly", m.HostPath, m.ContainerPath)
+			case m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs private propagation (have %v)", m.HostPath, m.ContainerPath, m.Propagation)
+			case !s.recursiveReadOnly(sb.RuntimeName):
+				return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount %q -> %q: recursive_read_only: runtime handler %q cannot make recursive read-only mounts", m.HostPath, m.ContainerPath, sb.RuntimeName)
+			}
+		}
 		switch m.Propagation {
 		case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
 			tm.Propagation = "rprivate"

@@ -118,6 +118,16 @@ func TestCreateContainerRefuses(t *testing.T) {
 		{"relative mount", func(c *runtimeapi.ContainerConfig) {
 			c.Mounts = []*runtimeapi.Mount{{HostPath: "data", ContainerPath: "/d"}}
 		}, codes.InvalidArgument, `"data"`},
+		{"recursive read-only, writable", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", RecursiveReadOnly: true}}
+		}, codes.InvalidArgument, "recursive_read_only needs readonly"},
+		{"recursive read-only, shared", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true,
+				Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL}}
+		}, codes.InvalidArgument, "needs private propagation"},
+		{"recursive read-only, runtime without", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true}}
+		}, codes.Unimplemented, `runtime handler "" cannot make recursive read-only mounts`},
 		{"image volume", func(c *runtimeapi.ContainerConfig) {
 			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/iv", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
 		}, codes.Unimplemented, `image volumes are not supported`},
@@ -362,5 +372,36 @@ func TestPodAnnotationsScopedToAContainer(t *testing.T) {
 	}
 	if cc := e.config(t, plain.ContainerId); cc.SystemContainer || len(cc.HostChannels) != 0 {
 		t.Errorf("container plain got another's annotations: %v %+v", cc.SystemContainer, cc.HostChannels)
+	}
+}
+
+func TestRecursiveReadOnlyMount(t *testing.T) {
+	s, e := testService(t, func(c *Config) { c.RecursiveReadOnly = []string{"runc"} })
+	ctx := context.Background()
+	st, err := s.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"": true, "runc": true, "crun": false}
+	for _, h := range st.RuntimeHandlers {
+		if h.Features.RecursiveReadOnlyMounts != want[h.Name] {
+			t.Errorf("handler %q: recursive_read_only_mounts %v", h.Name, h.Features.RecursiveReadOnlyMounts)
+		}
+	}
+	pod := runPod(t, s, "rro")
+	cfg := ctrConfig("c")
+	cfg.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true}}
+	cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: cfg, SandboxConfig: podConfig("rro")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range e.config(t, cr.ContainerId).Mounts {
+		if m.Target == "/d" {
+			found = m.ReadOnly && m.RecursiveReadOnly
+		}
+	}
+	if !found {
+		t.Errorf("mounts %+v: want /d recursively read-only", e.config(t, cr.ContainerId).Mounts)
 	}
 }

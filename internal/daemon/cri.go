@@ -43,6 +43,7 @@ func registerCRI(s *Server) (stop func(), err error) {
 	}
 	svc, err := cri.New(cri.Config{
 		GraphDir: d.cfg.Graph, StateDir: d.cfg.State, RuntimeName: d.cfg.EngineName, RuntimeVersion: Version,
+		RecursiveReadOnly: d.recursiveReadOnlyRuntimes(),
 		RuntimeHandlers: strings.Split(d.runtimeNames(), ", "), DefaultRuntime: d.cfg.DefaultRuntime,
 		HostChannelRoots: d.cfg.CRIHostChannelRoots, StreamAddress: d.cfg.StreamServerAddress,
 		StreamPort: d.cfg.StreamServerPort, Log: d.log.With("edge", "cri"),
