@@ -184,9 +184,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		}
 		cc.SupplementalGroups = append(cc.SupplementalGroups, uint32(g))
 	}
-	if sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: supplemental groups policy Strict: not supported yet (Merge is)", md.Name)
-	}
+	cc.SupplementalGroupsStrict = sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict
 	cc.Privileged = sc.GetPrivileged()
 	cc.ReadonlyRootfs = sc.GetReadonlyRootfs()
 	cc.NoNewPrivs = sc.GetNoNewPrivs()

@@ -405,3 +405,37 @@ func TestRecursiveReadOnlyMount(t *testing.T) {
 		t.Errorf("mounts %+v: want /d recursively read-only", e.config(t, cr.ContainerId).Mounts)
 	}
 }
+
+func TestSupplementalGroupsPolicy(t *testing.T) {
+	s, e := testService(t, nil)
+	ctx := context.Background()
+	st, err := s.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil || !st.Features.GetSupplementalGroupsPolicy() {
+		t.Fatalf("status features %v, %v: want supplemental_groups_policy", st.GetFeatures(), err)
+	}
+	pod := runPod(t, s, "groups")
+	for _, policy := range []runtimeapi.SupplementalGroupsPolicy{runtimeapi.SupplementalGroupsPolicy_Merge, runtimeapi.SupplementalGroupsPolicy_Strict} {
+		cfg := ctrConfig("c-" + strings.ToLower(policy.String()))
+		cfg.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			RunAsUser: &runtimeapi.Int64Value{Value: 1000}, SupplementalGroups: []int64{1234}, SupplementalGroupsPolicy: policy}}
+		cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: cfg, SandboxConfig: podConfig("groups")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cc := e.config(t, cr.ContainerId); cc.SupplementalGroupsStrict != (policy == runtimeapi.SupplementalGroupsPolicy_Strict) ||
+			!slices.Equal(cc.SupplementalGroups, []uint32{1234}) {
+			t.Errorf("%v: strict %v groups %v", policy, cc.SupplementalGroupsStrict, cc.SupplementalGroups)
+		}
+		// The status reports the process's identity as the engine knows it.
+		e.mu.Lock()
+		e.ctrs[cr.ContainerId].state.User = &User{UID: 1000, GID: 1000, Groups: []uint32{1000, 1234}}
+		e.mu.Unlock()
+		cs, err := s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: cr.ContainerId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := cs.Status.GetUser().GetLinux(); u.GetUid() != 1000 || u.GetGid() != 1000 || !slices.Equal(u.GetSupplementalGroups(), []int64{1000, 1234}) {
+			t.Errorf("%v: status user %v", policy, cs.Status.GetUser())
+		}
+	}
+}

@@ -120,7 +120,7 @@ func (s *Service) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*run
 	}
 	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "",
 		Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.recursiveReadOnly("")}})
-	resp.Features = &runtimeapi.RuntimeFeatures{}
+	resp.Features = &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true}
 	if r.Verbose {
 		cfg, _ := json.Marshal(map[string]any{"hostChannelRoots": s.cfg.HostChannelRoots, "streamServer": s.stream.addr(),
 			"defaultRuntime": s.cfg.DefaultRuntime, "podSandbox": "pinned namespaces, no process"})
