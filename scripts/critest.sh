@@ -223,7 +223,8 @@ args=(--runtime-endpoint "unix://$work/isulad.sock" --image-endpoint "unix://$wo
 [ -z "${CRITEST_FOCUS:-}" ] || args+=(-ginkgo.focus "$CRITEST_FOCUS")
 log "critest ${args[*]} $*"
 rc=0
-(cd "$work" && "$critest" "${args[@]}" "$@") 2>&1 | tee "$work/critest.log" || rc=$?
+# critest's own temp dirs (pod log dirs, host paths) go under the temp dir too.
+(cd "$work" && TMPDIR=$work "$critest" "${args[@]}" "$@") 2>&1 | tee "$work/critest.log" || rc=$?
 summary=$(grep -E '^Ran [0-9]+ of [0-9]+ Specs' "$work/critest.log" | tail -n1 || true)
 counts=$(grep -E '[0-9]+ Passed \| [0-9]+ Failed' "$work/critest.log" | tail -n1 || true)
 [ -n "$summary" ] && [ -n "$counts" ] || die "critest printed no summary (exit $rc)"
