@@ -1,14 +1,12 @@
 package cri
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/image/reference"
 )
 
 // Annotations of this engine that no other CRI runtime has.
@@ -37,14 +36,30 @@ const labelMeta = "io.isulad.cri.meta"
 
 // containerMeta is the CRI's view of one of its containers, kept in the engine's labels.
 type containerMeta struct {
-	SandboxID        string            `json:"sandboxId"`
-	Name             string            `json:"name"`
-	Attempt          uint32            `json:"attempt"`
-	Image            string            `json:"image"`   // as the kubelet asked
-	ImageID          string            `json:"imageId"` // as it resolved
+	SandboxID string `json:"sandboxId"`
+	Name      string `json:"name"`
+	Attempt   uint32 `json:"attempt"`
+	Image     string `json:"image"`   // as the kubelet asked
+	ImageID   string `json:"imageId"` // as it resolved
+	// UserImage is the image as the pod spec names it (ImageSpec.user_specified_image), when
+	// the kubelet gives it: it asks for the image by the ID PullImage answered.
+	UserImage        string            `json:"userImage,omitempty"`
 	Annotations      map[string]string `json:"annotations,omitempty"`
 	Labels           []string          `json:"labels,omitempty"` // which engine labels are the CRI config's
 	HostChannelBytes int64             `json:"hostChannelBytes,omitempty"`
+}
+
+// shownImage is the image as a user named it: the pod spec's, else the reference given.
+func (m containerMeta) shownImage() string {
+	if m.UserImage != "" {
+		return m.UserImage
+	}
+	return m.Image
+}
+
+// imageSpec is the container's image as the CRI reports it.
+func (m containerMeta) imageSpec() *runtimeapi.ImageSpec {
+	return &runtimeapi.ImageSpec{Image: m.Image, UserSpecifiedImage: m.UserImage}
 }
 
 func metaOf(c ContainerState) (containerMeta, bool) {
@@ -115,12 +130,17 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	if ref == "" {
 		return ContainerConfig{}, invalidf("container %q: no image given", md.Name)
 	}
-	if s.images == nil {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: image %q: images are not served by this engine yet (issue 11)", md.Name, ref)
-	}
 	img, err := s.images.Resolve(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotFound, "container %q: image %q is not on this node (pull it first)", md.Name, ref)
+	}
 	if err != nil {
 		return ContainerConfig{}, err
+	}
+	if u := c.GetImage().GetUserSpecifiedImage(); u != "" {
+		if _, err := reference.Parse(u); err != nil {
+			return ContainerConfig{}, invalidf("container %q: user_specified_image %q: not an image reference", md.Name, u)
+		}
 	}
 	for k := range c.Labels {
 		if k == labelMeta {
@@ -128,6 +148,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		}
 	}
 	meta := containerMeta{SandboxID: sb.ID, Name: md.Name, Attempt: md.Attempt, Image: ref, ImageID: img.ID,
+		UserImage:   c.GetImage().GetUserSpecifiedImage(),
 		Annotations: c.Annotations}
 	labels := map[string]string{}
 	for k, v := range c.Labels {
@@ -137,56 +158,22 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	sort.Strings(meta.Labels)
 	cc := ContainerConfig{
 		Name:   engineName(md.Name, sb, md.Attempt),
-		Labels: labels, Image: ref, Rootfs: img.Rootfs,
-		Tty: c.Tty, Stdin: c.Stdin, WorkingDir: c.WorkingDir, Hostname: sb.Hostname,
+		Labels: labels, Image: meta.shownImage(), ImageID: img.ID,
+		Tty: c.Tty, Stdin: c.Stdin, Hostname: sb.Hostname,
 		CgroupParent: sb.CgroupParent, Namespaces: map[string]string{},
 	}
-	// The command: as docker and containerd merge it with the image's.
-	switch {
-	case len(c.Command) > 0:
-		cc.Args = append(slices.Clone(c.Command), c.Args...)
-	case len(c.Args) > 0:
-		cc.Args = append(slices.Clone(img.Entrypoint), c.Args...)
-	default:
-		cc.Args = append(slices.Clone(img.Entrypoint), img.Cmd...)
-	}
-	if len(cc.Args) == 0 {
-		return ContainerConfig{}, invalidf("container %q: no command: neither the config nor image %q gives one", md.Name, ref)
-	}
-	cc.Env = slices.Clone(img.Env)
-	for _, kv := range c.Envs {
-		if kv.Key == "" || strings.ContainsAny(kv.Key, "=\x00") || bytes.IndexByte(kv.Value, 0) >= 0 {
-			return ContainerConfig{}, invalidf("container %q: environment variable %q: want a name without = or NUL", md.Name, kv.Key)
-		}
-		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))
-	}
-	if cc.WorkingDir == "" {
-		cc.WorkingDir = img.WorkingDir
+	if err := mergeImageConfig(&cc, c, img, ref); err != nil {
+		return ContainerConfig{}, err
 	}
 	lx := c.GetLinux()
 	sc := lx.GetSecurityContext()
-	cc.User = img.User
-	switch {
-	case sc.GetRunAsUsername() != "":
-		cc.User = sc.GetRunAsUsername()
-	case sc.GetRunAsUser() != nil:
-		cc.User = strconv.FormatInt(sc.GetRunAsUser().Value, 10)
-	}
-	if g := sc.GetRunAsGroup(); g != nil {
-		if cc.User == "" {
-			return ContainerConfig{}, invalidf("container %q: run_as_group needs run_as_user or run_as_username", md.Name)
-		}
-		cc.User = strings.SplitN(cc.User, ":", 2)[0] + ":" + strconv.FormatInt(g.Value, 10)
-	}
 	for _, g := range sc.GetSupplementalGroups() {
 		if g < 0 || g > 1<<32-2 {
 			return ContainerConfig{}, invalidf("container %q: supplemental group %d: want a group ID", md.Name, g)
 		}
 		cc.SupplementalGroups = append(cc.SupplementalGroups, uint32(g))
 	}
-	if sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: supplemental groups policy Strict: not supported yet (Merge is)", md.Name)
-	}
+	cc.SupplementalGroupsStrict = sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict
 	cc.Privileged = sc.GetPrivileged()
 	cc.ReadonlyRootfs = sc.GetReadonlyRootfs()
 	cc.NoNewPrivs = sc.GetNoNewPrivs()
@@ -257,13 +244,26 @@ func (s *Service) containerMounts(sb *sandbox, ms []*runtimeapi.Mount) ([]types.
 	var out []types.Mount
 	taken := map[string]bool{}
 	for _, m := range ms {
-		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
-			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
-		}
+		// An image volume has no host path: it is answered Unimplemented, not refused as a bad
+		// bind mount.
 		if m.Image != nil && m.Image.Image != "" {
 			return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount of image %q at %q: image volumes are not supported yet", m.Image.Image, m.ContainerPath)
 		}
-		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly}
+		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
+			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
+		}
+		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly,
+			RecursiveReadOnly: m.RecursiveReadOnly}
+		if m.RecursiveReadOnly {
+			switch {
+			case !m.Readonly:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs readonly", m.HostPath, m.ContainerPath)
+			case m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs private propagation (have %v)", m.HostPath, m.ContainerPath, m.Propagation)
+			case !s.recursiveReadOnly(sb.RuntimeName):
+				return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount %q -> %q: recursive_read_only: runtime handler %q cannot make recursive read-only mounts", m.HostPath, m.ContainerPath, sb.RuntimeName)
+			}
+		}
 		switch m.Propagation {
 		case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
 			tm.Propagation = "rprivate"
