@@ -42,7 +42,7 @@ cleanup() {
 	fi
 	[ -n "$RPID" ] && kill "$RPID" && wait "$RPID" 2>/dev/null
 	[ -n "$CPID" ] && kill "$CPID" && wait "$CPID" 2>/dev/null
-	podman --root "$W/podman/root" --runroot "$W/podman/run" rmi -af >/dev/null 2>&1
+	podman --root "$W/podman/root" --runroot "$W/podman/run" --tmpdir "$W/podman/tmp" --events-backend none --storage-driver overlay rmi -af >/dev/null 2>&1
 	grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	[ $KEEP = 1 ] || rm -rf "$W"
 }
@@ -114,30 +114,48 @@ ctr_cold() {
 	[ -z "$left" ] || { echo "bench/images.sh: containerd still holds after image rm --sync: $left" >&2; exit 1; }
 }
 
-P="podman --root $W/podman/root --runroot $W/podman/run --storage-driver overlay"
+P="podman --root $W/podman/root --runroot $W/podman/run --tmpdir $W/podman/tmp --events-backend none --storage-driver overlay"
 declare -A T
 add() { T[$1]="${T[$1]:-} $2"; }
 # One function per contender: the timed pull, then what makes the next round cold again.
+# ticks [PID]: CPU time (user + system, in clock ticks) of this shell's waited-for children,
+# plus that of the daemon PID: what a pull costs in CPU, whichever process does the work.
+ticks() {
+	local t
+	t=$(awk '{print $16 + $17}' /proc/$$/stat)
+	[ -z "${1:-}" ] || t=$((t + $(awk '{print $14 + $15}' "/proc/$1/stat")))
+	echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+cpu() { add "$1-cpu" "$(echo "($3 - $2) / $HZ" | bc -l)"; }
 pull_isula() {
+	c0=$(ticks "$DPID")
 	t0=$(now); $I pull -q "$REF" >/dev/null; t1=$(now); add isula "$(echo "$t1 - $t0" | bc)"
+	cpu isula "$c0" "$(ticks "$DPID")"
 	$I rmi "$REF" >/dev/null
 }
 pull_podman() {
+	c0=$(ticks)
 	t0=$(now); $P pull -q --tls-verify=false "$REF" >/dev/null; t1=$(now); add podman "$(echo "$t1 - $t0" | bc)"
+	cpu podman "$c0" "$(ticks)"
 	$P rmi -af >/dev/null
 }
 pull_skopeo() {
 	rm -rf "$W/sk" "$W/skx"; mkdir -p "$W/skx"
+	c0=$(ticks)
 	t0=$(now)
 	skopeo --insecure-policy copy -q --src-tls-verify=false "docker://$REF" "dir:$W/sk" >/dev/null
 	for l in $(jq -r '.layers[].digest' "$W/sk/manifest.json"); do tar -C "$W/skx" -xzf "$W/sk/${l#sha256:}"; done
 	t1=$(now); add skopeo "$(echo "$t1 - $t0" | bc)"
+	cpu skopeo "$c0" "$(ticks)"
 	rm -rf "$W/sk" "$W/skx"
 }
 pull_ctr() {
 	# `ctr image pull` fetches every blob, then unpacks the layers into the overlayfs
 	# snapshotter (1.6 unpacks by default); the check after it makes sure it did.
+	c0=$(ticks "$CPID")
 	t0=$(now); $C image pull --plain-http "$REF" >/dev/null; t1=$(now); add ctr "$(echo "$t1 - $t0" | bc)"
+	cpu ctr "$c0" "$(ticks "$CPID")"
 	[ "$($C snapshots ls | tail -n +2 | wc -l)" -ge 3 ] || { echo "bench/images.sh: ctr image pull did not unpack" >&2; exit 1; }
 	ctr_cold
 }
@@ -165,17 +183,23 @@ med() { echo "${T[$1]}" | tr ' ' '\n' | grep . | median; }
 echo
 echo "Pull + unpack of a $((SIZE / 1000000)) MB three-layer image (gzip) from a local registry, cold, median of $N (interleaved):"
 echo
-echo "| contender | seconds | MB/s (unpacked) | isula's time / its time |"
-echo "|---|---|---|---|"
-mi=$(med isula)
+echo "| contender | seconds | MB/s (unpacked) | isula's time / its time | CPU seconds | isula's CPU / its CPU |"
+echo "|---|---|---|---|---|---|"
+mi=$(med isula) ci=$(med isula-cpu)
 for k in isula podman skopeo ctr; do
 	[ -n "${T[$k]:-}" ] || continue
-	m=$(med $k)
-	printf '| %s | %.2f | %.0f | %.2f |\n' "$k" "$m" "$(echo "$SIZE / 1000000 / $m" | bc -l)" "$(echo "$mi / $m" | bc -l)"
+	m=$(med $k) c=$(med $k-cpu)
+	printf '| %s | %.2f | %.0f | %.2f | %.2f | %.2f |\n' "$k" "$m" "$(echo "$SIZE / 1000000 / $m" | bc -l)" "$(echo "$mi / $m" | bc -l)" "$c" "$(echo "$ci / $c" | bc -l)"
 done
+echo
+echo "(CPU: user + system of the client and the daemon that pulls (isulad, containerd), or of"
+echo "podman, skopeo and tar with its gzip; the registry's own is left out, the same for all.)"
 echo
 echo "all rounds (seconds):"
 for k in isula podman skopeo ctr; do [ -z "${T[$k]:-}" ] || echo "  $k:${T[$k]}"; done
+echo "CPU seconds:"
+for k in isula podman skopeo ctr; do [ -z "${T[$k-cpu]:-}" ] || echo "  $k:${T[$k-cpu]}"; done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ $HAVE_CTR = 1 ] || echo "| ctr | not measured: Debian's containerd is not installed | |"
 echo
 echo "run --rm true, median of $((N * 10)) (interleaved):"
