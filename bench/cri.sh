@@ -13,7 +13,8 @@
 # restrict_oom_score_adj and a static pause image built here (no network).
 # For each size N, ROUNDS rounds, the engines alternating first: N pods in parallel, each
 #   crictl runp POD && crictl create POD CTR && crictl start CTR   (sleep in busybox)
-# timed from the first launch to the last start; after the largest size, each daemon's RSS
+# timed from the first launch to the last start (and, as the clients' share of that, as many
+# `crictl version` runs in parallel); after the largest size, each daemon's RSS
 # and the PSS of everything the engine runs for the pods (daemon, shims, pause; not the
 # workload) are read with the pods running; then crictl rmp -a -f and a check that nothing is
 # left. Prints markdown tables (medians, ratio isula/containerd). Needs root.
@@ -298,6 +299,20 @@ batch() {
 	[ "$running" = "$s" ] || die "$e: $running containers running after starting $s"
 	add "$e-$s" "$(echo "$t1 - $t0" | bc)"
 }
+# floor ENGINE SIZE: the same number of crictl runs (three per pod) in parallel, each only
+# `crictl version`: what starting the clients costs, the part of a batch no engine can save.
+floor() {
+	local e=$1 s=$2 c i t0 t1 pids=()
+	c=$([ "$e" = isula ] && echo ic || echo cc)
+	t0=$(now)
+	for i in $(seq "$s"); do
+		($c version && $c version && $c version) >/dev/null 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || die "$e: crictl version failed"; done
+	t1=$(now)
+	add "floor-$e-$s" "$(echo "$t1 - $t0" | bc)"
+}
 # memory ENGINE: the daemon's RSS (kB), and the PSS (kB) of the daemon, its shims and pause
 # processes (the engine's cost of the pods, the workload's own processes left out).
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -349,6 +364,7 @@ for s in $SIZES; do
 		order=("${ENGINES[@]}")
 		if [ ${#ENGINES[@]} = 2 ] && [ $((round % 2)) = 0 ]; then order=(ctr isula); fi
 		for e in "${order[@]}"; do
+			floor "$e" "$s"
 			batch "$e" "$s" "$round"
 			[ "$s" != "$LAST" ] || memory "$e"
 			teardown "$e"
@@ -369,6 +385,19 @@ for s in $SIZES; do
 	printf '| %s | %s | %s | %s |\n' "$s" "${a:+$(printf %.3f "$a")}" "${b:+$(printf %.3f "$b")}" "$ratio"
 done
 echo
+echo "The clients' share: as many crictl runs in parallel, each crictl version, seconds, median:"
+echo
+echo "| pods | against isula | against containerd | isula / containerd, less the clients' share |"
+echo "|---|---|---|---|"
+for s in $SIZES; do
+	a=$([ -n "${T[floor-isula-$s]:-}" ] && med "${T[floor-isula-$s]}" || echo) b=$([ -n "${T[floor-ctr-$s]:-}" ] && med "${T[floor-ctr-$s]}" || echo)
+	ratio=-
+	if [ -n "${T[isula-$s]:-}" ] && [ -n "${T[ctr-$s]:-}" ]; then
+		ratio=$(printf %.2f "$(echo "($(med "${T[isula-$s]}") - $a) / ($(med "${T[ctr-$s]}") - $b)" | bc -l)")
+	fi
+	printf '| %s | %s | %s | %s |\n' "$s" "${a:+$(printf %.3f "$a")}" "${b:+$(printf %.3f "$b")}" "$ratio"
+done
+echo
 echo "Memory with $LAST pods running, MB, median of $N:"
 echo
 echo "| | isula | containerd | isula / containerd |"
@@ -384,4 +413,5 @@ echo "isula: images $ISULA_IMAGES; pod network $(net_of "${ISULA_NET:-none}"); $
 echo "containerd: $(containerd --version | awk '{print $3}'), images pulled; pod network $(net_of "${CTR_NET:-none}"); ${M[ctr-procs]:-}"
 echo
 echo "all rounds (seconds):"
-for k in $(printf '%s\n' "${!T[@]}" | sort -t- -k2n -k1); do echo "  $k:${T[$k]}"; done
+for k in $(printf '%s\n' "${!T[@]}" | sort); do echo "  $k:${T[$k]}"; done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
