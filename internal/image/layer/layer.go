@@ -60,6 +60,11 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 // applier keeps every name inside dir (.., absolute names, symlinks and hard links are
 // resolved against dir) and makes device nodes only as root. Extra writes the
 // compressed bytes to a second place (the blob store's temporary file) as they pass.
+//
+// Reading, hashing and decompressing run in a goroutine of their own, a few chunks ahead of
+// the applier (readAhead): they overlap with the file writes instead of adding to them. On an
+// error that goroutine may still be reading r until the caller closes it; it writes nothing
+// but extra, and stops at its next chunk.
 func Unpack(ctx context.Context, dir string, r io.Reader, extra io.Writer) (Result, error) {
 	blobHash := sha256.New()
 	var w io.Writer = blobHash
@@ -71,18 +76,27 @@ func Unpack(ctx context.Context, dir string, r io.Reader, extra io.Writer) (Resu
 	if err != nil {
 		return Result{}, err
 	}
-	defer tarStream.Close()
+	ahead := readAhead(func(out io.Writer) error {
+		defer tarStream.Close()
+		if _, err := io.Copy(out, tarStream); err != nil {
+			return err
+		}
+		// Whatever follows the compressed stream (padding) is part of the blob digest.
+		if _, err := io.Copy(io.Discard, src); err != nil {
+			return fmt.Errorf("reading the end of the layer: %w", err)
+		}
+		return nil
+	})
+	defer ahead.Close()
 	diffHash := sha256.New()
-	tr := io.TeeReader(tarStream, diffHash)
+	tr := io.TeeReader(ahead, diffHash)
 	size, err := archive.Apply(ctx, dir, tr, archive.WithConvertWhiteout(archive.OverlayConvertWhiteout))
 	if err != nil {
 		return Result{}, fmt.Errorf("unpacking: %w", err)
 	}
-	// The tar's end-of-archive blocks and any padding are part of both digests.
+	// The tar's end-of-archive blocks and any padding are part of both digests; the end of
+	// tr is the end of the goroutine, so both hashes are complete after it.
 	if _, err := io.Copy(io.Discard, tr); err != nil {
-		return Result{}, fmt.Errorf("reading the end of the layer: %w", err)
-	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
 		return Result{}, fmt.Errorf("reading the end of the layer: %w", err)
 	}
 	return Result{Digest: digestOf(blobHash), DiffID: digestOf(diffHash), Size: size}, nil
