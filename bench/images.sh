@@ -127,7 +127,7 @@ ticks() {
 	echo "$t"
 }
 HZ=$(getconf CLK_TCK)
-cpu() { add "$1-cpu" "$(echo "($3 - $2) / $HZ" | bc -l)"; }
+cpu() { add "$1-cpu" "$(printf %.2f "$(echo "($3 - $2) / $HZ" | bc -l)")"; }
 pull_isula() {
 	c0=$(ticks "$DPID")
 	t0=$(now); $I pull -q "$REF" >/dev/null; t1=$(now); add isula "$(echo "$t1 - $t0" | bc)"
