@@ -16,6 +16,7 @@ import (
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/image/reference"
 )
 
 // Annotations of this engine that no other CRI runtime has.
@@ -35,14 +36,30 @@ const labelMeta = "io.isulad.cri.meta"
 
 // containerMeta is the CRI's view of one of its containers, kept in the engine's labels.
 type containerMeta struct {
-	SandboxID        string            `json:"sandboxId"`
-	Name             string            `json:"name"`
-	Attempt          uint32            `json:"attempt"`
-	Image            string            `json:"image"`   // as the kubelet asked
-	ImageID          string            `json:"imageId"` // as it resolved
+	SandboxID string `json:"sandboxId"`
+	Name      string `json:"name"`
+	Attempt   uint32 `json:"attempt"`
+	Image     string `json:"image"`   // as the kubelet asked
+	ImageID   string `json:"imageId"` // as it resolved
+	// UserImage is the image as the pod spec names it (ImageSpec.user_specified_image), when
+	// the kubelet gives it: it asks for the image by the ID PullImage answered.
+	UserImage        string            `json:"userImage,omitempty"`
 	Annotations      map[string]string `json:"annotations,omitempty"`
 	Labels           []string          `json:"labels,omitempty"` // which engine labels are the CRI config's
 	HostChannelBytes int64             `json:"hostChannelBytes,omitempty"`
+}
+
+// shownImage is the image as a user named it: the pod spec's, else the reference given.
+func (m containerMeta) shownImage() string {
+	if m.UserImage != "" {
+		return m.UserImage
+	}
+	return m.Image
+}
+
+// imageSpec is the container's image as the CRI reports it.
+func (m containerMeta) imageSpec() *runtimeapi.ImageSpec {
+	return &runtimeapi.ImageSpec{Image: m.Image, UserSpecifiedImage: m.UserImage}
 }
 
 func metaOf(c ContainerState) (containerMeta, bool) {
@@ -120,12 +137,18 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	if err != nil {
 		return ContainerConfig{}, err
 	}
+	if u := c.GetImage().GetUserSpecifiedImage(); u != "" {
+		if _, err := reference.Parse(u); err != nil {
+			return ContainerConfig{}, invalidf("container %q: user_specified_image %q: not an image reference", md.Name, u)
+		}
+	}
 	for k := range c.Labels {
 		if k == labelMeta {
 			return ContainerConfig{}, invalidf("container %q: label %q is reserved for the engine", md.Name, k)
 		}
 	}
 	meta := containerMeta{SandboxID: sb.ID, Name: md.Name, Attempt: md.Attempt, Image: ref, ImageID: img.ID,
+		UserImage:   c.GetImage().GetUserSpecifiedImage(),
 		Annotations: c.Annotations}
 	labels := map[string]string{}
 	for k, v := range c.Labels {
@@ -135,7 +158,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	sort.Strings(meta.Labels)
 	cc := ContainerConfig{
 		Name:   engineName(md.Name, sb, md.Attempt),
-		Labels: labels, Image: ref, ImageID: img.ID,
+		Labels: labels, Image: meta.shownImage(), ImageID: img.ID,
 		Tty: c.Tty, Stdin: c.Stdin, Hostname: sb.Hostname,
 		CgroupParent: sb.CgroupParent, Namespaces: map[string]string{},
 	}

@@ -26,7 +26,7 @@ func (s *Service) containerStatus(c ContainerState) *runtimeapi.ContainerStatus 
 	st := &runtimeapi.ContainerStatus{
 		Id: c.ID, Metadata: &runtimeapi.ContainerMetadata{Name: m.Name, Attempt: m.Attempt},
 		State: criState(c.Status), CreatedAt: c.Created.UnixNano(),
-		Image: &runtimeapi.ImageSpec{Image: m.Image}, ImageRef: m.ImageID, ImageId: m.ImageID,
+		Image: m.imageSpec(), ImageRef: m.ImageID, ImageId: m.ImageID,
 		Labels: criLabels(c, m), Annotations: m.Annotations, LogPath: c.LogPath,
 		Resources: &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{
 			CpuShares: c.Resources.CPUShares, CpuQuota: c.Resources.CPUQuota, CpuPeriod: c.Resources.CPUPeriod,
@@ -108,7 +108,7 @@ func (s *Service) ListContainers(ctx context.Context, r *runtimeapi.ListContaine
 		}
 		resp.Containers = append(resp.Containers, &runtimeapi.Container{
 			Id: c.ID, PodSandboxId: m.SandboxID, Metadata: &runtimeapi.ContainerMetadata{Name: m.Name, Attempt: m.Attempt},
-			Image: &runtimeapi.ImageSpec{Image: m.Image}, ImageRef: m.ImageID, ImageId: m.ImageID, State: st,
+			Image: m.imageSpec(), ImageRef: m.ImageID, ImageId: m.ImageID, State: st,
 			CreatedAt: c.Created.UnixNano(), Labels: labels, Annotations: m.Annotations,
 		})
 	}

@@ -62,7 +62,10 @@ func logFormat(c *container.Container) string {
 }
 
 // criEngine implements cri.Engine on the daemon.
-type criEngine struct{ d *Daemon }
+type criEngine struct {
+	d      *Daemon
+	layers layerUsageCache // cri_images.go
+}
 
 func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig) (string, []string, error) {
 	hc := types.HostConfig{
