@@ -159,6 +159,13 @@ free_port() {
 	die "no free port found"
 }
 
+# critest's web server specs use fixed host ports (pkg/validate consts: port mapping 12000,
+# port-forward 12001 and 12002, the host-network nginx 12003); another user of one of them
+# would fail a spec for no fault of the engine's, so it is said up front.
+for p in 12000 12001 12002 12003; do
+	[ -z "$(ss -Hltn "sport = :$p")" ] || die "port $p is in use (critest's specs need 12000-12003 free): $(ss -Hltnp "sport = :$p" | head -n1)"
+done
+
 # 1. The registry.
 reg=127.0.0.1:$(free_port)
 mkdir -p "$work/registry"
