@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 
@@ -29,9 +30,25 @@ import (
 // maxCNIConfSize is the largest configuration file read (iSulad's limit).
 const maxCNIConfSize = 1 << 20
 
-type podNetwork struct{ d *Daemon }
+type podNetwork struct {
+	d *Daemon
 
-func newPodNetwork(d *Daemon) *podNetwork { return &podNetwork{d: d} }
+	mu     sync.Mutex
+	warned map[string]string // invalid files already logged, with why (Status asks often)
+}
+
+func newPodNetwork(d *Daemon) *podNetwork { return &podNetwork{d: d, warned: map[string]string{}} }
+
+// warnOnce logs an invalid configuration file once per file and reason.
+func (p *podNetwork) warnOnce(file string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.warned[file] == err.Error() {
+		return
+	}
+	p.warned[file] = err.Error()
+	p.d.log.Warn("skipping an invalid CNI configuration", "file", file, "err", err)
+}
 
 // podNetworkConfig picks the pod network now (an admin may drop a conflist in at any time):
 // its name and conflist.
@@ -48,7 +65,7 @@ func (p *podNetwork) podNetworkConfig(ports bool) (string, []byte, error) {
 		}
 		list, err := loadCNIConf(f)
 		if err != nil {
-			p.d.log.Warn("skipping an invalid CNI configuration", "file", f, "err", err)
+			p.warnOnce(f, err)
 			continue
 		}
 		return list.Name, list.Bytes, nil
