@@ -80,8 +80,8 @@ func (p *podNetwork) podNetworkConfig(ports bool) (string, []byte, error) {
 	return "", nil, fmt.Errorf("network-plugin is cni but cni-conf-dir %s has no CNI configuration (.conflist, .conf or .json) and no default-network is set", dir)
 }
 
-// loadCNIConf reads one configuration file as a conflist (a single-plugin .conf becomes a
-// list of one).
+// loadCNIConf reads one configuration file as a conflist (a single-plugin .conf or .json
+// becomes a list of one; one with "plugins" is a list whatever its extension).
 func loadCNIConf(path string) (*libcni.NetworkConfigList, error) {
 	st, err := os.Lstat(path)
 	if err != nil {
@@ -101,7 +101,9 @@ func loadCNIConf(path string) (*libcni.NetworkConfigList, error) {
 		if err := json.Unmarshal(data, &conf); err != nil {
 			return nil, err
 		}
-		data, _ = json.Marshal(map[string]any{"cniVersion": conf["cniVersion"], "name": conf["name"], "plugins": []any{conf}})
+		if _, isList := conf["plugins"]; !isList {
+			data, _ = json.Marshal(map[string]any{"cniVersion": conf["cniVersion"], "name": conf["name"], "plugins": []any{conf}})
+		}
 	}
 	list, err := libcni.ConfListFromBytes(data)
 	if err != nil {

@@ -65,7 +65,16 @@ func TestPodNetworkConfigChoice(t *testing.T) {
 	os.Symlink("/etc/passwd", filepath.Join(dir, "03-link.conf"))
 	write("10-single.conf", `{"cniVersion":"0.4.0","name":"single","type":"bridge","bridge":"cni9"}`)
 	write("20-later.conflist", `{"cniVersion":"1.0.0","name":"later","plugins":[{"type":"bridge"}]}`)
+	write("06-list.json", `{"cniVersion":"1.0.0","name":"listjson","plugins":[{"type":"bridge"},{"type":"portmap"}]}`)
 	name, conf, err := p.podNetworkConfig(false)
+	if err != nil || name != "listjson" {
+		t.Fatalf("pod network %q %v, want the list in 06-list.json", name, err)
+	}
+	if list, err := libcni.ConfListFromBytes(conf); err != nil || len(list.Plugins) != 2 {
+		t.Errorf("the list in a .json file: %s %v", conf, err)
+	}
+	os.Remove(filepath.Join(dir, "06-list.json"))
+	name, conf, err = p.podNetworkConfig(false)
 	if err != nil || name != "single" {
 		t.Fatalf("pod network %q %v, want the single-plugin 10-single.conf", name, err)
 	}
