@@ -160,8 +160,11 @@ func (p *podNetwork) Ready() error {
 	if p.d.cfg.NetworkPlugin == "" {
 		return nil
 	}
-	_, _, err := p.podNetworkConfig(false)
-	return err
+	_, conf, err := p.podNetworkConfig(false)
+	if err != nil {
+		return err
+	}
+	return p.d.net.CheckPlugins(conf)
 }
 
 // Reconcile runs once the CRI has loaded its pods after a start: the attachments of pods

@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/isulad-go/isulad/internal/cri"
+	"github.com/isulad-go/isulad/internal/network"
 )
 
 func TestNetworkPluginConfig(t *testing.T) {
@@ -81,6 +82,17 @@ func TestPodNetworkConfigChoice(t *testing.T) {
 	list, err := libcni.ConfListFromBytes(conf)
 	if err != nil || len(list.Plugins) != 1 || list.Plugins[0].Network.Type != "bridge" {
 		t.Errorf("the recorded conflist %s: %v", conf, err)
+	}
+	// Ready only once its plugin is in cni-bin-dir.
+	if err := p.Ready(); err == nil || !strings.Contains(err.Error(), `CNI plugin "bridge"`) {
+		t.Errorf("Ready with a pod network whose plugin is missing: %v", err)
+	}
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "bridge"), []byte("#!/bin/sh\n"), 0o755)
+	var err2 error
+	if d.net, err2 = network.New(network.Config{BinDirs: []string{bin}, ConfDir: filepath.Join(t.TempDir(), "cni"),
+		DataDir: filepath.Join(t.TempDir(), "data"), RunDir: filepath.Join(t.TempDir(), "run")}, d.log); err2 != nil {
+		t.Fatal(err2)
 	}
 	if err := p.Ready(); err != nil {
 		t.Errorf("Ready with a pod network: %v", err)

@@ -152,6 +152,17 @@ func TestAttachPod(t *testing.T) {
 	}
 	m.Detach(ctx, "pod2")
 
+	// A conflist naming a plugin that is not there is refused before any plugin runs.
+	before, _ := os.ReadFile(filepath.Join(bin, "calls"))
+	missing := other
+	missing.Conflist = []byte(`{"cniVersion":"1.0.0","name":"podnet","plugins":[{"type":"fakecni"},{"type":"nosuchcni"}]}`)
+	if _, err := m.AttachPod(ctx, missing); err == nil || !strings.Contains(err.Error(), `CNI plugin "nosuchcni"`) || !strings.Contains(err.Error(), bin) {
+		t.Errorf("a missing plugin: %v, want one line naming it and cni-bin-dir", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(bin, "calls")); string(after) != string(before) || m.Attachment("pod2") != nil {
+		t.Errorf("a conflist with a missing plugin ran plugins (%q) or left a record", after)
+	}
+
 	// A namespace that is not one is refused before anything.
 	bad := req
 	bad.Netns = filepath.Join(t.TempDir(), "nothing")
