@@ -88,7 +88,7 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 		hc.PidsLimit = &n
 	}
 	req := &types.CreateRequest{Name: cc.Name, HostConfig: hc, Config: types.Config{
-		// The image by ID, the one the CRI merged the config of (criCreateImage).
+		// The image by ID: the one whose config internal/cri merged (mergeImageConfig).
 		Hostname: cc.Hostname, User: cc.User, Env: cc.Env, Entrypoint: cc.Entrypoint, Cmd: cc.Cmd, Image: cc.ImageID,
 		WorkingDir: cc.WorkingDir, Tty: cc.Tty, OpenStdin: cc.Stdin, Labels: cc.Labels,
 	}}
