@@ -6,6 +6,8 @@
 #                  (root; see .ci/run)
 #   make unit      unit tests (every package but test/integration) with -race
 #   make integration  test/integration: real daemons (root, runc, crun, busybox-static)
+#   make critest   critest (cri-tools v1.37.0) against a private daemon, stand-in images from a
+#                  private registry (scripts/critest.sh; docs/cri.md)
 #   make staticcheck  staticcheck, built once into TOOLS_CACHE
 #   make demo      scripts/demo.sh: build, install, rootfs, daemon, a system container with a host channel
 #   make fuzz      every Fuzz target for FUZZTIME (default 50000x: a count of inputs) each
@@ -43,7 +45,7 @@ STATICCHECK := $(TOOLS_CACHE)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
 export CGO_ENABLED
 
-.PHONY: all build install uninstall test vet staticcheck unit integration fuzz bench demo syscheck rootfs rootfs-debian clean
+.PHONY: all build install uninstall test vet staticcheck unit integration critest fuzz bench demo syscheck rootfs rootfs-debian clean
 
 all: build
 
@@ -81,7 +83,7 @@ uninstall:
 # packages' containers) and undone at the end.
 test:
 	@status=0; scripts/cgroup-hugetlb.sh move || true; \
-	$(MAKE) vet staticcheck unit integration fuzz || status=$$?; \
+	$(MAKE) vet staticcheck unit integration critest fuzz || status=$$?; \
 	scripts/cgroup-hugetlb.sh restore || true; \
 	exit $$status
 
@@ -105,6 +107,11 @@ unit:
 
 integration:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./test/integration/...
+
+# The daemon of bin/, its own registry of stand-in images, every critest spec that can run here
+# (the others skipped by name, with the reason, in scripts/critest.sh and docs/cri.md).
+critest: build
+	scripts/critest.sh
 
 # Each Fuzz target alone (go test -fuzz takes one target in one package at a time).
 fuzz:

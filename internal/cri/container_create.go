@@ -173,9 +173,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		}
 		cc.SupplementalGroups = append(cc.SupplementalGroups, uint32(g))
 	}
-	if sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: supplemental groups policy Strict: not supported yet (Merge is)", md.Name)
-	}
+	cc.SupplementalGroupsStrict = sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict
 	cc.Privileged = sc.GetPrivileged()
 	cc.ReadonlyRootfs = sc.GetReadonlyRootfs()
 	cc.NoNewPrivs = sc.GetNoNewPrivs()
@@ -246,13 +244,26 @@ func (s *Service) containerMounts(sb *sandbox, ms []*runtimeapi.Mount) ([]types.
 	var out []types.Mount
 	taken := map[string]bool{}
 	for _, m := range ms {
-		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
-			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
-		}
+		// An image volume has no host path: it is answered Unimplemented, not refused as a bad
+		// bind mount.
 		if m.Image != nil && m.Image.Image != "" {
 			return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount of image %q at %q: image volumes are not supported yet", m.Image.Image, m.ContainerPath)
 		}
-		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly}
+		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
+			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
+		}
+		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly,
+			RecursiveReadOnly: m.RecursiveReadOnly}
+		if m.RecursiveReadOnly {
+			switch {
+			case !m.Readonly:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs readonly", m.HostPath, m.ContainerPath)
+			case m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs private propagation (have %v)", m.HostPath, m.ContainerPath, m.Propagation)
+			case !s.recursiveReadOnly(sb.RuntimeName):
+				return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount %q -> %q: recursive_read_only: runtime handler %q cannot make recursive read-only mounts", m.HostPath, m.ContainerPath, sb.RuntimeName)
+			}
+		}
 		switch m.Propagation {
 		case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
 			tm.Propagation = "rprivate"

@@ -35,6 +35,13 @@ func (s *Service) containerStatus(c ContainerState) *runtimeapi.ContainerStatus 
 			OomScoreAdj: c.Resources.OOMScoreAdj,
 		}},
 	}
+	if u := c.User; u != nil {
+		lu := &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID)}
+		for _, g := range u.Groups {
+			lu.SupplementalGroups = append(lu.SupplementalGroups, int64(g))
+		}
+		st.User = &runtimeapi.ContainerUser{Linux: lu}
+	}
 	if !c.StartedAt.IsZero() && st.State != runtimeapi.ContainerState_CONTAINER_CREATED {
 		st.StartedAt = c.StartedAt.UnixNano()
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,15 +77,16 @@ func loadCNIConf(path string) (*libcni.NetworkConfigList, error) {
 	if err != nil {
 		return nil, err
 	}
-	var list *libcni.NetworkConfigList
-	if strings.HasSuffix(path, ".conflist") {
-		list, err = libcni.ConfListFromBytes(data)
-	} else {
-		var conf *libcni.NetworkConfig
-		if conf, err = libcni.ConfFromBytes(data); err == nil {
-			list, err = libcni.ConfListFromConf(conf)
+	if !strings.HasSuffix(path, ".conflist") {
+		// A single plugin's configuration (libcni no longer reads these, the kubelet's
+		// runtimes still do): the list of that one plugin, with its name and version.
+		var conf map[string]any
+		if err := json.Unmarshal(data, &conf); err != nil {
+			return nil, err
 		}
+		data, _ = json.Marshal(map[string]any{"cniVersion": conf["cniVersion"], "name": conf["name"], "plugins": []any{conf}})
 	}
+	list, err := libcni.ConfListFromBytes(data)
 	if err != nil {
 		return nil, err
 	}

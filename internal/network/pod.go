@@ -47,6 +47,9 @@ func (m *Manager) AttachPod(ctx context.Context, req PodAttachRequest) (*Attachm
 		return nil, err
 	}
 	for _, c := range claims {
+		if c.Proto != "tcp" && c.Proto != "udp" {
+			continue // sctp: no socket to try here
+		}
 		if err := CheckHostPort(c.Proto, c.HostIP, c.HostPort); err != nil {
 			m.Release(req.PodID)
 			return nil, err
