@@ -100,8 +100,12 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 			return "", nil, fmt.Errorf("container log %q: %w", logPath, err)
 		}
 	}
+	var ims []container.ImageMount
+	for _, m := range cc.ImageMounts {
+		ims = append(ims, container.ImageMount{Image: m.ImageID, Target: m.Target, SubPath: m.SubPath})
+	}
 	c, warnings, err := e.d.create(ctx, req, createExtras{
-		imageName: cc.Image,
+		imageName: cc.Image, imageMounts: ims,
 		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
 			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups, cc.SupplementalGroupsStrict)},
 		criLog: func(id string) string {
