@@ -129,9 +129,9 @@ func TestCreateContainerRefuses(t *testing.T) {
 		{"recursive read-only, runtime without", func(c *runtimeapi.ContainerConfig) {
 			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true}}
 		}, codes.Unimplemented, `runtime handler "" cannot make recursive read-only mounts`},
-		{"image volume", func(c *runtimeapi.ContainerConfig) {
-			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/iv", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
-		}, codes.Unimplemented, `image volumes are not supported`},
+		{"writable image volume", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/iv", Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
+		}, codes.InvalidArgument, `must be read-only`},
 		{"system container value", func(c *runtimeapi.ContainerConfig) {
 			c.Annotations = map[string]string{AnnotationSystemContainer: "yes please"}
 		}, codes.InvalidArgument, AnnotationSystemContainer},
