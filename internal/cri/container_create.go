@@ -1,14 +1,12 @@
 package cri
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,10 +113,10 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	if ref == "" {
 		return ContainerConfig{}, invalidf("container %q: no image given", md.Name)
 	}
-	if s.images == nil {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: image %q: images are not served by this engine yet (issue 11)", md.Name, ref)
-	}
 	img, err := s.images.Resolve(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotFound, "container %q: image %q is not on this node (pull it first)", md.Name, ref)
+	}
 	if err != nil {
 		return ContainerConfig{}, err
 	}
@@ -137,47 +135,15 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	sort.Strings(meta.Labels)
 	cc := ContainerConfig{
 		Name:   engineName(md.Name, sb, md.Attempt),
-		Labels: labels, Image: ref, Rootfs: img.Rootfs,
-		Tty: c.Tty, Stdin: c.Stdin, WorkingDir: c.WorkingDir, Hostname: sb.Hostname,
+		Labels: labels, Image: ref, ImageID: img.ID,
+		Tty: c.Tty, Stdin: c.Stdin, Hostname: sb.Hostname,
 		CgroupParent: sb.CgroupParent, Namespaces: map[string]string{},
 	}
-	// The command: as docker and containerd merge it with the image's.
-	switch {
-	case len(c.Command) > 0:
-		cc.Args = append(slices.Clone(c.Command), c.Args...)
-	case len(c.Args) > 0:
-		cc.Args = append(slices.Clone(img.Entrypoint), c.Args...)
-	default:
-		cc.Args = append(slices.Clone(img.Entrypoint), img.Cmd...)
-	}
-	if len(cc.Args) == 0 {
-		return ContainerConfig{}, invalidf("container %q: no command: neither the config nor image %q gives one", md.Name, ref)
-	}
-	cc.Env = slices.Clone(img.Env)
-	for _, kv := range c.Envs {
-		if kv.Key == "" || strings.ContainsAny(kv.Key, "=\x00") || bytes.IndexByte(kv.Value, 0) >= 0 {
-			return ContainerConfig{}, invalidf("container %q: environment variable %q: want a name without = or NUL", md.Name, kv.Key)
-		}
-		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))
-	}
-	if cc.WorkingDir == "" {
-		cc.WorkingDir = img.WorkingDir
+	if err := mergeImageConfig(&cc, c, img, ref); err != nil {
+		return ContainerConfig{}, err
 	}
 	lx := c.GetLinux()
 	sc := lx.GetSecurityContext()
-	cc.User = img.User
-	switch {
-	case sc.GetRunAsUsername() != "":
-		cc.User = sc.GetRunAsUsername()
-	case sc.GetRunAsUser() != nil:
-		cc.User = strconv.FormatInt(sc.GetRunAsUser().Value, 10)
-	}
-	if g := sc.GetRunAsGroup(); g != nil {
-		if cc.User == "" {
-			return ContainerConfig{}, invalidf("container %q: run_as_group needs run_as_user or run_as_username", md.Name)
-		}
-		cc.User = strings.SplitN(cc.User, ":", 2)[0] + ":" + strconv.FormatInt(g.Value, 10)
-	}
 	for _, g := range sc.GetSupplementalGroups() {
 		if g < 0 || g > 1<<32-2 {
 			return ContainerConfig{}, invalidf("container %q: supplemental group %d: want a group ID", md.Name, g)

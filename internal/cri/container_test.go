@@ -40,8 +40,8 @@ func TestCreateContainerTranslates(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := e.config(t, cr.ContainerId)
-	if !slices.Equal(cc.Args, []string{"sh", "-c", "echo hi"}) || !slices.Contains(cc.Env, "A=1") || cc.User != "1000:100" {
-		t.Errorf("args %q env %q user %q", cc.Args, cc.Env, cc.User)
+	if !slices.Equal(cc.Entrypoint, []string{"sh", "-c"}) || !slices.Equal(cc.Cmd, []string{"echo hi"}) || !slices.Contains(cc.Env, "A=1") || cc.User != "1000:100" {
+		t.Errorf("entrypoint %q cmd %q env %q user %q", cc.Entrypoint, cc.Cmd, cc.Env, cc.User)
 	}
 	if !slices.Equal(cc.SupplementalGroups, []uint32{5, 6}) {
 		t.Errorf("supplemental groups %v", cc.SupplementalGroups)
@@ -95,7 +95,8 @@ func TestCreateContainerTranslates(t *testing.T) {
 }
 
 func TestCreateContainerRefuses(t *testing.T) {
-	s, _ := testService(t, nil)
+	s, _, imgs := testServiceImages(t, nil)
+	imgs.add(Image{ID: fakeID("c"), RepoTags: []string{"docker.io/library/nocmd:latest"}})
 	pc := podConfig("web")
 	pc.LogDirectory = "/var/log/pods/x"
 	r, err := s.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: pc})
@@ -112,7 +113,7 @@ func TestCreateContainerRefuses(t *testing.T) {
 		{"no image", func(c *runtimeapi.ContainerConfig) { c.Image = nil }, codes.InvalidArgument, "no image"},
 		{"missing image", func(c *runtimeapi.ContainerConfig) { c.Image.Image = "nginx" }, codes.NotFound, `"nginx"`},
 		{"image path", func(c *runtimeapi.ContainerConfig) { c.Image.Image = "../../etc" }, codes.InvalidArgument, `"../../etc"`},
-		{"no command", func(c *runtimeapi.ContainerConfig) { c.Command = nil }, codes.InvalidArgument, "no command"},
+		{"no command", func(c *runtimeapi.ContainerConfig) { c.Command = nil; c.Image.Image = "nocmd" }, codes.InvalidArgument, "no command"},
 		{"env name", func(c *runtimeapi.ContainerConfig) { c.Envs = []*runtimeapi.KeyValue{{Key: "A=B"}} }, codes.InvalidArgument, `"A=B"`},
 		{"reserved label", func(c *runtimeapi.ContainerConfig) { c.Labels = map[string]string{labelMeta: "{}"} }, codes.InvalidArgument, labelMeta},
 		{"relative mount", func(c *runtimeapi.ContainerConfig) {
@@ -282,22 +283,6 @@ func TestBoundedBuffer(t *testing.T) {
 	n, _ := b.Write([]byte("defg"))
 	if b.String() != "abcd" || n != 4 {
 		t.Errorf("kept %q, reported %d", b.String(), n)
-	}
-}
-
-func TestDirImageNames(t *testing.T) {
-	for ref, want := range map[string]string{
-		"busybox": "busybox", "busybox:latest": "busybox", "docker.io/library/busybox:latest": "busybox",
-		"docker.io/library/busybox:1.36": "busybox:1.36", "registry.k8s.io/pause:3.10": "registry.k8s.io/pause:3.10",
-		"../etc": "", "busybox/../../x": "", "/abs": "", "a@sha256:00": "", "": "",
-	} {
-		got, err := dirImageName(ref)
-		if (err != nil) != (want == "") || got != want {
-			t.Errorf("dirImageName(%q) = %q, %v; want %q", ref, got, err, want)
-		}
-	}
-	if got := fullImageName("busybox"); got != "docker.io/library/busybox:latest" {
-		t.Errorf("fullImageName = %q", got)
 	}
 }
 

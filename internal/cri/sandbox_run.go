@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path"
@@ -15,7 +14,9 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/isulad-go/isulad/internal/atomicfile"
 	"github.com/isulad-go/isulad/internal/fault"
+	"github.com/isulad-go/isulad/internal/network"
 )
 
 // FaultRunAfterPin is a fault point (internal/fault): a RunPodSandbox whose namespaces are
@@ -66,7 +67,17 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 	if sb.HostNetwork {
 		hostname = ""
 	}
-	sb.Namespaces, err = pinNamespaces(pinRequest{Dir: pins, Kinds: kinds, Hostname: hostname, Sysctls: sb.Sysctls})
+	// The IPC sysctls now; the network ones once CNI has made the pod's interfaces (a sysctl
+	// may name eth0, and the plugins set some of their own).
+	ipcSysctls, netSysctls := map[string]string{}, map[string]string{}
+	for k, v := range sb.Sysctls {
+		if sysctlNamespace(k) == nsNet {
+			netSysctls[k] = v
+		} else {
+			ipcSysctls[k] = v
+		}
+	}
+	sb.Namespaces, err = pinNamespaces(pinRequest{Dir: pins, Kinds: kinds, Hostname: hostname, Sysctls: ipcSysctls})
 	if err != nil {
 		return fail(err)
 	}
@@ -83,13 +94,16 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 		return fail(err)
 	}
 	if !sb.HostNetwork {
-		// The network hook: CNI ADD once the networking package lands (see PodNetwork).
+		// CNI ADD (the daemon's PodNetwork), in the pinned namespace.
 		ips, err := s.network.Setup(ctx, sb.networkConfig())
 		if err != nil {
 			return fail(fmt.Errorf("pod %s: network setup: %w", sb.fullName(), err))
 		}
 		sb.IPs, sb.NetworkUp = ips, true
 		undo = append(undo, func() { s.network.Teardown(context.Background(), sb.networkConfig()) })
+		if err := writeSysctlsIn(sb.Namespaces[nsNet], netSysctls); err != nil {
+			return fail(err)
+		}
 		if len(ips) > 0 {
 			// Now that the pod has addresses, its hosts file names them.
 			if err := writePodFiles(files, sb); err != nil {
@@ -215,7 +229,10 @@ func (s *Service) sandboxFromConfig(c *runtimeapi.PodSandboxConfig, handler stri
 }
 
 // writePodFiles writes the files every container of the pod binds: /etc/hostname,
-// /etc/hosts and /etc/resolv.conf.
+// /etc/hosts and /etc/resolv.conf. A pod on the host's network gets copies of the host's
+// hosts and (without a DNS config) resolv.conf, as the kubelet expects; a pod of its own
+// network gets loopback entries and its addresses under its hostname, and the host's
+// resolv.conf without loopback nameservers (unreachable from its namespace).
 func writePodFiles(dir string, sb *sandbox) error {
 	hostname := sb.Hostname
 	if sb.HostNetwork || hostname == "" {
@@ -225,8 +242,15 @@ func writePodFiles(dir string, sb *sandbox) error {
 	for _, ip := range sb.IPs {
 		hosts += ip + "\t" + hostname + "\n"
 	}
+	hostResolv, _ := network.ReadHostFile("/etc/resolv.conf")
+	if sb.HostNetwork {
+		if h, err := network.ReadHostFile("/etc/hosts"); err == nil && len(h) > 0 {
+			hosts = string(h)
+		}
+	}
 	var resolv string
-	if len(sb.DNS.Servers)+len(sb.DNS.Searches)+len(sb.DNS.Options) > 0 {
+	switch {
+	case len(sb.DNS.Servers)+len(sb.DNS.Searches)+len(sb.DNS.Options) > 0:
 		var b strings.Builder
 		for _, sv := range sb.DNS.Servers {
 			b.WriteString("nameserver " + sv + "\n")
@@ -238,24 +262,15 @@ func writePodFiles(dir string, sb *sandbox) error {
 			b.WriteString("options " + strings.Join(sb.DNS.Options, " ") + "\n")
 		}
 		resolv = b.String()
-	} else {
-		// The node's resolver configuration, as other runtimes do without a DNS config.
-		resolv = readSmallFile("/etc/resolv.conf", 64<<10)
+	case sb.HostNetwork:
+		resolv = string(hostResolv)
+	default:
+		resolv = string(network.ResolvConf(hostResolv, nil, nil, nil, ""))
 	}
 	for name, data := range map[string]string{"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": resolv} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		if err := atomicfile.Replace(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			return fmt.Errorf("pod %s: writing %s: %w", sb.fullName(), name, err)
 		}
 	}
 	return nil
-}
-
-func readSmallFile(p string, max int64) string {
-	f, err := os.Open(p)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, max))
-	return string(b)
 }

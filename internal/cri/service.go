@@ -36,7 +36,7 @@ type Service struct {
 
 	cfg     Config
 	engine  Engine
-	images  ImageResolver
+	images  Images
 	network PodNetwork
 	log     *slog.Logger
 	pods    *sandboxStore
@@ -47,12 +47,15 @@ type Service struct {
 }
 
 // New loads the pods' records and prepares the service; Serve starts the streaming server.
-func New(cfg Config, engine Engine, images ImageResolver, network PodNetwork) (*Service, error) {
+func New(cfg Config, engine Engine, images Images, network PodNetwork) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	if network == nil {
 		network = LoopbackOnly{}
+	}
+	if images == nil {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "CRI: no image store")
 	}
 	for _, r := range cfg.HostChannelRoots {
 		if !filepath.IsAbs(r) || filepath.Clean(r) == "/" {
@@ -67,6 +70,15 @@ func New(cfg Config, engine Engine, images ImageResolver, network PodNetwork) (*
 		return nil, err
 	}
 	s := &Service{cfg: cfg, engine: engine, images: images, network: network, log: cfg.Log, pods: pods}
+	if r, ok := network.(PodNetworkReconciler); ok {
+		var networked []string
+		for _, sb := range pods.list() {
+			if sb.NetworkUp {
+				networked = append(networked, sb.ID)
+			}
+		}
+		r.Reconcile(context.Background(), networked)
+	}
 	if s.stream, err = newStreamServer(s, cfg.StreamAddress, cfg.StreamPort); err != nil {
 		return nil, err
 	}

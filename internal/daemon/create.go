@@ -164,6 +164,9 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 type createExtras struct {
 	specOpts []spec.SpecOpt
 	criLog   func(id string) string
+	// imageName is the image reference to record and show when Config.Image is the image's
+	// ID (the CRI pins the image it merged the config of).
+	imageName string
 }
 
 func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createExtras) (*container.Container, []string, error) {
@@ -176,6 +179,9 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	p, err := d.validate(req)
 	if err != nil {
 		return nil, nil, err
+	}
+	if x.imageName != "" && p.image != nil {
+		p.req.Config.Image = x.imageName
 	}
 	id := newID()
 	name := p.req.Name

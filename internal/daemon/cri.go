@@ -29,24 +29,16 @@ import (
 // carries them out on the engine's own containers, so a pod's containers are ordinary ones
 // (same store, shim, runtime, host channels, recovery), shown by `isula ps` with their labels.
 
-// envDirImages names a directory of root filesystems that stand in for images until the image
-// service lands (cri.DirImages): a development and test aid, not a configuration.
-const envDirImages = "ISULAD_CRI_DIR_IMAGES"
-
 // registerCRI puts the CRI RuntimeService on the daemon's gRPC server and starts its
 // streaming server; the returned function stops the latter.
 func registerCRI(s *Server) (stop func(), err error) {
 	d := s.D
-	var images cri.ImageResolver
-	if dir := os.Getenv(envDirImages); dir != "" {
-		images = cri.DirImages{Dir: dir}
-	}
 	svc, err := cri.New(cri.Config{
 		GraphDir: d.cfg.Graph, StateDir: d.cfg.State, RuntimeName: d.cfg.EngineName, RuntimeVersion: Version,
 		RuntimeHandlers: strings.Split(d.runtimeNames(), ", "), DefaultRuntime: d.cfg.DefaultRuntime,
 		HostChannelRoots: d.cfg.CRIHostChannelRoots, StreamAddress: d.cfg.StreamServerAddress,
 		StreamPort: d.cfg.StreamServerPort, Log: d.log.With("edge", "cri"),
-	}, &criEngine{d: d}, images, nil)
+	}, &criEngine{d: d}, &criImages{d: d}, newPodNetwork(d))
 	if err != nil {
 		return nil, fmt.Errorf("CRI: %w", err)
 	}
@@ -73,7 +65,7 @@ type criEngine struct{ d *Daemon }
 
 func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig) (string, []string, error) {
 	hc := types.HostConfig{
-		ExternalRootfs: cc.Rootfs, NetworkMode: "none", CgroupParent: cc.CgroupParent,
+		NetworkMode: "none", CgroupParent: cc.CgroupParent,
 		Mounts: cc.Mounts, Privileged: cc.Privileged, ReadonlyRootfs: cc.ReadonlyRootfs,
 		CapAdd: cc.CapAdd, CapDrop: cc.CapDrop, Memory: cc.Resources.MemoryLimit,
 		MemorySwap: cc.Resources.MemorySwap, CPUShares: cc.Resources.CPUShares,
@@ -93,8 +85,8 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 		hc.PidsLimit = &n
 	}
 	req := &types.CreateRequest{Name: cc.Name, HostConfig: hc, Config: types.Config{
-		// "none": the rootfs is an external one until images land (the CRI keeps the reference).
-		Hostname: cc.Hostname, User: cc.User, Env: cc.Env, Cmd: cc.Args, Image: "none",
+		// The image by ID, the one the CRI merged the config of (criCreateImage).
+		Hostname: cc.Hostname, User: cc.User, Env: cc.Env, Entrypoint: cc.Entrypoint, Cmd: cc.Cmd, Image: cc.ImageID,
 		WorkingDir: cc.WorkingDir, Tty: cc.Tty, OpenStdin: cc.Stdin, Labels: cc.Labels,
 	}}
 	logPath := cc.LogPath
@@ -105,6 +97,7 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 		}
 	}
 	c, warnings, err := e.d.create(ctx, req, createExtras{
+		imageName: cc.Image,
 		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
 			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups)},
 		criLog: func(id string) string {
@@ -271,7 +264,7 @@ func (e *criEngine) state(c *container.Container) cri.ContainerState {
 	st := c.State
 	hc := c.HostConfig
 	out := cri.ContainerState{ID: c.ID, Name: c.Name, Labels: c.Config.Labels, Image: c.Config.Image,
-		Args: c.Config.Cmd, Status: st.Status, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
+		Args: processArgs(c.Config), Status: st.Status, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
 		OOMKilled: st.OOMKilled, Created: c.Created, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
 		LogPath: c.CRILog, Mounts: hc.Mounts,
 		Resources: cri.Resources{MemoryLimit: hc.Memory, MemorySwap: hc.MemorySwap, CPUShares: hc.CPUShares}}
@@ -455,7 +448,11 @@ func (e *criEngine) Stats(id string) (cri.ContainerStats, error) {
 	if st := c.Status(); st != container.Running && st != container.Paused {
 		return cri.ContainerStats{}, fmt.Errorf("container %s is not running: %w", c.Name, errdefs.ErrConflict)
 	}
-	return readCgroupStats(cgroups.Root, cgroups.Mode(), c.CgroupsPath)
+	st, err := readCgroupStats(cgroups.Root, cgroups.Mode(), c.CgroupsPath)
+	if err == nil {
+		e.withWritableLayer(c, &st) // cri_images.go
+	}
+	return st, err
 }
 
 // readCgroupStats reads CPU and memory usage of the cgroup at path under root.

@@ -117,11 +117,16 @@ func (d *Daemon) layersInUse() []string {
 
 // PullImage fetches name from its registry (or a mirror) into the store.
 func (d *Daemon) PullImage(ctx context.Context, name string, progress func(store.Progress)) (store.Image, error) {
+	return d.pullImage(ctx, name, nil, progress)
+}
+
+// pullImage is PullImage with a login for this pull only (the CRI's; nil: the stored ones).
+func (d *Daemon) pullImage(ctx context.Context, name string, login *registry.Login, progress func(store.Progress)) (store.Image, error) {
 	r, err := reference.Parse(name)
 	if err != nil {
 		return store.Image{}, err
 	}
-	img, dgst, err := d.images.reg.Get(ctx, r)
+	img, dgst, err := d.images.reg.GetWith(ctx, r, login)
 	if err != nil {
 		return store.Image{}, err
 	}
