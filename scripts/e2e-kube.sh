@@ -23,9 +23,10 @@
 # The kubelet changes host-wide things: it sets six kernel tunables (vm.overcommit_memory,
 # vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.root_maxkeys,
 # kernel.keys.root_maxbytes), adds KUBE-* iptables chains and rules, and makes
-# /var/log/containers. The script records them first and restores them at the end: tunables to
-# their values, only the chains that were not there before, /var/log/containers only if it made
-# it (and only the links into this run).
+# /var/log/containers and /var/lib/kubelet/device-plugins/kubelet.sock (fixed paths). The script
+# records them first and restores them at the end: tunables to their values, only the chains
+# that were not there before, the directories only if it made them (and only the links into
+# this run, the socket only if it was not there).
 #
 # Environment: ISULAD_BIN (default bin/ of this clone: isula, isulad, isulad-shim),
 # ISULAD_TOOLS_CACHE / TOOLS_CACHE (scripts/tools.sh), ISULAD_ROOTFS_CACHE (scripts/mkrootfs.sh),
@@ -56,7 +57,10 @@ crictl=$("$repo/scripts/tools.sh" crictl | tail -n1)
 T=$(mktemp -d /tmp/e2e-kube.XXXXXX)
 chmod 755 "$T"
 run=${T##*.}
-node=e2e-kube-$(echo "$run" | tr 'A-Z' 'a-z')
+# The node is named by its address: the kubelet refuses a loopback --node-ip, but a node name
+# that is an IP address is taken as the node's InternalIP as it is, and the apiserver reaches
+# the kubelet (exec, logs) only at 127.0.0.1. (The apiserver and its etcd are this run's own.)
+node=127.0.0.1
 cgroot=e2e-kube-$run
 mkdir -p "$T"/{pki,etcd,apiserver,graph,state,channels,kubelet,kubelet-cwd,pod-logs,kubectl-cache,logs}
 sock=$T/isulad.sock
@@ -70,8 +74,11 @@ sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
 	kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
 declare -A sysctl_before
 for s in "${sysctls[@]}"; do sysctl_before[$s]=$(sysctl -n "$s"); done
-made_logdir=
+made_logdir= made_libdir= had_dpsock=
 [ -d /var/log/containers ] || made_logdir=1
+# The device-plugin socket's directory is fixed (not below --root-dir).
+[ -d /var/lib/kubelet ] || made_libdir=1
+[ -e /var/lib/kubelet/device-plugins/kubelet.sock ] && had_dpsock=1
 
 stop_pid() { # pid: SIGTERM, 20 s, SIGKILL
 	local p=$1 i
@@ -87,7 +94,7 @@ cleanup() {
 	set +e
 	trap - EXIT INT TERM
 	[ "$rc" = 0 ] || { echo "$prog: failed; the last lines of each log:" >&2
-		for f in "$T"/logs/*.log; do echo "---- $f" >&2; tail -n 15 "$f" >&2; done; }
+		for f in "$T"/logs/{etcd,kube-apiserver,isulad,kubelet}.log; do [ -f "$f" ] || continue; echo "---- $f" >&2; tail -n 15 "$f" >&2; done; }
 	step "clean-up"
 	# The kubelet first (it would restart what is removed under it), then the pods it left,
 	# then the daemon, the apiserver and etcd: in reverse start order.
@@ -125,6 +132,11 @@ cleanup() {
 		[ -L "$l" ] && case $(readlink "$l") in "$T"/*) rm -f "$l" ;; esac
 	done
 	[ -n "$made_logdir" ] && rmdir /var/log/containers 2>/dev/null
+	if [ -n "$made_libdir" ]; then
+		rm -rf --one-file-system /var/lib/kubelet
+	elif [ -z "$had_dpsock" ]; then
+		rm -f /var/lib/kubelet/device-plugins/kubelet.sock
+	fi
 	[ -n "${bridge:-}" ] && ip link show "$bridge" >/dev/null 2>&1 && ip link del "$bridge"
 	for s in "${sysctls[@]}"; do
 		[ "$(sysctl -n "$s")" = "${sysctl_before[$s]}" ] || sysctl -q -w "$s=${sysctl_before[$s]}"
@@ -219,7 +231,8 @@ until_ok "etcd health" curl -sf "http://127.0.0.1:$etcd_port/health"
 
 step "kube-apiserver on https://127.0.0.1:$api_port"
 "$apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-	--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --cert-dir "$T/apiserver" \
+	--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --endpoint-reconciler-type none \
+	--secure-port "$api_port" --cert-dir "$T/apiserver" \
 	--tls-cert-file "$T/pki/apiserver.crt" --tls-private-key-file "$T/pki/apiserver.key" \
 	--client-ca-file "$T/pki/ca.crt" --token-auth-file "$T/pki/tokens.csv" --authorization-mode RBAC \
 	--service-account-issuer https://kubernetes.default.svc --service-account-key-file "$T/pki/sa.pub" \
@@ -305,7 +318,7 @@ EOF
 # recognise in it when a runtime reports no log path.
 (cd "$T/kubelet-cwd" && exec "$kubelet" --config "$T/kubelet-config.yaml" --kubeconfig "$T/kubelet.kubeconfig" \
 	--root-dir "$T/kubelet" --container-runtime-endpoint "unix://$sock" \
-	--hostname-override "$node" --node-ip 127.0.0.1 --v 2 >"$T/logs/kubelet.log" 2>&1 </dev/null) &
+	--hostname-override "$node" --v 2 >"$T/logs/kubelet.log" 2>&1 </dev/null) &
 pids+=($!)
 within=120 until_ok "node $node registered" k get node "$node"
 within=120 until_ok "node $node Ready" k wait --for condition=Ready "node/$node" --timeout 2s
@@ -357,6 +370,21 @@ got=$(k exec ring -- cat /ring/msg)
 echo "read in the pod: $got"
 k exec ring -- sh -c 'echo "hello from the pod $(hostname)" > /ring/reply'
 echo "read on the node: $(cat "$T/channels/ring/reply")"
+echo "the engine: $(isula ps --format '{{.Names}} {{.Status}}')"
+
+step "container restart: init ends, the kubelet makes attempt 1, which gets the channel anew"
+# busybox init takes SIGTERM as "reboot" and exits; the kubelet restarts the container as a
+# new one while it keeps the exited one, whose host path the new one needs.
+k exec ring -- kill -TERM 1 || true
+restarts() { [ "$(k get pod ring -o jsonpath='{.status.containerStatuses[0].restartCount}')" -ge 1 ]; }
+within=120 until_ok "restart count 1" restarts
+within=120 until_ok "pod ring Ready again" k wait --for condition=Ready pod/ring --timeout 2s
+msg="hello again $(openssl rand -hex 8)"
+within=30 until_ok "the channel mounted again" mountpoint -q "$T/channels/ring"
+echo "$msg" >"$T/channels/ring/msg"
+got=$(k exec ring -- cat /ring/msg)
+[ "$got" = "$msg" ] || die "after the restart: read \"$got\" through the channel, wrote \"$msg\""
+echo "after the restart, read in the pod: $got"
 
 step "kubectl delete pod ring"
 within=120 k delete pod ring --timeout 120s
