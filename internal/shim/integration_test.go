@@ -635,6 +635,35 @@ func TestExec(t *testing.T) {
 				c.Exec(ctx, "cleanup", proc(false, "kill", "-9", pid), nil, nil, nil, nil, ExecOptions{})
 			}
 		}
+		// A caller that vanishes without a word (its connection closed, as when the daemon is
+		// killed): with KillOnCancel the shim kills the process too.
+		{
+			c2, err := Connect(ctx, e.cfg.Socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = buffer{}
+			done := make(chan error, 1)
+			go func() {
+				_, err := c2.Exec(ctx, "vanish", proc(false, "sh", "-c", "echo $$; exec sleep 1000"), nil, &out, nil, nil, ExecOptions{KillOnCancel: true})
+				done <- err
+			}()
+			for !strings.HasSuffix(out.String(), "\n") {
+				time.Sleep(10 * time.Millisecond)
+			}
+			c2.Close()
+			if err := <-done; !errors.Is(err, ErrClientClosed) {
+				t.Errorf("exec of a closed client: %v", err)
+			}
+			pid := strings.TrimSpace(out.String())
+			deadline := time.Now().Add(10 * time.Second)
+			for alive(pid) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if alive(pid) {
+				t.Errorf("exec of a vanished caller: process %s still runs", pid)
+			}
+		}
 		// The exec output is not in the container's log.
 		for _, en := range e.logEntries() {
 			t.Errorf("unexpected log entry %+v", en)
