@@ -470,3 +470,52 @@ func TestRestartHandsHostChannelsOver(t *testing.T) {
 		t.Errorf("attempt 2's channels %+v", cc.HostChannels)
 	}
 }
+
+func TestPodSandboxMetrics(t *testing.T) {
+	s, _ := testService(t, nil)
+	ctx := context.Background()
+	descs, err := s.ListMetricDescriptors(ctx, &runtimeapi.ListMetricDescriptorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]int{}
+	for _, d := range descs.Descriptors {
+		if d.Help == "" || len(d.LabelKeys) == 0 {
+			t.Errorf("descriptor %v: want help and label keys", d)
+		}
+		keys[d.Name] = len(d.LabelKeys)
+	}
+	pod := runPod(t, s, "metrics")
+	cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: ctrConfig("m"), SandboxConfig: podConfig("metrics")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A created container has no metrics yet; a running one has every descriptor's.
+	if _, err := s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
+	if err != nil || len(resp.PodMetrics) != 1 || resp.PodMetrics[0].PodSandboxId != pod || len(resp.PodMetrics[0].ContainerMetrics) != 1 {
+		t.Fatalf("pod metrics %v, %v", resp, err)
+	}
+	seen := map[string]bool{}
+	all := resp.PodMetrics[0].Metrics
+	all = append(all, resp.PodMetrics[0].ContainerMetrics[0].Metrics...)
+	for _, m := range all {
+		n, ok := keys[m.Name]
+		if !ok || len(m.LabelValues) != n {
+			t.Errorf("metric %s: %d label values, its descriptor has %d keys (known %v)", m.Name, len(m.LabelValues), n, ok)
+		}
+		seen[m.Name] = true
+	}
+	for name := range keys {
+		if !seen[name] {
+			t.Errorf("no value for %s", name)
+		}
+	}
+	for _, m := range resp.PodMetrics[0].ContainerMetrics[0].Metrics {
+		if m.Name == "container_cpu_usage_seconds_total" && m.Value.GetValue() != 3 {
+			t.Errorf("cpu seconds %v", m.Value)
+		}
+	}
+}
