@@ -16,6 +16,7 @@ import (
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/image/reference"
 )
 
 // Annotations of this engine that no other CRI runtime has.
@@ -35,14 +36,30 @@ const labelMeta = "io.isulad.cri.meta"
 
 // containerMeta is the CRI's view of one of its containers, kept in the engine's labels.
 type containerMeta struct {
-	SandboxID        string            `json:"sandboxId"`
-	Name             string            `json:"name"`
-	Attempt          uint32            `json:"attempt"`
-	Image            string            `json:"image"`   // as the kubelet asked
-	ImageID          string            `json:"imageId"` // as it resolved
+	SandboxID string `json:"sandboxId"`
+	Name      string `json:"name"`
+	Attempt   uint32 `json:"attempt"`
+	Image     string `json:"image"`   // as the kubelet asked
+	ImageID   string `json:"imageId"` // as it resolved
+	// UserImage is the image as the pod spec names it (ImageSpec.user_specified_image), when
+	// the kubelet gives it: it asks for the image by the ID PullImage answered.
+	UserImage        string            `json:"userImage,omitempty"`
 	Annotations      map[string]string `json:"annotations,omitempty"`
 	Labels           []string          `json:"labels,omitempty"` // which engine labels are the CRI config's
 	HostChannelBytes int64             `json:"hostChannelBytes,omitempty"`
+}
+
+// shownImage is the image as a user named it: the pod spec's, else the reference given.
+func (m containerMeta) shownImage() string {
+	if m.UserImage != "" {
+		return m.UserImage
+	}
+	return m.Image
+}
+
+// imageSpec is the container's image as the CRI reports it.
+func (m containerMeta) imageSpec() *runtimeapi.ImageSpec {
+	return &runtimeapi.ImageSpec{Image: m.Image, UserSpecifiedImage: m.UserImage}
 }
 
 func metaOf(c ContainerState) (containerMeta, bool) {
@@ -155,12 +172,18 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	if err != nil {
 		return ContainerConfig{}, err
 	}
+	if u := c.GetImage().GetUserSpecifiedImage(); u != "" {
+		if _, err := reference.Parse(u); err != nil {
+			return ContainerConfig{}, invalidf("container %q: user_specified_image %q: not an image reference", md.Name, u)
+		}
+	}
 	for k := range c.Labels {
 		if k == labelMeta {
 			return ContainerConfig{}, invalidf("container %q: label %q is reserved for the engine", md.Name, k)
 		}
 	}
 	meta := containerMeta{SandboxID: sb.ID, Name: md.Name, Attempt: md.Attempt, Image: ref, ImageID: img.ID,
+		UserImage:   c.GetImage().GetUserSpecifiedImage(),
 		Annotations: c.Annotations}
 	labels := map[string]string{}
 	for k, v := range c.Labels {
@@ -170,7 +193,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	sort.Strings(meta.Labels)
 	cc := ContainerConfig{
 		Name:   engineName(md.Name, sb, md.Attempt),
-		Labels: labels, Image: ref, ImageID: img.ID,
+		Labels: labels, Image: meta.shownImage(), ImageID: img.ID,
 		Tty: c.Tty, Stdin: c.Stdin, Hostname: sb.Hostname,
 		CgroupParent: sb.CgroupParent, Namespaces: map[string]string{},
 	}
@@ -185,9 +208,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		}
 		cc.SupplementalGroups = append(cc.SupplementalGroups, uint32(g))
 	}
-	if sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: supplemental groups policy Strict: not supported yet (Merge is)", md.Name)
-	}
+	cc.SupplementalGroupsStrict = sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict
 	cc.Privileged = sc.GetPrivileged()
 	cc.ReadonlyRootfs = sc.GetReadonlyRootfs()
 	cc.NoNewPrivs = sc.GetNoNewPrivs()
@@ -258,13 +279,26 @@ func (s *Service) containerMounts(sb *sandbox, ms []*runtimeapi.Mount) ([]types.
 	var out []types.Mount
 	taken := map[string]bool{}
 	for _, m := range ms {
-		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
-			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
-		}
+		// An image volume has no host path: it is answered Unimplemented, not refused as a bad
+		// bind mount.
 		if m.Image != nil && m.Image.Image != "" {
 			return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount of image %q at %q: image volumes are not supported yet", m.Image.Image, m.ContainerPath)
 		}
-		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly}
+		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
+			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
+		}
+		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly,
+			RecursiveReadOnly: m.RecursiveReadOnly}
+		if m.RecursiveReadOnly {
+			switch {
+			case !m.Readonly:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs readonly", m.HostPath, m.ContainerPath)
+			case m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs private propagation (have %v)", m.HostPath, m.ContainerPath, m.Propagation)
+			case !s.recursiveReadOnly(sb.RuntimeName):
+				return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount %q -> %q: recursive_read_only: runtime handler %q cannot make recursive read-only mounts", m.HostPath, m.ContainerPath, sb.RuntimeName)
+			}
+		}
 		switch m.Propagation {
 		case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
 			tm.Propagation = "rprivate"

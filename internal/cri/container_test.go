@@ -119,6 +119,19 @@ func TestCreateContainerRefuses(t *testing.T) {
 		{"relative mount", func(c *runtimeapi.ContainerConfig) {
 			c.Mounts = []*runtimeapi.Mount{{HostPath: "data", ContainerPath: "/d"}}
 		}, codes.InvalidArgument, `"data"`},
+		{"recursive read-only, writable", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", RecursiveReadOnly: true}}
+		}, codes.InvalidArgument, "recursive_read_only needs readonly"},
+		{"recursive read-only, shared", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true,
+				Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL}}
+		}, codes.InvalidArgument, "needs private propagation"},
+		{"recursive read-only, runtime without", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true}}
+		}, codes.Unimplemented, `runtime handler "" cannot make recursive read-only mounts`},
+		{"image volume", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/iv", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
+		}, codes.Unimplemented, `image volumes are not supported`},
 		{"system container value", func(c *runtimeapi.ContainerConfig) {
 			c.Annotations = map[string]string{AnnotationSystemContainer: "yes please"}
 		}, codes.InvalidArgument, AnnotationSystemContainer},
@@ -394,5 +407,70 @@ func TestRestartHandsHostChannelsOver(t *testing.T) {
 	}
 	if cc := e.config(t, third); len(cc.HostChannels) != 1 || cc.HostChannels[0].PathOnHost != root+"/ring" {
 		t.Errorf("attempt 2's channels %+v", cc.HostChannels)
+	}
+}
+
+func TestRecursiveReadOnlyMount(t *testing.T) {
+	s, e := testService(t, func(c *Config) { c.RecursiveReadOnly = []string{"runc"} })
+	ctx := context.Background()
+	st, err := s.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"": true, "runc": true, "crun": false}
+	for _, h := range st.RuntimeHandlers {
+		if h.Features.RecursiveReadOnlyMounts != want[h.Name] {
+			t.Errorf("handler %q: recursive_read_only_mounts %v", h.Name, h.Features.RecursiveReadOnlyMounts)
+		}
+	}
+	pod := runPod(t, s, "rro")
+	cfg := ctrConfig("c")
+	cfg.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true}}
+	cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: cfg, SandboxConfig: podConfig("rro")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range e.config(t, cr.ContainerId).Mounts {
+		if m.Target == "/d" {
+			found = m.ReadOnly && m.RecursiveReadOnly
+		}
+	}
+	if !found {
+		t.Errorf("mounts %+v: want /d recursively read-only", e.config(t, cr.ContainerId).Mounts)
+	}
+}
+
+func TestSupplementalGroupsPolicy(t *testing.T) {
+	s, e := testService(t, nil)
+	ctx := context.Background()
+	st, err := s.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil || !st.Features.GetSupplementalGroupsPolicy() {
+		t.Fatalf("status features %v, %v: want supplemental_groups_policy", st.GetFeatures(), err)
+	}
+	pod := runPod(t, s, "groups")
+	for _, policy := range []runtimeapi.SupplementalGroupsPolicy{runtimeapi.SupplementalGroupsPolicy_Merge, runtimeapi.SupplementalGroupsPolicy_Strict} {
+		cfg := ctrConfig("c-" + strings.ToLower(policy.String()))
+		cfg.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			RunAsUser: &runtimeapi.Int64Value{Value: 1000}, SupplementalGroups: []int64{1234}, SupplementalGroupsPolicy: policy}}
+		cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: cfg, SandboxConfig: podConfig("groups")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cc := e.config(t, cr.ContainerId); cc.SupplementalGroupsStrict != (policy == runtimeapi.SupplementalGroupsPolicy_Strict) ||
+			!slices.Equal(cc.SupplementalGroups, []uint32{1234}) {
+			t.Errorf("%v: strict %v groups %v", policy, cc.SupplementalGroupsStrict, cc.SupplementalGroups)
+		}
+		// The status reports the process's identity as the engine knows it.
+		e.mu.Lock()
+		e.ctrs[cr.ContainerId].state.User = &User{UID: 1000, GID: 1000, Groups: []uint32{1000, 1234}}
+		e.mu.Unlock()
+		cs, err := s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: cr.ContainerId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := cs.Status.GetUser().GetLinux(); u.GetUid() != 1000 || u.GetGid() != 1000 || !slices.Equal(u.GetSupplementalGroups(), []int64{1000, 1234}) {
+			t.Errorf("%v: status user %v", policy, cs.Status.GetUser())
+		}
 	}
 }

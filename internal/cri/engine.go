@@ -53,10 +53,13 @@ type ContainerConfig struct {
 	Env        []string
 	WorkingDir string
 	User       string // name, uid or uid:gid, resolved in the rootfs
-	// SupplementalGroups are added to the groups the user has in the rootfs.
-	SupplementalGroups []uint32
-	Tty, Stdin         bool
-	Hostname           string
+	// SupplementalGroups are added to the groups the user has in the rootfs (the CRI's Merge
+	// policy), or are all the groups with SupplementalGroupsStrict (its Strict policy); the
+	// primary group is one of them in both cases.
+	SupplementalGroups       []uint32
+	SupplementalGroupsStrict bool
+	Tty, Stdin               bool
+	Hostname                 string
 
 	// Namespaces the container joins (by the path of a pinned namespace) or shares with the
 	// host (HostNamespace); a kind that is absent is private.
@@ -115,6 +118,14 @@ type ContainerState struct {
 	LogPath    string
 	Mounts     []types.Mount
 	Resources  Resources
+	// User is the identity of the container's process, from its OCI spec (nil: not known).
+	User *User
+}
+
+// User is a process's identity: user, primary group and supplementary groups.
+type User struct {
+	UID, GID uint32
+	Groups   []uint32
 }
 
 // ExecProcess is a process to run in a container.

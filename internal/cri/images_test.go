@@ -161,7 +161,9 @@ func TestImageServiceCalls(t *testing.T) {
 	if st.Image.GetUid().GetValue() != 101 || st.Image.Username != "" {
 		t.Errorf("user 101:101: uid %v name %q", st.Image.Uid, st.Image.Username)
 	}
-	var info struct{ ImageSpec struct{ Config struct{ User string } } }
+	var info struct {
+		ImageSpec struct{ Config struct{ User string } }
+	}
 	if err := json.Unmarshal([]byte(st.Info["info"]), &info); err != nil || info.ImageSpec.Config.User != "101:101" {
 		t.Errorf("verbose info %q: %v", st.Info, err)
 	}
@@ -196,6 +198,28 @@ func TestImageServiceCalls(t *testing.T) {
 	cs, err := s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: cr.ContainerId})
 	if err != nil || cs.Status.Image.Image != "nginx:1.27" || cs.Status.ImageRef != fakeID("e") || cs.Status.ImageId != fakeID("e") {
 		t.Errorf("container status image: %v %v", cs.GetStatus(), err)
+	}
+	// The kubelet's way: the image by the ID PullImage answered, the pod spec's name beside it.
+	kc := ctrConfig("k")
+	kc.Image = &runtimeapi.ImageSpec{Image: fakeID("e"), UserSpecifiedImage: "nginx:1.27"}
+	kr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb, Config: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := e.config(t, kr.ContainerId); cc.Image != "nginx:1.27" || cc.ImageID != fakeID("e") {
+		t.Errorf("kubelet's container: engine image %q id %q", cc.Image, cc.ImageID)
+	}
+	ks, _ := s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: kr.ContainerId})
+	if im := ks.GetStatus().GetImage(); im.GetImage() != fakeID("e") || im.GetUserSpecifiedImage() != "nginx:1.27" || ks.Status.ImageRef != fakeID("e") {
+		t.Errorf("kubelet's container status: image %v ref %q", im, ks.GetStatus().GetImageRef())
+	}
+	if _, err := s.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: kr.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	kc = ctrConfig("k2")
+	kc.Image.UserSpecifiedImage = "nginx\n\x1b[2J"
+	if _, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb, Config: kc}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "user_specified_image") {
+		t.Errorf("a user_specified_image that is no reference: %v", err)
 	}
 	_, err = is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec("nginx:1.27")})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "used by container") {

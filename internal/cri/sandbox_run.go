@@ -23,6 +23,10 @@ import (
 // pinned (and pod init started) but whose network and record are not made.
 const FaultRunAfterPin = "cri-run-after-pin"
 
+// FaultRunAfterNetwork is a fault point: a RunPodSandbox whose network is set up (CNI ADD done
+// and recorded by the network manager) but whose record is not written.
+const FaultRunAfterNetwork = "cri-run-after-network"
+
 // RunPodSandbox checks the whole config, then makes the pod: its files, its pinned
 // namespaces, its network (the PodNetwork hook), and last its record, the commit point. A
 // failure at any step undoes the steps before it.
@@ -104,6 +108,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 		if err := writeSysctlsIn(sb.Namespaces[nsNet], netSysctls); err != nil {
 			return fail(err)
 		}
+		if err := fault.Point(FaultRunAfterNetwork); err != nil {
+			return fail(err)
+		}
 		if len(ips) > 0 {
 			// Now that the pod has addresses, its hosts file names them.
 			if err := writePodFiles(files, sb); err != nil {
@@ -133,6 +140,14 @@ func (s *Service) sandboxFromConfig(c *runtimeapi.PodSandboxConfig, handler stri
 	md := c.GetMetadata()
 	if md == nil || md.Name == "" || md.Namespace == "" || md.Uid == "" {
 		return nil, invalidf("pod sandbox config: metadata name, namespace and uid are required (got %v)", md)
+	}
+	for _, f := range [][2]string{{"name", md.Name}, {"namespace", md.Namespace}, {"uid", md.Uid}} {
+		field, v := f[0], f[1]
+		// They become CNI_ARGS (K8S_POD_NAME=...;...): a ';' or '=' would add arguments of
+		// the pod author's choosing, such as host-local's IP=.
+		if len(v) > 253 || strings.ContainsFunc(v, func(r rune) bool { return r == ';' || r == '=' || r <= ' ' || r == 0x7f }) {
+			return nil, invalidf("pod metadata %s %q: want at most 253 characters without ';', '=', spaces or control characters", field, v)
+		}
 	}
 	if handler != "" && !slices.Contains(s.cfg.RuntimeHandlers, handler) {
 		return nil, invalidf("runtime handler %q: not configured (have %s)", handler, strings.Join(s.cfg.RuntimeHandlers, ", "))

@@ -35,7 +35,8 @@ func registerCRI(s *Server) (stop func(), err error) {
 	d := s.D
 	svc, err := cri.New(cri.Config{
 		GraphDir: d.cfg.Graph, StateDir: d.cfg.State, RuntimeName: d.cfg.EngineName, RuntimeVersion: Version,
-		RuntimeHandlers: strings.Split(d.runtimeNames(), ", "), DefaultRuntime: d.cfg.DefaultRuntime,
+		RecursiveReadOnly: d.recursiveReadOnlyRuntimes(),
+		RuntimeHandlers:   strings.Split(d.runtimeNames(), ", "), DefaultRuntime: d.cfg.DefaultRuntime,
 		HostChannelRoots: d.cfg.CRIHostChannelRoots, StreamAddress: d.cfg.StreamServerAddress,
 		StreamPort: d.cfg.StreamServerPort, Log: d.log.With("edge", "cri"),
 	}, &criEngine{d: d}, &criImages{d: d}, newPodNetwork(d))
@@ -61,7 +62,10 @@ func logFormat(c *container.Container) string {
 }
 
 // criEngine implements cri.Engine on the daemon.
-type criEngine struct{ d *Daemon }
+type criEngine struct {
+	d      *Daemon
+	layers layerUsageCache // cri_images.go
+}
 
 func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig) (string, []string, error) {
 	hc := types.HostConfig{
@@ -99,7 +103,7 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 	c, warnings, err := e.d.create(ctx, req, createExtras{
 		imageName: cc.Image,
 		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
-			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups)},
+			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups, cc.SupplementalGroupsStrict)},
 		criLog: func(id string) string {
 			if logPath != "" {
 				return logPath
@@ -159,15 +163,24 @@ func withCRIPaths(masked, readonly []string) spec.SpecOpt {
 	}
 }
 
-// withSupplementalGroups adds the CRI's groups to those the user has in the rootfs (the
-// kubelet's Merge policy).
-func withSupplementalGroups(gids []uint32) spec.SpecOpt {
+// withSupplementalGroups makes the process's supplementary groups its primary group, the
+// groups the user has in the rootfs (the kubelet's Merge policy; left out with strict, its
+// Strict policy), then the CRI's, each once. The primary group is one of them as containerd
+// makes it, so that the kubelet sees the process's real getgroups() in ContainerStatus.user.
+func withSupplementalGroups(gids []uint32, strict bool) spec.SpecOpt {
 	return func(s *specs.Spec) error {
-		for _, g := range gids {
-			if !slices.Contains(s.Process.User.AdditionalGids, g) {
-				s.Process.User.AdditionalGids = append(s.Process.User.AdditionalGids, g)
+		u := &s.Process.User
+		groups := []uint32{u.GID}
+		from := gids
+		if !strict {
+			from = append(slices.Clone(u.AdditionalGids), gids...)
+		}
+		for _, g := range from {
+			if !slices.Contains(groups, g) {
+				groups = append(groups, g)
 			}
 		}
+		u.AdditionalGids = groups
 		return nil
 	}
 }
@@ -297,7 +310,14 @@ func (e *criEngine) withSpecResources(st cri.ContainerState) cri.ContainerState 
 		return st
 	}
 	var s specs.Spec
-	if json.Unmarshal(data, &s) != nil || s.Linux == nil || s.Linux.Resources == nil {
+	if json.Unmarshal(data, &s) != nil {
+		return st
+	}
+	if s.Process != nil {
+		u := s.Process.User
+		st.User = &cri.User{UID: u.UID, GID: u.GID, Groups: slices.Clone(u.AdditionalGids)}
+	}
+	if s.Linux == nil || s.Linux.Resources == nil {
 		return st
 	}
 	r := s.Linux.Resources
@@ -344,7 +364,7 @@ func (e *criEngine) Exec(ctx context.Context, id string, p cri.ExecProcess) (int
 		return 0, err
 	}
 	st := ExecStreams{Stdin: p.Streams.Stdin, Stdout: p.Streams.Stdout, Stderr: p.Streams.Stderr, Resize: p.Streams.Resize,
-		Width: p.Size[0], Height: p.Size[1]}
+		Width: p.Size[0], Height: p.Size[1], KillOnCancel: true}
 	if st.Stdout == nil {
 		st.Stdout = io.Discard
 	}

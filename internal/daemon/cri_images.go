@@ -1,11 +1,16 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/cri"
@@ -18,18 +23,20 @@ import (
 // criImages is the CRI's view of the engine's image store (cri.Images): the same images,
 // pulls, mirrors and certificates as `isula pull` and `isula images`, so a kubelet and a
 // user share one store, and an image a container uses is kept from removal.
-type criImages struct{ d *Daemon }
+type criImages struct {
+	d     *Daemon
+	usage layerUsageCache // of the store, for FsInfo
+}
 
 // criImage is a stored image with its config, as internal/cri wants it.
 func (c *criImages) criImage(im store.Image) (cri.Image, error) {
-	st := c.d.images.store
-	cfg, err := st.Config(im)
-	if err != nil {
-		return cri.Image{}, err
-	}
-	raw, err := st.ReadBlob(im.ID)
+	raw, err := c.d.images.store.ReadBlob(im.ID)
 	if err != nil {
 		return cri.Image{}, fmt.Errorf("image %s: its config is missing: %w", im.ID, err)
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if err != nil {
+		return cri.Image{}, fmt.Errorf("image %s: its config is unreadable: %w", im.ID, err)
 	}
 	out := cri.Image{ID: im.ID, RepoTags: im.Names, RepoDigests: im.Digests, Config: raw,
 		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
@@ -110,11 +117,14 @@ func (c *criImages) Remove(ctx context.Context, ref string) error {
 }
 
 // FsInfo walks the image store (unpacked layers, blobs, records): bytes allocated and
-// inodes, each hard-linked inode once.
+// inodes, each hard-linked inode once; at most once per layerUsageTTL.
 func (c *criImages) FsInfo(ctx context.Context) (cri.ImageFsUsage, error) {
 	root := filepath.Join(c.d.cfg.Graph, "images")
-	bytes, inodes, err := dirUsage(ctx, root)
-	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: bytes, InodesUsed: inodes}, err
+	used, inodes, ok := c.usage.get("images", root)
+	if !ok {
+		return cri.ImageFsUsage{}, fmt.Errorf("image store %s: its usage could not be read", root)
+	}
+	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: used, InodesUsed: inodes}, nil
 }
 
 // withWritableLayer adds the usage of a container's own layer (of a container made from an
@@ -124,15 +134,64 @@ func (e *criEngine) withWritableLayer(c *container.Container, st *cri.ContainerS
 		return
 	}
 	_, upper, _ := e.d.rootfsDirs(c.ID)
-	b, n, err := dirUsage(context.Background(), upper)
-	if err != nil {
+	b, n, ok := e.layers.get(c.ID, upper)
+	if !ok {
 		return
 	}
 	st.WritableMount, st.WritableBytes, st.WritableInodes = upper, b, n
 }
 
+// layerUsageTTL is how long a writable layer's usage is reused: the layer is the container's
+// to fill (a root in it may make millions of files), so the stats calls of a kubelet (every
+// few seconds, several calls per round) walk it at most once per period, and one walk at a
+// time per container.
+const layerUsageTTL = 5 * time.Second
+
+// layerUsageCache keeps the last walk of each container's writable layer.
+type layerUsageCache struct {
+	mu      sync.Mutex
+	entries map[string]*layerUsage
+}
+
+type layerUsage struct {
+	mu            sync.Mutex // held during the walk
+	at            time.Time
+	bytes, inodes uint64
+	ok            bool
+}
+
+func (l *layerUsageCache) get(id, dir string) (used, inodes uint64, ok bool) {
+	now := time.Now()
+	l.mu.Lock()
+	if l.entries == nil {
+		l.entries = map[string]*layerUsage{}
+	}
+	u := l.entries[id]
+	if u == nil {
+		u = &layerUsage{}
+		l.entries[id] = u
+	}
+	for k, v := range l.entries {
+		// Containers not asked about for a while (removed ones) are forgotten.
+		if v != u && v.mu.TryLock() {
+			if now.Sub(v.at) > time.Minute {
+				delete(l.entries, k)
+			}
+			v.mu.Unlock()
+		}
+	}
+	l.mu.Unlock()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.at.IsZero() || time.Since(u.at) > layerUsageTTL {
+		b, n, err := dirUsage(context.Background(), dir)
+		u.bytes, u.inodes, u.ok, u.at = b, n, err == nil, time.Now()
+	}
+	return u.bytes, u.inodes, u.ok
+}
+
 // dirUsage is the bytes allocated and the inodes under root, each hard-linked inode once.
-func dirUsage(ctx context.Context, root string) (bytes, inodes uint64, err error) {
+func dirUsage(ctx context.Context, root string) (used, inodes uint64, err error) {
 	seen := map[uint64]bool{}
 	err = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -151,8 +210,8 @@ func dirUsage(ctx context.Context, root string) (bytes, inodes uint64, err error
 		}
 		seen[st.Ino] = true
 		inodes++
-		bytes += uint64(st.Blocks) * 512
+		used += uint64(st.Blocks) * 512
 		return nil
 	})
-	return bytes, inodes, err
+	return used, inodes, err
 }

@@ -92,9 +92,17 @@ func TestReadCgroupStats(t *testing.T) {
 }
 
 func TestWithSupplementalGroups(t *testing.T) {
-	s := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10}}}}
-	withSupplementalGroups([]uint32{10, 2000, 3000})(s)
-	if got := s.Process.User.AdditionalGids; !slices.Equal(got, []uint32{10, 2000, 3000}) {
-		t.Errorf("groups %v", got)
+	for _, tc := range []struct {
+		strict bool
+		want   []uint32
+	}{
+		{false, []uint32{1000, 10, 2000, 3000}}, // Merge: the rootfs' group 10 stays
+		{true, []uint32{1000, 2000, 3000}},      // Strict: only the primary and the CRI's
+	} {
+		s := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10}}}}
+		withSupplementalGroups([]uint32{1000, 2000, 3000}, tc.strict)(s)
+		if got := s.Process.User.AdditionalGids; !slices.Equal(got, tc.want) {
+			t.Errorf("strict %v: groups %v, want %v", tc.strict, got, tc.want)
+		}
 	}
 }

@@ -31,6 +31,7 @@ const (
 	FaultAfterNetns = "network-after-netns" // record and namespace made, CNI ADD not run
 	FaultAfterAdd   = "network-after-add"   // CNI ADD done, its result not recorded
 	FaultBeforeDel  = "network-before-del"  // a detach begun, CNI DEL not run
+	FaultAfterDel   = "network-after-del"   // CNI DEL done, the record not removed
 )
 
 // lockContainer serializes attach and detach of one container (a restarted daemon's
@@ -89,7 +90,7 @@ type Attachment struct {
 	Args [][2]string `json:"Args,omitempty"`
 
 	// Known once ADD succeeded.
-	IP      string   `json:"IP,omitempty"` // CIDR
+	IP      string   `json:"IP,omitempty"`  // CIDR
 	IPs     []string `json:"IPs,omitempty"` // every address, CIDR (pods: v4 and v6)
 	Gateway string   `json:"Gateway,omitempty"`
 	MAC     string   `json:"MAC,omitempty"`
@@ -325,6 +326,9 @@ func (m *Manager) detachLocked(ctx context.Context, id string) error {
 	if delErr != nil {
 		return delErr
 	}
+	if err := fault.Point(FaultAfterDel); err != nil {
+		return err
+	}
 	if err := os.Remove(m.attachmentFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -452,15 +456,15 @@ func (a Claim) String() string {
 	return fmt.Sprintf("host port %s:%d/%s", ip, a.HostPort, a.Proto)
 }
 
-// Claim records the claims of a container, all or none: one already held by another
-// container is refused with an error naming it.
+// Claim records the claims of a container or pod, all or none: one already held by another
+// is refused with an error naming it (ownerName: "container NAME", "pod NAMESPACE/NAME").
 func (m *Manager) Claim(owner, ownerName string, cs []Claim) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, c := range cs {
 		for _, h := range m.heldClaims {
 			if h.owner != owner && c.conflicts(h.Claim) {
-				return fmt.Errorf("%s is already taken by container %s: %w", c, h.ownerName, ErrConflict)
+				return fmt.Errorf("%s is already taken by %s: %w", c, h.ownerName, ErrConflict)
 			}
 		}
 		for _, d := range cs[:i] {
@@ -488,19 +492,30 @@ func (m *Manager) Release(owner string) {
 	m.heldClaims = kept
 }
 
-// CheckHostPort tells whether a host port can be bound now (nothing on the host uses it).
+// CheckHostPort tells whether a host port can be bound now (nothing on the host uses it, and
+// the host has the address).
 func CheckHostPort(proto, hostIP string, port int) error {
 	addr := net.JoinHostPort(hostIPOrAny(hostIP), strconv.Itoa(port))
+	family := "4"
+	if ip := net.ParseIP(hostIP); ip != nil && ip.To4() == nil {
+		family = "6"
+	}
+	busy := func(err error) error {
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("host port %s/%s: the host has no address %s: %w", addr, proto, hostIP, ErrInvalid)
+		}
+		return fmt.Errorf("host port %s/%s is in use on the host: %w", addr, proto, ErrConflict)
+	}
 	if proto == "udp" {
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket("udp"+family, addr)
 		if err != nil {
-			return fmt.Errorf("host port %s/udp is in use on the host: %w", addr, ErrConflict)
+			return busy(err)
 		}
 		return c.Close()
 	}
-	l, err := net.Listen("tcp4", addr)
+	l, err := net.Listen("tcp"+family, addr)
 	if err != nil {
-		return fmt.Errorf("host port %s/tcp is in use on the host: %w", addr, ErrConflict)
+		return busy(err)
 	}
 	return l.Close()
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // validExecID keeps exec ids usable as file names.
@@ -133,6 +134,11 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 		readInput(br, sio.writeStdin, sio.closeStdin, resize)
 		sk.abort() // before remove: see handleAttach
 		b.remove(sk)
+		// The client went away (its connection closed) with the process still running. Until
+		// the reaper has reaped it the pid cannot be reused, and exited is set right after.
+		if req.KillOnClose && !b.exited.Load() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}()
 
 	e := <-exitC

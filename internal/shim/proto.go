@@ -38,8 +38,11 @@ type request struct {
 	ExecID  string          `json:"exec_id,omitempty"`
 	Process json.RawMessage `json:"process,omitempty"`
 	Detach  bool            `json:"detach,omitempty"`
-	Signal  int             `json:"signal,omitempty"`
-	All     bool            `json:"all,omitempty"`
+	// KillOnClose (exec): SIGKILL the process if the client's connection closes before the
+	// process exited.
+	KillOnClose bool `json:"kill_on_close,omitempty"`
+	Signal      int  `json:"signal,omitempty"`
+	All         bool `json:"all,omitempty"`
 }
 
 // Operations.

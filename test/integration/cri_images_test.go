@@ -49,14 +49,23 @@ func TestCRIImages(t *testing.T) {
 	t.Cleanup(func() { cc.run("", "rmp", "-a", "-f") })
 	ref := upstream + "/test/busybox:v1"
 
-	// Without a login the mirror refuses (and the upstream is down: its error is the one
-	// given).
-	if r := cc.run("", "pull", ref); r.Code == 0 || !strings.Contains(r.Stderr, ref) {
+	// Without a login the mirror refuses; the upstream is down: both are said.
+	if r := cc.run("", "pull", ref); r.Code == 0 || !strings.Contains(r.Stderr, "unauthorized at "+reg.Host) || !strings.Contains(r.Stderr, upstream+" is unreachable") {
 		t.Fatalf("pull without a login: %s", r)
 	}
 	// A wrong login neither.
 	if r := cc.run("", "pull", "--creds", "kube:wrong", ref); r.Code == 0 {
 		t.Fatalf("pull with a wrong password: %s", r)
+	}
+	// A malformed login: one line naming the field, before any request.
+	if r := cc.run("", "pull", "--auth", "not-base64!", ref); r.Code == 0 || !strings.Contains(r.Stderr, "auth: not base64 of user:password") {
+		t.Fatalf("pull with a malformed auth: %s", r)
+	}
+	if r := cc.run("", "pull", "../../etc"); r.Code == 0 || !strings.Contains(r.Stderr, `invalid image reference \"../../etc\"`) {
+		t.Fatalf("pull of a bad reference: %s", r)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", "layers")); len(ents) != 0 {
+		t.Fatalf("failed pulls left %d layers", len(ents))
 	}
 	// The request's login (crictl --creds: user name and password), for this pull only.
 	out := cc.must("pull", "--creds", "kube:s3cret", ref)

@@ -118,10 +118,22 @@ func startPodNetDaemon(t *testing.T) (*Daemon, *criClient, string, podNet) {
 	// A file that sorts after it: not the pod network.
 	writeJSON(t, filepath.Join(pn.ConfDir, "20-other.conflist"), map[string]any{"cniVersion": "1.0.0", "name": "other",
 		"plugins": []map[string]any{{"type": "loopback"}}})
-	writeJSON(t, filepath.Join(d.Dir, "daemon.json"), map[string]any{"network-plugin": "cni", "cni-conf-dir": pn.ConfDir})
-	d.Stop()
-	d.Start()
+	restartWithMoreConfig(t, d, map[string]any{"network-plugin": "cni", "cni-conf-dir": pn.ConfDir})
 	return d, cc, dir, pn
+}
+
+// restartWithMoreConfig adds keys to the daemon's daemon.json (startCRIDaemon's registry
+// mirror stays) and restarts it.
+func restartWithMoreConfig(t *testing.T, d *Daemon, extra map[string]any) {
+	t.Helper()
+	cfg := map[string]any{}
+	if b, err := os.ReadFile(filepath.Join(d.Dir, "daemon.json")); err == nil {
+		json.Unmarshal(b, &cfg)
+	}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	restartWithConfig(t, d, cfg)
 }
 
 // podNetLeaks counts what a pod network holds on the host: veths on its bridge, iptables
@@ -265,7 +277,7 @@ func TestCRIPodNetwork(t *testing.T) {
 		"metadata":      map[string]any{"name": "clash", "namespace": "default", "uid": "uid-clash"},
 		"port_mappings": []map[string]any{{"protocol": 0, "container_port": 80, "host_port": port, "host_ip": "127.0.0.1"}},
 	})
-	if r := cc.run("", "runp", clash); r.Code == 0 || !strings.Contains(r.Stderr, fmt.Sprintf("host port 127.0.0.1:%d/tcp is already taken", port)) {
+	if r := cc.run("", "runp", clash); r.Code == 0 || !strings.Contains(r.Stderr, fmt.Sprintf("host port 127.0.0.1:%d/tcp is already taken by pod default/web", port)) {
 		t.Errorf("runp of a pod with a taken host port: %s", r)
 	}
 	if got := countPodNet(t, pn, ""); got.Veths != 1 || got.Leases != 1 {
@@ -331,7 +343,9 @@ func TestCRIPodNetworkCrashPoints(t *testing.T) {
 		podAfter bool // the pod is there after the restart
 	}{
 		{"network-after-add", true, false},
+		{"cri-run-after-network", true, false},
 		{"network-before-del", false, true},
+		{"network-after-del", false, true},
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
 			d, cc, dir, pn := startPodNetDaemon(t)
@@ -360,7 +374,7 @@ func TestCRIPodNetworkCrashPoints(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the daemon did not die at the fault point")
 			}
-			if got := countPodNet(t, pn, ""); got.Leases != 1 || got.Rules == 0 {
+			if got := countPodNet(t, pn, ""); tc.fault != "network-after-del" && (got.Leases != 1 || got.Rules == 0) {
 				t.Fatalf("the crash left %+v, want a lease and rules (the fault point is after ADD)", got)
 			}
 			d.extraEnv = d.extraEnv[:len(d.extraEnv)-1]
@@ -432,9 +446,7 @@ func TestCRIPodDefaultNetwork(t *testing.T) {
 	d, cc, dir := startCRIDaemon(t)
 	name := netName(t, "pod")
 	conf := filepath.Join(d.Dir, "cni")
-	writeJSON(t, filepath.Join(d.Dir, "daemon.json"), map[string]any{"network-plugin": "cni", "cni-conf-dir": conf, "default-network": name})
-	d.Stop()
-	d.Start()
+	restartWithMoreConfig(t, d, map[string]any{"network-plugin": "cni", "cni-conf-dir": conf, "default-network": name})
 	t.Cleanup(func() { d.Isula("network", "rm", name) }) // after the pods' removal (cleanups run last first)
 	var info struct {
 		Status struct {
@@ -474,4 +486,62 @@ func TestCRIPodDefaultNetwork(t *testing.T) {
 	}
 	cc.must("rmp", podID)
 	d.Must("network", "rm", name)
+}
+
+// Pods started and stopped in parallel get distinct addresses and leave nothing.
+func TestCRIPodNetworkParallel(t *testing.T) {
+	_, cc, dir, pn := startPodNetDaemon(t)
+	const n = 8
+	ids := make([]string, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			pod := writeJSON(t, filepath.Join(dir, fmt.Sprintf("pod%d.json", i)), map[string]any{
+				"metadata": map[string]any{"name": fmt.Sprintf("par%d", i), "namespace": "default", "uid": fmt.Sprintf("uid-par%d", i)},
+			})
+			r := cc.run("", "runp", pod)
+			if r.Code != 0 {
+				errs <- fmt.Errorf("runp %d: %s", i, r)
+				return
+			}
+			ids[i] = strings.TrimSpace(r.Stdout)
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		ip := podIP(t, cc, id)
+		if seen[ip] || !strings.HasPrefix(ip, pn.Prefix) {
+			t.Errorf("pod %s: IP %q, want a distinct one of %s", id, ip, pn.Subnet)
+		}
+		seen[ip] = true
+	}
+	if got := countPodNet(t, pn, ""); got.Veths != n || got.Leases != n {
+		t.Errorf("with %d pods: %+v", n, got)
+	}
+	for _, id := range ids {
+		go func() {
+			if r := cc.run("", "stopp", id); r.Code != 0 {
+				errs <- fmt.Errorf("stopp %s: %s", id, r)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := countPodNet(t, pn, ""); got != (podNetLeaks{}) {
+		t.Errorf("after stopping them all: %+v left", got)
+	}
 }

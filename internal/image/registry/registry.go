@@ -200,8 +200,19 @@ func (c *Client) GetWith(ctx context.Context, r reference.Ref, login *Login) (v1
 			return nil, "", Explain(r.String(), r.Domain, ctx.Err())
 		}
 		if i == len(eps)-1 {
-			// The upstream's answer is the one to give (a mirror's failure is only logged).
-			return nil, "", Explain(r.String(), ep.host, err)
+			// The upstream's answer is the one to give, unless it is unreachable and a
+			// mirror answered (unauthorized, not found): then that answer is the news.
+			up := Explain(r.String(), ep.host, err)
+			if errdefs.Kind(up) == errdefs.ErrUnavailable {
+				for j, me := range errs {
+					m := Explain(r.String(), eps[j].host, me)
+					if k := errdefs.Kind(m); k == errdefs.ErrPermissionDenied || k == errdefs.ErrNotFound {
+						return nil, "", errdefs.Errorf(k, "%v (mirror of %s); %s", m, r.Domain,
+							strings.TrimPrefix(up.Error(), "image "+r.String()+": "))
+					}
+				}
+			}
+			return nil, "", up
 		}
 		errs = append(errs, err)
 	}
