@@ -30,7 +30,8 @@
 #
 # Environment: ISULAD_BIN (default bin/ of this clone: isula, isulad, isulad-shim),
 # ISULAD_TOOLS_CACHE / TOOLS_CACHE (scripts/tools.sh), ISULAD_ROOTFS_CACHE (scripts/mkrootfs.sh),
-# KEEP_ON_FAILURE=1 leaves the temporary directory (processes are still stopped).
+# KEEP_ON_FAILURE=1 leaves the temporary directory after a failure, KEEP=1 always (with every
+# component's log in logs/; processes, mounts, cgroups and chains are removed all the same).
 set -euo pipefail
 
 prog=${0##*/}
@@ -141,7 +142,7 @@ cleanup() {
 	for s in "${sysctls[@]}"; do
 		[ "$(sysctl -n "$s")" = "${sysctl_before[$s]}" ] || sysctl -q -w "$s=${sysctl_before[$s]}"
 	done
-	if [ "$rc" != 0 ] && [ -n "${KEEP_ON_FAILURE:-}" ]; then
+	if [ -n "${KEEP:-}" ] || { [ "$rc" != 0 ] && [ -n "${KEEP_ON_FAILURE:-}" ]; }; then
 		echo "$prog: kept $T" >&2
 	else
 		rm -rf --one-file-system "$T"
