@@ -164,12 +164,14 @@ until_ok() {
 	done
 }
 
-free_port() { # a TCP port nothing on this host listens on
-	local p
+taken_ports=" "
+free_port() { # a TCP port nothing on this host listens on, not given out before; sets $port
 	while :; do
-		p=$((20000 + RANDOM % 40000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+		port=$((20000 + RANDOM % 40000))
+		case $taken_ports in *" $port "*) continue ;; esac
+		ss -Htln "sport = :$port" | grep -q . || break
 	done
+	taken_ports+="$port "
 }
 
 # ---------------------------------------------------------------- certificates and tokens
@@ -197,8 +199,11 @@ printf '%s,admin,admin,"system:masters"\n%s,system:node:%s,kubelet,"system:nodes
 chmod 600 ./*.key tokens.csv
 cd "$T/kubelet-cwd"
 
-etcd_port=$(free_port) etcd_peer=$(free_port) api_port=$(free_port)
-kubelet_port=$(free_port) healthz_port=$(free_port)
+free_port; etcd_port=$port
+free_port; etcd_peer=$port
+free_port; api_port=$port
+free_port; kubelet_port=$port
+free_port; healthz_port=$port
 
 kubeconfig() { # file token
 	cat >"$1" <<-EOF
@@ -248,11 +253,15 @@ until_ok "kube-apiserver /readyz" k get --raw /readyz
 # ---------------------------------------------------------------- isulad, its pod network, the image
 # The pod network: a bridge of this run's own on a free 10.x.y.0/24, host-local leases in the
 # run's directory; no portmap or firewall plugin, so no host-wide iptables chains.
+subnet=
 for _ in $(seq 100); do
 	a=$((200 + RANDOM % 50)) b=$((RANDOM % 256))
-	ip -4 route show | grep -q "^10\.$a\.$b\." || ip -4 addr show | grep -q "inet 10\.$a\.$b\." || break
+	if ! ip -4 route show | grep -q "^10\.$a\.$b\." && ! ip -4 addr show | grep -q "inet 10\.$a\.$b\."; then
+		subnet=10.$a.$b.0/24
+		break
+	fi
 done
-subnet=10.$a.$b.0/24
+[ -n "$subnet" ] || die "no free 10.200-249.x.0/24 for the pod network (routes or addresses use them all)"
 bridge=ek$run
 mkdir -p "$T/cni" "$T/ipam"
 cat >"$T/cni/10-e2e-kube.conflist" <<EOF
