@@ -18,7 +18,8 @@
 # system container with a host channel reaches Running; kubectl exec works and its PID 1 is the
 # image's init; kubectl logs shows its output; a file written on the node into the channel's host
 # directory is read inside; kubectl delete removes the pod, its containers, and the channel (host
-# directory unmounted and gone).
+# directory unmounted and gone). kubectl port-forward reaches a server in the pod, and the
+# container, restarted by the kubelet, gets the channel anew.
 #
 # The kubelet changes host-wide things: it sets six kernel tunables (vm.overcommit_memory,
 # vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.root_maxkeys,
@@ -97,6 +98,7 @@ cleanup() {
 	[ "$rc" = 0 ] || { echo "$prog: failed; the last lines of each log:" >&2
 		for f in "$T"/logs/{etcd,kube-apiserver,isulad,kubelet}.log; do [ -f "$f" ] || continue; echo "---- $f" >&2; tail -n 15 "$f" >&2; done; }
 	step "clean-up"
+	[ -n "${pf_pid:-}" ] && stop_pid "$pf_pid"
 	# The kubelet first (it would restart what is removed under it), then the pods it left,
 	# then the daemon, the apiserver and etcd: in reverse start order.
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
@@ -164,12 +166,15 @@ until_ok() {
 	done
 }
 
+# Below the kernel's ephemeral range, so that no outgoing connection takes one meanwhile.
+read -r eph_low _ </proc/sys/net/ipv4/ip_local_port_range
+[ "$eph_low" -gt 12000 ] || die "the ephemeral port range starts at $eph_low: no room below it for the run's ports"
 taken_ports=" "
-free_port() { # a TCP port nothing on this host listens on, not given out before; sets $port
+free_port() { # a TCP port no socket on this host uses, not given out before; sets $port
 	while :; do
-		port=$((20000 + RANDOM % 40000))
+		port=$((10000 + RANDOM % (eph_low - 10000)))
 		case $taken_ports in *" $port "*) continue ;; esac
-		ss -Htln "sport = :$port" | grep -q . || break
+		ss -Htan "sport = :$port" | grep -q . || break
 	done
 	taken_ports+="$port "
 }
@@ -381,6 +386,17 @@ echo "read in the pod: $got"
 k exec ring -- sh -c 'echo "hello from the pod $(hostname)" > /ring/reply'
 echo "read on the node: $(cat "$T/channels/ring/reply")"
 echo "the engine: $(isula ps --format '{{.Names}} {{.Status}}')"
+
+step "kubectl port-forward: busybox httpd in the pod on its 127.0.0.1:8080 serves the channel"
+k exec ring -- httpd -p 127.0.0.1:8080 -h /ring # it goes to the background in the container
+free_port; fwd_port=$port
+k port-forward --address 127.0.0.1 pod/ring "$fwd_port:8080" >"$T/logs/port-forward.log" 2>&1 </dev/null &
+pf_pid=$!
+within=30 until_ok "port-forward to the pod's 8080" curl -sf -o /dev/null "http://127.0.0.1:$fwd_port/msg"
+got=$(curl -sf "http://127.0.0.1:$fwd_port/msg")
+[ "$got" = "$msg" ] || die "through port-forward: \"$got\", want \"$msg\""
+echo "GET /msg through port-forward: $got"
+stop_pid "$pf_pid"
 
 step "container restart: init ends, the kubelet makes attempt 1, which gets the channel anew"
 # busybox init takes SIGTERM as "reboot" and exits; the kubelet restarts the container as a
