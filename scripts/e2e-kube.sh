@@ -166,13 +166,14 @@ until_ok() {
 	done
 }
 
-# Below the kernel's ephemeral range, so that no outgoing connection takes one meanwhile.
+# From 20000 (critest uses 12000-12003) to below the kernel's ephemeral range, so that no
+# outgoing connection takes one meanwhile.
 read -r eph_low _ </proc/sys/net/ipv4/ip_local_port_range
-[ "$eph_low" -gt 12000 ] || die "the ephemeral port range starts at $eph_low: no room below it for the run's ports"
+[ "$eph_low" -gt 22000 ] || die "the ephemeral port range starts at $eph_low: no room below it for the run's ports"
 taken_ports=" "
 free_port() { # a TCP port no socket on this host uses, not given out before; sets $port
 	while :; do
-		port=$((10000 + RANDOM % (eph_low - 10000)))
+		port=$((20000 + RANDOM % (eph_low - 20000)))
 		case $taken_ports in *" $port "*) continue ;; esac
 		ss -Htan "sport = :$port" | grep -q . || break
 	done
