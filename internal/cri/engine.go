@@ -65,7 +65,9 @@ type ContainerConfig struct {
 	// host (HostNamespace); a kind that is absent is private.
 	Namespaces map[string]string // "network", "ipc", "uts", "pid" -> path or HostNamespace
 
-	Mounts         []types.Mount
+	Mounts []types.Mount
+	// ImageMounts are images of the store mounted read-only (the CRI's image volumes).
+	ImageMounts    []ImageMount
 	LogPath        string // absolute; written in the CRI log format by the shim
 	CgroupParent   string
 	Resources      Resources
@@ -81,6 +83,13 @@ type ContainerConfig struct {
 
 	SystemContainer bool
 	HostChannels    []types.HostChannel
+}
+
+// ImageMount is an image (or its directory SubPath) mounted read-only at Target.
+type ImageMount struct {
+	ImageID string
+	Target  string
+	SubPath string
 }
 
 // HostNamespace in ContainerConfig.Namespaces is the host's namespace of that kind.

@@ -89,7 +89,7 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 		hc.PidsLimit = &n
 	}
 	req := &types.CreateRequest{Name: cc.Name, HostConfig: hc, Config: types.Config{
-		// The image by ID, the one the CRI merged the config of (criCreateImage).
+		// The image by ID: the one whose config internal/cri merged (mergeImageConfig).
 		Hostname: cc.Hostname, User: cc.User, Env: cc.Env, Entrypoint: cc.Entrypoint, Cmd: cc.Cmd, Image: cc.ImageID,
 		WorkingDir: cc.WorkingDir, Tty: cc.Tty, OpenStdin: cc.Stdin, Labels: cc.Labels,
 	}}
@@ -100,8 +100,12 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 			return "", nil, fmt.Errorf("container log %q: %w", logPath, err)
 		}
 	}
+	var ims []container.ImageMount
+	for _, m := range cc.ImageMounts {
+		ims = append(ims, container.ImageMount{Image: m.ImageID, Target: m.Target, SubPath: m.SubPath})
+	}
 	c, warnings, err := e.d.create(ctx, req, createExtras{
-		imageName: cc.Image,
+		imageName: cc.Image, imageMounts: ims,
 		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
 			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups, cc.SupplementalGroupsStrict)},
 		criLog: func(id string) string {

@@ -23,10 +23,7 @@ import (
 // criImages is the CRI's view of the engine's image store (cri.Images): the same images,
 // pulls, mirrors and certificates as `isula pull` and `isula images`, so a kubelet and a
 // user share one store, and an image a container uses is kept from removal.
-type criImages struct {
-	d     *Daemon
-	usage layerUsageCache // of the store, for FsInfo
-}
+type criImages struct{ d *Daemon }
 
 // criImage is a stored image with its config, as internal/cri wants it.
 func (c *criImages) criImage(im store.Image) (cri.Image, error) {
@@ -117,14 +114,12 @@ func (c *criImages) Remove(ctx context.Context, ref string) error {
 }
 
 // FsInfo walks the image store (unpacked layers, blobs, records): bytes allocated and
-// inodes, each hard-linked inode once; at most once per layerUsageTTL.
+// inodes, each hard-linked inode once. Not cached: it changes with every pull, and what it
+// walks is what the node's admin and kubelet pulled, not what a container writes.
 func (c *criImages) FsInfo(ctx context.Context) (cri.ImageFsUsage, error) {
 	root := filepath.Join(c.d.cfg.Graph, "images")
-	used, inodes, ok := c.usage.get("images", root)
-	if !ok {
-		return cri.ImageFsUsage{}, fmt.Errorf("image store %s: its usage could not be read", root)
-	}
-	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: used, InodesUsed: inodes}, nil
+	used, inodes, err := dirUsage(ctx, root)
+	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: used, InodesUsed: inodes}, err
 }
 
 // withWritableLayer adds the usage of a container's own layer (of a container made from an
