@@ -383,3 +383,54 @@ func TestCRIImageVolumes(t *testing.T) {
 	}
 	cc.must("rmi", "test/app:v1")
 }
+
+// A daemon killed in a CRI create after the rootfs and the image volumes are mounted: the
+// next start unmounts both and removes the unfinished container.
+func TestCRIImageVolumeCreateKilled(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	PushTestImage(t, reg, "library/busybox", "latest", plainBusybox(t), false)
+	d := StartDaemon(t, "ISULAD_FAULTS=create-after-rootfs=kill")
+	restartWithConfig(t, d, map[string]any{"registry-mirrors": []string{"http://" + reg.Host}})
+	cc := newCRIClient(t, d)
+	t.Cleanup(func() { cc.run("", "rmp", "-a", "-f") })
+	cc.must("pull", "busybox")
+	dir := d.TempDir()
+	pod := writeJSON(t, filepath.Join(dir, "pod.json"), map[string]any{
+		"metadata": map[string]any{"name": "k", "namespace": "default", "uid": "u-k"},
+		"linux":    map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"pid": 1}}}})
+	podID := cc.must("runp", pod)
+	ctr := writeJSON(t, filepath.Join(dir, "ctr.json"), map[string]any{
+		"metadata": map[string]any{"name": "c"}, "image": map[string]any{"image": "busybox"}, "command": []string{"sleep", "1000"},
+		"mounts": []map[string]any{{"container_path": "/mnt/v", "readonly": true, "image": map[string]any{"image": "busybox"}, "image_sub_path": "bin"}}})
+	if r := cc.run("", "create", podID, ctr, pod); r.Code == 0 {
+		t.Fatalf("create survived its daemon's kill: %s", r)
+	}
+	<-d.exited
+	under := filepath.Join(d.Graph, "containers") + "/"
+	mountsUnder := func() int {
+		data, _ := os.ReadFile("/proc/self/mountinfo")
+		n := 0
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], under) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := mountsUnder(); n != 3 {
+		d.extraEnv = nil
+		d.Start()
+		t.Fatalf("%d mounts under the containers at the fault point, want 3 (rootfs, image, sub path)", n)
+	}
+	d.extraEnv = nil
+	d.Start()
+	if n := mountsUnder(); n != 0 {
+		t.Fatalf("%d mounts of the unfinished create are left after the restart", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "containers")); len(ents) != 0 {
+		t.Fatalf("container directories left: %d", len(ents))
+	}
+	// The image is free again.
+	cc.must("rmp", "-f", podID)
+	cc.must("rmi", "busybox")
+}
