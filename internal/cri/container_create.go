@@ -112,6 +112,17 @@ func (s *Service) CreateContainer(ctx context.Context, r *runtimeapi.CreateConta
 	if err != nil {
 		return nil, gerr(err)
 	}
+	if len(cc.HostChannels) > 0 {
+		md := r.GetConfig().GetMetadata()
+		for _, old := range s.channelHolders(sb.ID, md.GetName(), md.GetAttempt()) {
+			if err := s.engine.RemoveContainer(ctx, old.ID); err != nil && !errdefs.IsNotFound(err) {
+				return nil, gerr(fmt.Errorf("container %q attempt %d: removing the exited attempt %s that holds its host channels: %w",
+					md.GetName(), md.GetAttempt(), old.ID, err))
+			}
+			s.log.Info("exited attempt removed: its host channels go to the new attempt", "pod", sb.fullName(),
+				"container", md.GetName(), "old", old.ID, "attempt", md.GetAttempt())
+		}
+	}
 	id, warnings, err := s.engine.CreateContainer(ctx, cc)
 	if err != nil {
 		return nil, gerr(err)
@@ -120,6 +131,30 @@ func (s *Service) CreateContainer(ctx context.Context, r *runtimeapi.CreateConta
 		s.log.Warn(w, "id", id)
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// channelHolders are the earlier attempts of the pod's container name that have host channels
+// and no longer run. A channel's host path belongs to one container record, but the kubelet
+// restarts a container as a new one (attempt+1) and keeps the exited one for a while (for
+// `kubectl logs --previous` and its restart count): the new attempt, with the same annotations
+// and so the same host paths, could never be created. The CRI therefore removes such exited
+// attempts (their channels are unmounted and removed with them, as at `rm`) just before it
+// creates the next one. An earlier attempt that still runs is left alone, and the create fails
+// on its host path as before.
+func (s *Service) channelHolders(sandboxID, name string, attempt uint32) []ContainerState {
+	var out []ContainerState
+	for _, c := range s.podContainers(sandboxID) {
+		m, ok := metaOf(c)
+		if !ok || m.Name != name || m.Attempt >= attempt || m.HostChannelBytes == 0 {
+			continue
+		}
+		switch c.Status {
+		case "running", "paused", "restarting", "removing":
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // containerConfig checks a ContainerConfig and turns it into the engine's, in the pod sb.
@@ -232,7 +267,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		cc.LogPath = p
 	}
 	cc.Resources = resourcesOf(lx.GetResources())
-	if err := s.applyAnnotations(&cc, sb, engineAnnotations(sb.Annotations, md.Name, c.Annotations)); err != nil {
+	if err := s.applyAnnotations(&cc, sb, md, engineAnnotations(sb.Annotations, md.Name, c.Annotations)); err != nil {
 		return ContainerConfig{}, err
 	}
 	if n := totalChannelBytes(cc.HostChannels); n > 0 {
@@ -305,7 +340,7 @@ func resourcesOf(r *runtimeapi.LinuxContainerResources) Resources {
 
 // applyAnnotations reads this engine's own annotations: a system container, and host
 // channels, which are allowed only under daemon.json cri-host-channel-roots.
-func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, ann map[string]annotation) error {
+func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, md *runtimeapi.ContainerMetadata, ann map[string]annotation) error {
 	if a, ok := ann[AnnotationSystemContainer]; ok {
 		b, err := strconv.ParseBool(a.value)
 		if err != nil {
@@ -342,8 +377,12 @@ func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, ann map[str
 		// The pod's channels together, this container's included, against half of the node's
 		// memory (each container's own sum is checked again by the engine).
 		total := totalChannelBytes(cc.HostChannels)
+		released := map[string]bool{}
+		for _, old := range s.channelHolders(sb.ID, md.GetName(), md.GetAttempt()) {
+			released[old.ID] = true // CreateContainer removes them first
+		}
 		for _, c := range s.podContainers(sb.ID) {
-			if m, ok := metaOf(c); ok {
+			if m, ok := metaOf(c); ok && !released[c.ID] {
 				total += m.HostChannelBytes
 			}
 		}

@@ -424,3 +424,49 @@ func TestSupplementalGroupsPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestRestartHandsHostChannelsOver(t *testing.T) {
+	root := t.TempDir()
+	s, e := testService(t, func(c *Config) { c.HostChannelRoots = []string{root} })
+	ctx := context.Background()
+	pc := podConfig("ring")
+	pc.Annotations = map[string]string{"io.isulad.container.sys.host-channel.ring": root + "/ring:/ring:rw:1m"}
+	r, err := s.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string, attempt uint32) string {
+		t.Helper()
+		c := ctrConfig(name)
+		c.Metadata.Attempt = attempt
+		cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: r.PodSandboxId, Config: c})
+		if err != nil {
+			t.Fatalf("create %s attempt %d: %v", name, attempt, err)
+		}
+		return cr.ContainerId
+	}
+	gone := func(id string) bool { _, err := e.Container(id); return err != nil }
+	plain := create("plain", 0) // no channel: never removed
+	first := create("sys", 0)
+	s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: first})
+	s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: plain})
+	s.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: plain})
+
+	// Attempt 0 still runs: attempt 1 does not remove it.
+	second := create("sys", 1)
+	if gone(first) {
+		t.Fatal("a running earlier attempt was removed")
+	}
+	if _, err := s.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: second}); err != nil {
+		t.Fatal(err)
+	}
+	// Attempt 0 exited: attempt 2 takes its channel, attempt 0 is removed, plain stays.
+	s.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: first})
+	third := create("sys", 2)
+	if !gone(first) || gone(third) || gone(plain) {
+		t.Errorf("after attempt 2: attempt 0 gone %v, attempt 2 gone %v, plain gone %v", gone(first), gone(third), gone(plain))
+	}
+	if cc := e.config(t, third); len(cc.HostChannels) != 1 || cc.HostChannels[0].PathOnHost != root+"/ring" {
+		t.Errorf("attempt 2's channels %+v", cc.HostChannels)
+	}
+}

@@ -231,6 +231,13 @@ func applyCRIResources(s *specs.Spec, r cri.Resources) {
 		lr.Memory = &specs.LinuxMemory{Limit: &limit, Swap: &swap}
 	}
 	lr.HugepageLimits = nil
+	// The kubelet gives a limit (0 when the pod asks for none) for every page size the node
+	// has, whether or not the hugetlb controller is one the runtime can set; runc then fails the
+	// start ("cannot set hugetlb limit"). As cri-o does, they are left out when it is not: on
+	// this kind of hybrid host hugetlb is on the cgroup2 mount, which runc does not configure.
+	if len(r.HugepageLimits) > 0 && !hugetlbSettable() {
+		r.HugepageLimits = nil
+	}
 	for size, limit := range r.HugepageLimits {
 		lr.HugepageLimits = append(lr.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: size, Limit: limit})
 	}
@@ -239,6 +246,10 @@ func applyCRIResources(s *specs.Spec, r cri.Resources) {
 		s.Process.OOMScoreAdj = &adj
 	}
 }
+
+// hugetlbSettable is cgroups.HasController("hugetlb"), read at each container create: the
+// layout can change while the daemon runs (scripts/cgroup-hugetlb.sh moves hugetlb to v1).
+var hugetlbSettable = func() bool { return cgroups.HasController("hugetlb") }
 
 func ownOOMScoreAdj() int {
 	b, err := os.ReadFile("/proc/self/oom_score_adj")
