@@ -67,7 +67,7 @@ skip_re=$(IFS='|'; echo "${SKIPS[*]}")
 
 work=$(mktemp -d /tmp/critest.XXXXXX)
 chmod 0711 "$work"
-reg_pid= daemon_pid= bridge=crit$(printf '%05d' $((RANDOM % 100000)))
+reg_pid= daemon_pid= critest_pid= bridge=crit$(printf '%05d' $((RANDOM % 100000)))
 chains_before=
 
 # Every chain of the CNI plugins' host-wide ones present now, as "table chain" lines.
@@ -118,6 +118,13 @@ cleanup() {
 	local status=$? m
 	trap - EXIT INT TERM
 	set +e
+	if [ -n "$critest_pid" ] && kill -0 "$critest_pid" 2>/dev/null; then
+		log "stopping critest (pid $critest_pid)"
+		kill -TERM "$critest_pid"
+		for _ in $(seq 100); do kill -0 "$critest_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$critest_pid" 2>/dev/null
+		wait "$critest_pid" 2>/dev/null
+	fi
 	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
 		crictl rmp -af >/dev/null 2>&1
 		for c in $(isula ps -aq --no-trunc 2>/dev/null); do isula rm -f "$c" >/dev/null 2>&1; done
@@ -239,8 +246,16 @@ args=(--runtime-endpoint "unix://$work/isulad.sock" --image-endpoint "unix://$wo
 [ -z "${CRITEST_FOCUS:-}" ] || args+=(-ginkgo.focus "$CRITEST_FOCUS")
 log "critest ${args[*]} $*"
 rc=0
-# critest's own temp dirs (pod log dirs, host paths) go under the temp dir too.
-(cd "$work" && TMPDIR=$work "$critest" "${args[@]}" "$@") 2>&1 | tee "$work/critest.log" || rc=$?
+# critest's own temp dirs (pod log dirs, host paths) go under the temp dir too. It runs in the
+# background so that a signal to this script stops it at once (cleanup kills it); its output
+# is shown as it comes.
+(cd "$work" && TMPDIR=$work exec "$critest" "${args[@]}" "$@") >"$work/critest.log" 2>&1 &
+critest_pid=$!
+tail -n +1 -f --pid="$critest_pid" "$work/critest.log" &
+tail_pid=$!
+wait "$critest_pid" || rc=$?
+wait "$tail_pid" || true
+critest_pid=
 summary=$(grep -E '^Ran [0-9]+ of [0-9]+ Specs' "$work/critest.log" | tail -n1 || true)
 counts=$(grep -E '[0-9]+ Passed \| [0-9]+ Failed' "$work/critest.log" | tail -n1 || true)
 [ -n "$summary" ] && [ -n "$counts" ] || die "critest printed no summary (exit $rc)"
