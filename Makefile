@@ -116,7 +116,7 @@ critest: build
 	scripts/critest.sh
 
 # kubelet, kube-apiserver and kubectl come from scripts/tools.sh (built once into TOOLS_CACHE,
-# ~12 minutes cold); the rest is docs/cri.md "With kubelet".
+# ~20 minutes cold here); the rest is docs/cri.md "With kubelet".
 e2e-kube: build
 	TOOLS_CACHE=$(TOOLS_CACHE) ISULAD_BIN=$(CURDIR)/bin scripts/e2e-kube.sh
 

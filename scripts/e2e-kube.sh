@@ -18,7 +18,8 @@
 # system container with a host channel reaches Running; kubectl exec works and its PID 1 is the
 # image's init; kubectl logs shows its output; a file written on the node into the channel's host
 # directory is read inside; kubectl delete removes the pod, its containers, and the channel (host
-# directory unmounted and gone).
+# directory unmounted and gone). kubectl port-forward reaches a server in the pod, and the
+# container, restarted by the kubelet, gets the channel anew.
 #
 # The kubelet changes host-wide things: it sets six kernel tunables (vm.overcommit_memory,
 # vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.root_maxkeys,
@@ -30,7 +31,8 @@
 #
 # Environment: ISULAD_BIN (default bin/ of this clone: isula, isulad, isulad-shim),
 # ISULAD_TOOLS_CACHE / TOOLS_CACHE (scripts/tools.sh), ISULAD_ROOTFS_CACHE (scripts/mkrootfs.sh),
-# KEEP_ON_FAILURE=1 leaves the temporary directory (processes are still stopped).
+# KEEP_ON_FAILURE=1 leaves the temporary directory after a failure, KEEP=1 always (with every
+# component's log in logs/; processes, mounts, cgroups and chains are removed all the same).
 set -euo pipefail
 
 prog=${0##*/}
@@ -96,6 +98,7 @@ cleanup() {
 	[ "$rc" = 0 ] || { echo "$prog: failed; the last lines of each log:" >&2
 		for f in "$T"/logs/{etcd,kube-apiserver,isulad,kubelet}.log; do [ -f "$f" ] || continue; echo "---- $f" >&2; tail -n 15 "$f" >&2; done; }
 	step "clean-up"
+	[ -n "${pf_pid:-}" ] && stop_pid "$pf_pid"
 	# The kubelet first (it would restart what is removed under it), then the pods it left,
 	# then the daemon, the apiserver and etcd: in reverse start order.
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
@@ -141,7 +144,7 @@ cleanup() {
 	for s in "${sysctls[@]}"; do
 		[ "$(sysctl -n "$s")" = "${sysctl_before[$s]}" ] || sysctl -q -w "$s=${sysctl_before[$s]}"
 	done
-	if [ "$rc" != 0 ] && [ -n "${KEEP_ON_FAILURE:-}" ]; then
+	if [ -n "${KEEP:-}" ] || { [ "$rc" != 0 ] && [ -n "${KEEP_ON_FAILURE:-}" ]; }; then
 		echo "$prog: kept $T" >&2
 	else
 		rm -rf --one-file-system "$T"
@@ -163,12 +166,18 @@ until_ok() {
 	done
 }
 
-free_port() { # a TCP port nothing on this host listens on
-	local p
+# From 20000 (critest uses 12000-12003) to below the kernel's ephemeral range, so that no
+# outgoing connection takes one meanwhile.
+read -r eph_low _ </proc/sys/net/ipv4/ip_local_port_range
+[ "$eph_low" -gt 22000 ] || die "the ephemeral port range starts at $eph_low: no room below it for the run's ports"
+taken_ports=" "
+free_port() { # a TCP port no socket on this host uses, not given out before; sets $port
 	while :; do
-		p=$((20000 + RANDOM % 40000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+		port=$((20000 + RANDOM % (eph_low - 20000)))
+		case $taken_ports in *" $port "*) continue ;; esac
+		ss -Htan "sport = :$port" | grep -q . || break
 	done
+	taken_ports+="$port "
 }
 
 # ---------------------------------------------------------------- certificates and tokens
@@ -196,8 +205,11 @@ printf '%s,admin,admin,"system:masters"\n%s,system:node:%s,kubelet,"system:nodes
 chmod 600 ./*.key tokens.csv
 cd "$T/kubelet-cwd"
 
-etcd_port=$(free_port) etcd_peer=$(free_port) api_port=$(free_port)
-kubelet_port=$(free_port) healthz_port=$(free_port)
+free_port; etcd_port=$port
+free_port; etcd_peer=$port
+free_port; api_port=$port
+free_port; kubelet_port=$port
+free_port; healthz_port=$port
 
 kubeconfig() { # file token
 	cat >"$1" <<-EOF
@@ -247,11 +259,15 @@ until_ok "kube-apiserver /readyz" k get --raw /readyz
 # ---------------------------------------------------------------- isulad, its pod network, the image
 # The pod network: a bridge of this run's own on a free 10.x.y.0/24, host-local leases in the
 # run's directory; no portmap or firewall plugin, so no host-wide iptables chains.
+subnet=
 for _ in $(seq 100); do
 	a=$((200 + RANDOM % 50)) b=$((RANDOM % 256))
-	ip -4 route show | grep -q "^10\.$a\.$b\." || ip -4 addr show | grep -q "inet 10\.$a\.$b\." || break
+	if ! ip -4 route show | grep -q "^10\.$a\.$b\." && ! ip -4 addr show | grep -q "inet 10\.$a\.$b\."; then
+		subnet=10.$a.$b.0/24
+		break
+	fi
 done
-subnet=10.$a.$b.0/24
+[ -n "$subnet" ] || die "no free 10.200-249.x.0/24 for the pod network (routes or addresses use them all)"
 bridge=ek$run
 mkdir -p "$T/cni" "$T/ipam"
 cat >"$T/cni/10-e2e-kube.conflist" <<EOF
@@ -371,6 +387,17 @@ echo "read in the pod: $got"
 k exec ring -- sh -c 'echo "hello from the pod $(hostname)" > /ring/reply'
 echo "read on the node: $(cat "$T/channels/ring/reply")"
 echo "the engine: $(isula ps --format '{{.Names}} {{.Status}}')"
+
+step "kubectl port-forward: busybox httpd in the pod on its 127.0.0.1:8080 serves the channel"
+k exec ring -- httpd -p 127.0.0.1:8080 -h /ring # it goes to the background in the container
+free_port; fwd_port=$port
+k port-forward --address 127.0.0.1 pod/ring "$fwd_port:8080" >"$T/logs/port-forward.log" 2>&1 </dev/null &
+pf_pid=$!
+within=30 until_ok "port-forward to the pod's 8080" curl -sf -o /dev/null "http://127.0.0.1:$fwd_port/msg"
+got=$(curl -sf "http://127.0.0.1:$fwd_port/msg")
+[ "$got" = "$msg" ] || die "through port-forward: \"$got\", want \"$msg\""
+echo "GET /msg through port-forward: $got"
+stop_pid "$pf_pid"
 
 step "container restart: init ends, the kubelet makes attempt 1, which gets the channel anew"
 # busybox init takes SIGTERM as "reboot" and exits; the kubelet restarts the container as a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -35,7 +36,8 @@ func (c *criImages) criImage(im store.Image) (cri.Image, error) {
 	if err != nil {
 		return cri.Image{}, fmt.Errorf("image %s: its config is unreadable: %w", im.ID, err)
 	}
-	out := cri.Image{ID: im.ID, RepoTags: im.Names, RepoDigests: im.Digests, Config: raw,
+	// Copies: the store edits its records' name lists in place.
+	out := cri.Image{ID: im.ID, RepoTags: slices.Clone(im.Names), RepoDigests: slices.Clone(im.Digests), Config: raw,
 		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
 		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User}
 	if im.Size > 0 {
