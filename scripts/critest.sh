@@ -25,18 +25,27 @@ prog=${0##*/}
 die() { echo "$prog: $*" >&2; exit 1; }
 log() { printf '%s: %s\n' "$prog" "$*" >&2; }
 
+# A prerequisite of the machine that is missing: skipped, saying why (as the Go tests do),
+# and a failure when CI=true (.ci/run installs everything).
+missing() {
+	if [ "${CI:-}" = true ]; then die "$*"; fi
+	log "skipped: $*"
+	exit 0
+}
+
 root=$(cd "$(dirname "$0")/.." && pwd)
 bindir=${ISULAD_BIN_DIR:-$root/bin}
-[ "$(id -u)" = 0 ] || die "must run as root (it starts a daemon)"
+[ "$(id -u)" = 0 ] || missing "must run as root (it starts a daemon)"
 for b in isulad isula isulad-shim; do
 	[ -x "$bindir/$b" ] || die "$bindir/$b is missing: run make build first"
 done
-command -v docker-registry >/dev/null || die "docker-registry (Debian package docker-registry) is not installed"
-command -v iptables-save >/dev/null || die "iptables is not installed"
+for c in docker-registry iptables-save curl ss apt-get dpkg-deb ldd; do
+	command -v "$c" >/dev/null || missing "$c is not installed (.ci/run's packages have it)"
+done
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/portmap ] && [ -x /usr/lib/cni/host-local ] ||
-	die "the CNI plugins (Debian package containernetworking-plugins) are not in /usr/lib/cni"
-critest=$("$root/scripts/tools.sh" critest | tail -n1)
-crictl=$("$root/scripts/tools.sh" crictl | tail -n1)
+	missing "the CNI plugins (Debian package containernetworking-plugins) are not in /usr/lib/cni"
+critest=$("$root/scripts/tools.sh" critest | tail -n1) || missing "critest could not be built (scripts/tools.sh critest)"
+crictl=$("$root/scripts/tools.sh" crictl | tail -n1) || missing "crictl could not be built (scripts/tools.sh crictl)"
 
 # Specs that cannot run here, by a regexp of their names, with why (docs/cri.md, "critest").
 SKIPS=(
@@ -58,7 +67,7 @@ skip_re=$(IFS='|'; echo "${SKIPS[*]}")
 
 work=$(mktemp -d /tmp/critest.XXXXXX)
 chmod 0711 "$work"
-reg_pid= daemon_pid= bridge=crit$(printf '%05d' $((RANDOM % 100000)))
+reg_pid= daemon_pid= critest_pid= bridge=crit$(printf '%05d' $((RANDOM % 100000)))
 chains_before=
 
 # Every chain of the CNI plugins' host-wide ones present now, as "table chain" lines.
@@ -109,6 +118,13 @@ cleanup() {
 	local status=$? m
 	trap - EXIT INT TERM
 	set +e
+	if [ -n "$critest_pid" ] && kill -0 "$critest_pid" 2>/dev/null; then
+		log "stopping critest (pid $critest_pid)"
+		kill -TERM "$critest_pid"
+		for _ in $(seq 100); do kill -0 "$critest_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$critest_pid" 2>/dev/null
+		wait "$critest_pid" 2>/dev/null
+	fi
 	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
 		crictl rmp -af >/dev/null 2>&1
 		for c in $(isula ps -aq --no-trunc 2>/dev/null); do isula rm -f "$c" >/dev/null 2>&1; done
@@ -149,6 +165,13 @@ free_port() {
 	done
 	die "no free port found"
 }
+
+# critest's web server specs use fixed host ports (pkg/validate consts: port mapping 12000,
+# port-forward 12001 and 12002, the host-network nginx 12003); another user of one of them
+# would fail a spec for no fault of the engine's, so it is said up front.
+for p in 12000 12001 12002 12003; do
+	[ -z "$(ss -Hltn "sport = :$p")" ] || die "port $p is in use (critest's specs need 12000-12003 free): $(ss -Hltnp "sport = :$p" | head -n1)"
+done
 
 # 1. The registry.
 reg=127.0.0.1:$(free_port)
@@ -223,8 +246,16 @@ args=(--runtime-endpoint "unix://$work/isulad.sock" --image-endpoint "unix://$wo
 [ -z "${CRITEST_FOCUS:-}" ] || args+=(-ginkgo.focus "$CRITEST_FOCUS")
 log "critest ${args[*]} $*"
 rc=0
-# critest's own temp dirs (pod log dirs, host paths) go under the temp dir too.
-(cd "$work" && TMPDIR=$work "$critest" "${args[@]}" "$@") 2>&1 | tee "$work/critest.log" || rc=$?
+# critest's own temp dirs (pod log dirs, host paths) go under the temp dir too. It runs in the
+# background so that a signal to this script stops it at once (cleanup kills it); its output
+# is shown as it comes.
+(cd "$work" && TMPDIR=$work exec "$critest" "${args[@]}" "$@") >"$work/critest.log" 2>&1 &
+critest_pid=$!
+tail -n +1 -f --pid="$critest_pid" "$work/critest.log" &
+tail_pid=$!
+wait "$critest_pid" || rc=$?
+wait "$tail_pid" || true
+critest_pid=
 summary=$(grep -E '^Ran [0-9]+ of [0-9]+ Specs' "$work/critest.log" | tail -n1 || true)
 counts=$(grep -E '[0-9]+ Passed \| [0-9]+ Failed' "$work/critest.log" | tail -n1 || true)
 [ -n "$summary" ] && [ -n "$counts" ] || die "critest printed no summary (exit $rc)"

@@ -2,6 +2,8 @@ package cri
 
 import (
 	"bytes"
+	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +22,9 @@ import (
 //     the image's User; a group without a user is refused.
 func mergeImageConfig(cc *ContainerConfig, c *runtimeapi.ContainerConfig, img Image, ref string) error {
 	name := c.GetMetadata().GetName()
+	if err := checkImageConfig(img, ref); err != nil {
+		return fmt.Errorf("container %q: %w", name, err)
+	}
 	switch {
 	case len(c.Command) > 0:
 		cc.Entrypoint, cc.Cmd = slices.Clone(c.Command), slices.Clone(c.Args)
@@ -89,4 +94,31 @@ func setEnv(env []string, key, value string) []string {
 		}
 	}
 	return append(env, key+"="+value)
+}
+
+// checkImageConfig holds the parts of an image's config (its author's input) that reach the
+// container to what the CRI itself may give, so that a bad one is named as the image's, not
+// as a flag's.
+func checkImageConfig(img Image, ref string) error {
+	bad := func(what string, v any, want string) error {
+		return invalidf("image %q: its config has %s %q (want %s)", ref, what, v, want)
+	}
+	for _, e := range img.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.ContainsRune(e, 0) {
+			return bad("Env entry", e, "KEY=VALUE")
+		}
+	}
+	if w := img.WorkingDir; w != "" && (!path.IsAbs(w) || strings.ContainsRune(w, 0)) {
+		return bad("WorkingDir", w, "an absolute path")
+	}
+	if u := img.User; u != "" && (strings.Count(u, ":") > 1 || strings.HasPrefix(u, ":") || strings.HasSuffix(u, ":") ||
+		strings.ContainsAny(u, "\x00\n ")) {
+		return bad("User", u, "name|uid[:group|gid]")
+	}
+	for _, a := range append(slices.Clone(img.Entrypoint), img.Cmd...) {
+		if strings.ContainsRune(a, 0) {
+			return bad("command argument", a, "no NUL byte")
+		}
+	}
+	return nil
 }

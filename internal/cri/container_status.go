@@ -72,6 +72,10 @@ func (s *Service) containerStatus(c ContainerState) *runtimeapi.ContainerStatus 
 		}
 		st.Mounts = append(st.Mounts, &runtimeapi.Mount{HostPath: mt.Source, ContainerPath: mt.Target, Readonly: mt.ReadOnly, Propagation: prop})
 	}
+	for _, im := range m.ImageMounts {
+		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: im.Target, Readonly: true, ImageSubPath: im.SubPath,
+			Image: &runtimeapi.ImageSpec{Image: im.Image, UserSpecifiedImage: im.UserImage, ImageRef: im.ImageID}})
+	}
 	return st
 }
 

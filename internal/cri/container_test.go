@@ -129,9 +129,9 @@ func TestCreateContainerRefuses(t *testing.T) {
 		{"recursive read-only, runtime without", func(c *runtimeapi.ContainerConfig) {
 			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true}}
 		}, codes.Unimplemented, `runtime handler "" cannot make recursive read-only mounts`},
-		{"image volume", func(c *runtimeapi.ContainerConfig) {
-			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/iv", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
-		}, codes.Unimplemented, `image volumes are not supported`},
+		{"writable image volume", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/iv", Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
+		}, codes.InvalidArgument, `must be read-only`},
 		{"system container value", func(c *runtimeapi.ContainerConfig) {
 			c.Annotations = map[string]string{AnnotationSystemContainer: "yes please"}
 		}, codes.InvalidArgument, AnnotationSystemContainer},
@@ -421,6 +421,101 @@ func TestSupplementalGroupsPolicy(t *testing.T) {
 		}
 		if u := cs.Status.GetUser().GetLinux(); u.GetUid() != 1000 || u.GetGid() != 1000 || !slices.Equal(u.GetSupplementalGroups(), []int64{1000, 1234}) {
 			t.Errorf("%v: status user %v", policy, cs.Status.GetUser())
+		}
+	}
+}
+
+func TestRestartHandsHostChannelsOver(t *testing.T) {
+	root := t.TempDir()
+	s, e := testService(t, func(c *Config) { c.HostChannelRoots = []string{root} })
+	ctx := context.Background()
+	pc := podConfig("ring")
+	pc.Annotations = map[string]string{"io.isulad.container.sys.host-channel.ring": root + "/ring:/ring:rw:1m"}
+	r, err := s.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string, attempt uint32) string {
+		t.Helper()
+		c := ctrConfig(name)
+		c.Metadata.Attempt = attempt
+		cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: r.PodSandboxId, Config: c})
+		if err != nil {
+			t.Fatalf("create %s attempt %d: %v", name, attempt, err)
+		}
+		return cr.ContainerId
+	}
+	gone := func(id string) bool { _, err := e.Container(id); return err != nil }
+	plain := create("plain", 0) // no channel: never removed
+	first := create("sys", 0)
+	s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: first})
+	s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: plain})
+	s.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: plain})
+
+	// Attempt 0 still runs: attempt 1 does not remove it.
+	second := create("sys", 1)
+	if gone(first) {
+		t.Fatal("a running earlier attempt was removed")
+	}
+	if _, err := s.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: second}); err != nil {
+		t.Fatal(err)
+	}
+	// Attempt 0 exited: attempt 2 takes its channel, attempt 0 is removed, plain stays.
+	s.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: first})
+	third := create("sys", 2)
+	if !gone(first) || gone(third) || gone(plain) {
+		t.Errorf("after attempt 2: attempt 0 gone %v, attempt 2 gone %v, plain gone %v", gone(first), gone(third), gone(plain))
+	}
+	if cc := e.config(t, third); len(cc.HostChannels) != 1 || cc.HostChannels[0].PathOnHost != root+"/ring" {
+		t.Errorf("attempt 2's channels %+v", cc.HostChannels)
+	}
+}
+
+func TestPodSandboxMetrics(t *testing.T) {
+	s, _ := testService(t, nil)
+	ctx := context.Background()
+	descs, err := s.ListMetricDescriptors(ctx, &runtimeapi.ListMetricDescriptorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]int{}
+	for _, d := range descs.Descriptors {
+		if d.Help == "" || len(d.LabelKeys) == 0 {
+			t.Errorf("descriptor %v: want help and label keys", d)
+		}
+		keys[d.Name] = len(d.LabelKeys)
+	}
+	pod := runPod(t, s, "metrics")
+	cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: ctrConfig("m"), SandboxConfig: podConfig("metrics")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A created container has no metrics yet; a running one has every descriptor's.
+	if _, err := s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
+	if err != nil || len(resp.PodMetrics) != 1 || resp.PodMetrics[0].PodSandboxId != pod || len(resp.PodMetrics[0].ContainerMetrics) != 1 {
+		t.Fatalf("pod metrics %v, %v", resp, err)
+	}
+	seen := map[string]bool{}
+	all := resp.PodMetrics[0].Metrics
+	all = append(all, resp.PodMetrics[0].ContainerMetrics[0].Metrics...)
+	for _, m := range all {
+		n, ok := keys[m.Name]
+		if !ok || len(m.LabelValues) != n {
+			t.Errorf("metric %s: %d label values, its descriptor has %d keys (known %v)", m.Name, len(m.LabelValues), n, ok)
+		}
+		seen[m.Name] = true
+	}
+	for name := range keys {
+		if !seen[name] {
+			t.Errorf("no value for %s", name)
+		}
+	}
+	for _, m := range resp.PodMetrics[0].ContainerMetrics[0].Metrics {
+		if m.Name == "container_cpu_usage_seconds_total" && m.Value.GetValue() != 3 {
+			t.Errorf("cpu seconds %v", m.Value)
 		}
 	}
 }

@@ -30,6 +30,8 @@ type Engine interface {
 	UpdateResources(ctx context.Context, id string, r Resources) error
 	// Stats reads a container's usage from its cgroup and storage.
 	Stats(id string) (ContainerStats, error)
+	// ContainerMetrics are a running container's counters for the CRI's metrics calls.
+	ContainerMetrics(ctx context.Context, id string) (ContainerMetrics, error)
 	// ReopenLog makes the writer of a running container's log reopen it (after rotation).
 	ReopenLog(ctx context.Context, id string) error
 	// MemTotal is the node's memory, for the host-channel bound.
@@ -65,7 +67,9 @@ type ContainerConfig struct {
 	// host (HostNamespace); a kind that is absent is private.
 	Namespaces map[string]string // "network", "ipc", "uts", "pid" -> path or HostNamespace
 
-	Mounts         []types.Mount
+	Mounts []types.Mount
+	// ImageMounts are images of the store mounted read-only (the CRI's image volumes).
+	ImageMounts    []ImageMount
 	LogPath        string // absolute; written in the CRI log format by the shim
 	CgroupParent   string
 	Resources      Resources
@@ -81,6 +85,13 @@ type ContainerConfig struct {
 
 	SystemContainer bool
 	HostChannels    []types.HostChannel
+}
+
+// ImageMount is an image (or its directory SubPath) mounted read-only at Target.
+type ImageMount struct {
+	ImageID string
+	Target  string
+	SubPath string
 }
 
 // HostNamespace in ContainerConfig.Namespaces is the host's namespace of that kind.
@@ -257,3 +268,41 @@ type LoopbackOnly struct{}
 func (LoopbackOnly) Setup(context.Context, PodNetworkConfig) ([]string, error) { return nil, nil }
 func (LoopbackOnly) Teardown(context.Context, PodNetworkConfig) error          { return nil }
 func (LoopbackOnly) Ready() error                                              { return nil }
+
+// ContainerMetrics are a running container's counters (cgroup, /proc, writable layer), the
+// raw values of the CRI's metrics (metrics.go). Times are in nanoseconds.
+type ContainerMetrics struct {
+	Timestamp time.Time
+
+	CPUUsageNanos, CPUUserNanos, CPUSystemNanos        uint64
+	CFSPeriods, CFSThrottledPeriods, CFSThrottledNanos uint64
+
+	MemoryUsage, MemoryMaxUsage, MemoryWorkingSet, MemoryRSS, MemoryCache uint64
+	MemorySwap, MemoryMappedFile, MemoryKernel, MemoryFailcnt             uint64
+	PageFaults, MajorPageFaults, OOMEvents                                uint64
+
+	Processes, Threads, ThreadsMax, FileDescriptors, Sockets uint64
+
+	// The writable layer's use, and the filesystem it is on (device, size, inodes).
+	FSDevice                                                string
+	FSUsageBytes, FSLimitBytes, FSInodesFree, FSInodesTotal uint64
+
+	// Network are the interfaces of the container's network namespace but lo.
+	Network []InterfaceCounters
+	// BlockIO is the I/O of the container's cgroup, per block device.
+	BlockIO []BlockIO
+}
+
+// BlockIO are a cgroup's I/O counters on one block device.
+type BlockIO struct {
+	Major, Minor                         uint64
+	Device                               string // its name in /dev, when the kernel says
+	ReadBytes, WriteBytes, Reads, Writes uint64
+}
+
+// InterfaceCounters are a network interface's counters (/proc/net/dev).
+type InterfaceCounters struct {
+	Name                                    string
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
+}

@@ -164,6 +164,17 @@ func (f *fakeEngine) Stats(id string) (ContainerStats, error) {
 	return ContainerStats{Timestamp: time.Now(), CPUUsageNanos: 1000, MemoryWorkingSet: 4096, MemoryUsage: 8192}, nil
 }
 
+func (f *fakeEngine) ContainerMetrics(ctx context.Context, id string) (ContainerMetrics, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.get(id); err != nil {
+		return ContainerMetrics{}, err
+	}
+	return ContainerMetrics{Timestamp: time.Now(), CPUUsageNanos: 3e9, MemoryUsage: 8192, FSDevice: "/dev/x",
+		Network: []InterfaceCounters{{Name: "eth0", RxBytes: 10, TxBytes: 20}},
+		BlockIO: []BlockIO{{Major: 8, Device: "/dev/sda", ReadBytes: 4096}}}, nil
+}
+
 func (f *fakeEngine) ReopenLog(ctx context.Context, id string) error { return nil }
 func (f *fakeEngine) MemTotal() int64                                { return f.memTotal }
 

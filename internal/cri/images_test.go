@@ -58,6 +58,14 @@ func TestMergeImageConfig(t *testing.T) {
 			err: "run_as_group 5 is given without run_as_user"},
 		{name: "negative user", img: img, c: &runtimeapi.ContainerConfig{Linux: sc(func(s *runtimeapi.LinuxContainerSecurityContext) { s.RunAsUser = id(-1) })},
 			err: "run_as_user -1"},
+		{name: "image env without =", img: Image{Cmd: []string{"sh"}, Env: []string{"NOVALUE"}}, c: &runtimeapi.ContainerConfig{},
+			err: `image "img": its config has Env entry "NOVALUE"`},
+		{name: "image working dir relative", img: Image{Cmd: []string{"sh"}, WorkingDir: "data"}, c: &runtimeapi.ContainerConfig{},
+			err: `image "img": its config has WorkingDir "data"`},
+		{name: "image user with two colons", img: Image{Cmd: []string{"sh"}, User: "a:b:c"}, c: &runtimeapi.ContainerConfig{},
+			err: `image "img": its config has User "a:b:c"`},
+		{name: "image arg with NUL", img: Image{Cmd: []string{"sh\x00x"}}, c: &runtimeapi.ContainerConfig{},
+			err: `its config has command argument`},
 		{name: "user name with a colon", img: img, c: &runtimeapi.ContainerConfig{Linux: sc(func(s *runtimeapi.LinuxContainerSecurityContext) { s.RunAsUsername = "a:b" })},
 			err: `run_as_username "a:b"`},
 	} {
@@ -250,5 +258,70 @@ func TestImageServiceCalls(t *testing.T) {
 	if err != nil || len(fs.ImageFilesystems) != 1 || fs.ImageFilesystems[0].FsId.Mountpoint != "/graph/images" ||
 		fs.ImageFilesystems[0].UsedBytes.Value != 4<<20 || fs.ImageFilesystems[0].InodesUsed.Value != 20 {
 		t.Errorf("image fs info: %v %v", fs, err)
+	}
+}
+
+// Image volumes: read-only only, a sub path inside the image, the image on the node; the
+// status reports each with the image's ID.
+func TestImageVolumeConfig(t *testing.T) {
+	s, e := testService(t, nil)
+	ctx := context.Background()
+	sb := runPod(t, s, "p")
+	vol := func(mod func(*runtimeapi.Mount)) *runtimeapi.ContainerConfig {
+		c := ctrConfig("c")
+		m := &runtimeapi.Mount{ContainerPath: "/mnt/v", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox", UserSpecifiedImage: "busybox"}}
+		if mod != nil {
+			mod(m)
+		}
+		c.Mounts = []*runtimeapi.Mount{m}
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*runtimeapi.Mount)
+		code codes.Code
+		want string
+	}{
+		{"writable", func(m *runtimeapi.Mount) { m.Readonly = false }, codes.InvalidArgument, "must be read-only"},
+		{"relative target", func(m *runtimeapi.Mount) { m.ContainerPath = "mnt" }, codes.InvalidArgument, "absolute container path"},
+		{"root target", func(m *runtimeapi.Mount) { m.ContainerPath = "/" }, codes.InvalidArgument, "other than /"},
+		{"host path too", func(m *runtimeapi.Mount) { m.HostPath = "/etc" }, codes.InvalidArgument, "host path"},
+		{"sub path up", func(m *runtimeapi.Mount) { m.ImageSubPath = "a/../../b" }, codes.InvalidArgument, "image_sub_path"},
+		{"sub path absolute", func(m *runtimeapi.Mount) { m.ImageSubPath = "/etc" }, codes.InvalidArgument, "image_sub_path"},
+		{"missing image", func(m *runtimeapi.Mount) { m.Image.Image = "nginx" }, codes.NotFound, "not on this node"},
+		{"bad user image", func(m *runtimeapi.Mount) { m.Image.UserSpecifiedImage = "A B" }, codes.InvalidArgument, "user_specified_image"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb, Config: vol(tc.mod)})
+			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %v with %q", err, tc.code, tc.want)
+			}
+		})
+	}
+	r, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb, Config: vol(func(m *runtimeapi.Mount) { m.ImageSubPath = "etc" })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := e.config(t, r.ContainerId)
+	if len(cc.ImageMounts) != 1 || cc.ImageMounts[0] != (ImageMount{ImageID: testBusybox.ID, Target: "/mnt/v", SubPath: "etc"}) {
+		t.Errorf("image mounts to the engine: %+v", cc.ImageMounts)
+	}
+	for _, m := range cc.Mounts {
+		if m.Target == "/mnt/v" {
+			t.Errorf("an image volume passed as a bind mount: %+v", m)
+		}
+	}
+	st, _ := s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: r.ContainerId})
+	var found bool
+	for _, m := range st.GetStatus().GetMounts() {
+		if m.Image != nil {
+			found = true
+			if m.ContainerPath != "/mnt/v" || !m.Readonly || m.ImageSubPath != "etc" || m.Image.Image != "busybox" || m.Image.ImageRef != testBusybox.ID {
+				t.Errorf("image volume in the status: %v", m)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no image volume in the status: %v", st.GetStatus().GetMounts())
 	}
 }

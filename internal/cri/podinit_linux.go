@@ -3,6 +3,7 @@ package cri
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -35,6 +36,9 @@ func podInitMain() {
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, syscall.SIGCHLD)
+	// Ready: closing fd 3 (the write end of startPodInit's pipe) tells it this process is the
+	// pod init by name and ignores signals, so it can be found and is not ended by a stray one.
+	unix.Close(3)
 	for {
 		for {
 			var ws unix.WaitStatus
@@ -98,14 +102,35 @@ func startPodInit(dir string) (podInit, error) {
 		return podInit{}, fmt.Errorf("pod PID namespace: %w", err)
 	}
 	f.Close()
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		os.Remove(pinned)
+		return podInit{}, fmt.Errorf("pod PID namespace: %w", err)
+	}
+	defer ready.Close()
 	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: []string{podInitArg0}, Dir: "/",
+		ExtraFiles:  []*os.File{readyW},
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Setsid: true}}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		os.Remove(pinned)
 		return podInit{}, fmt.Errorf("pod PID namespace: starting its init: %w", err)
 	}
 	go cmd.Wait() // reaped by the daemon while it runs; by the host's init after a restart
 	p := podInit{Pid: cmd.Process.Pid}
+	// Until the child has run this binary as the pod init (its command line and signal
+	// dispositions), it is not yet findable as one: wait for it to close fd 3, or to die.
+	if _, err := ready.Read(make([]byte, 1)); err != io.EOF {
+		cmd.Process.Kill()
+		os.Remove(pinned)
+		return podInit{}, fmt.Errorf("pod PID namespace: its init did not start: %v", err)
+	}
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid)); string(cmdline) != podInitArg0+"\x00" {
+		cmd.Process.Kill()
+		os.Remove(pinned)
+		return podInit{}, errors.New("pod PID namespace: its init exited at start")
+	}
 	fail := func(err error) (podInit, error) {
 		cmd.Process.Kill()
 		unpinNamespaces(dir)

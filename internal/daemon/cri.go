@@ -89,7 +89,7 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 		hc.PidsLimit = &n
 	}
 	req := &types.CreateRequest{Name: cc.Name, HostConfig: hc, Config: types.Config{
-		// The image by ID, the one the CRI merged the config of (criCreateImage).
+		// The image by ID: the one whose config internal/cri merged (mergeImageConfig).
 		Hostname: cc.Hostname, User: cc.User, Env: cc.Env, Entrypoint: cc.Entrypoint, Cmd: cc.Cmd, Image: cc.ImageID,
 		WorkingDir: cc.WorkingDir, Tty: cc.Tty, OpenStdin: cc.Stdin, Labels: cc.Labels,
 	}}
@@ -100,8 +100,12 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 			return "", nil, fmt.Errorf("container log %q: %w", logPath, err)
 		}
 	}
+	var ims []container.ImageMount
+	for _, m := range cc.ImageMounts {
+		ims = append(ims, container.ImageMount{Image: m.ImageID, Target: m.Target, SubPath: m.SubPath})
+	}
 	c, warnings, err := e.d.create(ctx, req, createExtras{
-		imageName: cc.Image,
+		imageName: cc.Image, imageMounts: ims,
 		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
 			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups, cc.SupplementalGroupsStrict)},
 		criLog: func(id string) string {
@@ -227,6 +231,13 @@ func applyCRIResources(s *specs.Spec, r cri.Resources) {
 		lr.Memory = &specs.LinuxMemory{Limit: &limit, Swap: &swap}
 	}
 	lr.HugepageLimits = nil
+	// The kubelet gives a limit (0 when the pod asks for none) for every page size the node
+	// has, whether or not the hugetlb controller is one the runtime can set; runc then fails the
+	// start ("cannot set hugetlb limit"). As cri-o does, they are left out when it is not: on
+	// this kind of hybrid host hugetlb is on the cgroup2 mount, which runc does not configure.
+	if len(r.HugepageLimits) > 0 && !hugetlbSettable() {
+		r.HugepageLimits = nil
+	}
 	for size, limit := range r.HugepageLimits {
 		lr.HugepageLimits = append(lr.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: size, Limit: limit})
 	}
@@ -235,6 +246,10 @@ func applyCRIResources(s *specs.Spec, r cri.Resources) {
 		s.Process.OOMScoreAdj = &adj
 	}
 }
+
+// hugetlbSettable is cgroups.HasController("hugetlb"), read at each container create: the
+// layout can change while the daemon runs (scripts/cgroup-hugetlb.sh moves hugetlb to v1).
+var hugetlbSettable = func() bool { return cgroups.HasController("hugetlb") }
 
 func ownOOMScoreAdj() int {
 	b, err := os.ReadFile("/proc/self/oom_score_adj")

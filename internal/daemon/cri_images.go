@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -23,10 +24,7 @@ import (
 // criImages is the CRI's view of the engine's image store (cri.Images): the same images,
 // pulls, mirrors and certificates as `isula pull` and `isula images`, so a kubelet and a
 // user share one store, and an image a container uses is kept from removal.
-type criImages struct {
-	d     *Daemon
-	usage layerUsageCache // of the store, for FsInfo
-}
+type criImages struct{ d *Daemon }
 
 // criImage is a stored image with its config, as internal/cri wants it.
 func (c *criImages) criImage(im store.Image) (cri.Image, error) {
@@ -38,7 +36,8 @@ func (c *criImages) criImage(im store.Image) (cri.Image, error) {
 	if err != nil {
 		return cri.Image{}, fmt.Errorf("image %s: its config is unreadable: %w", im.ID, err)
 	}
-	out := cri.Image{ID: im.ID, RepoTags: im.Names, RepoDigests: im.Digests, Config: raw,
+	// Copies: the store edits its records' name lists in place.
+	out := cri.Image{ID: im.ID, RepoTags: slices.Clone(im.Names), RepoDigests: slices.Clone(im.Digests), Config: raw,
 		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
 		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User}
 	if im.Size > 0 {
@@ -117,14 +116,12 @@ func (c *criImages) Remove(ctx context.Context, ref string) error {
 }
 
 // FsInfo walks the image store (unpacked layers, blobs, records): bytes allocated and
-// inodes, each hard-linked inode once; at most once per layerUsageTTL.
+// inodes, each hard-linked inode once. Not cached: it changes with every pull, and what it
+// walks is what the node's admin and kubelet pulled, not what a container writes.
 func (c *criImages) FsInfo(ctx context.Context) (cri.ImageFsUsage, error) {
 	root := filepath.Join(c.d.cfg.Graph, "images")
-	used, inodes, ok := c.usage.get("images", root)
-	if !ok {
-		return cri.ImageFsUsage{}, fmt.Errorf("image store %s: its usage could not be read", root)
-	}
-	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: used, InodesUsed: inodes}, nil
+	used, inodes, err := dirUsage(ctx, root)
+	return cri.ImageFsUsage{Mountpoint: root, UsedBytes: used, InodesUsed: inodes}, err
 }
 
 // withWritableLayer adds the usage of a container's own layer (of a container made from an

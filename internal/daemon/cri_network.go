@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 
@@ -29,9 +30,25 @@ import (
 // maxCNIConfSize is the largest configuration file read (iSulad's limit).
 const maxCNIConfSize = 1 << 20
 
-type podNetwork struct{ d *Daemon }
+type podNetwork struct {
+	d *Daemon
 
-func newPodNetwork(d *Daemon) *podNetwork { return &podNetwork{d: d} }
+	mu     sync.Mutex
+	warned map[string]string // invalid files already logged, with why (Status asks often)
+}
+
+func newPodNetwork(d *Daemon) *podNetwork { return &podNetwork{d: d, warned: map[string]string{}} }
+
+// warnOnce logs an invalid configuration file once per file and reason.
+func (p *podNetwork) warnOnce(file string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.warned[file] == err.Error() {
+		return
+	}
+	p.warned[file] = err.Error()
+	p.d.log.Warn("skipping an invalid CNI configuration", "file", file, "err", err)
+}
 
 // podNetworkConfig picks the pod network now (an admin may drop a conflist in at any time):
 // its name and conflist.
@@ -48,7 +65,7 @@ func (p *podNetwork) podNetworkConfig(ports bool) (string, []byte, error) {
 		}
 		list, err := loadCNIConf(f)
 		if err != nil {
-			p.d.log.Warn("skipping an invalid CNI configuration", "file", f, "err", err)
+			p.warnOnce(f, err)
 			continue
 		}
 		return list.Name, list.Bytes, nil
@@ -63,8 +80,8 @@ func (p *podNetwork) podNetworkConfig(ports bool) (string, []byte, error) {
 	return "", nil, fmt.Errorf("network-plugin is cni but cni-conf-dir %s has no CNI configuration (.conflist, .conf or .json) and no default-network is set", dir)
 }
 
-// loadCNIConf reads one configuration file as a conflist (a single-plugin .conf becomes a
-// list of one).
+// loadCNIConf reads one configuration file as a conflist (a single-plugin .conf or .json
+// becomes a list of one; one with "plugins" is a list whatever its extension).
 func loadCNIConf(path string) (*libcni.NetworkConfigList, error) {
 	st, err := os.Lstat(path)
 	if err != nil {
@@ -84,7 +101,9 @@ func loadCNIConf(path string) (*libcni.NetworkConfigList, error) {
 		if err := json.Unmarshal(data, &conf); err != nil {
 			return nil, err
 		}
-		data, _ = json.Marshal(map[string]any{"cniVersion": conf["cniVersion"], "name": conf["name"], "plugins": []any{conf}})
+		if _, isList := conf["plugins"]; !isList {
+			data, _ = json.Marshal(map[string]any{"cniVersion": conf["cniVersion"], "name": conf["name"], "plugins": []any{conf}})
+		}
 	}
 	list, err := libcni.ConfListFromBytes(data)
 	if err != nil {
@@ -141,8 +160,11 @@ func (p *podNetwork) Ready() error {
 	if p.d.cfg.NetworkPlugin == "" {
 		return nil
 	}
-	_, _, err := p.podNetworkConfig(false)
-	return err
+	_, conf, err := p.podNetworkConfig(false)
+	if err != nil {
+		return err
+	}
+	return p.d.net.CheckPlugins(conf)
 }
 
 // Reconcile runs once the CRI has loaded its pods after a start: the attachments of pods

@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/isulad-go/isulad/internal/cri"
+	"github.com/isulad-go/isulad/internal/network"
 )
 
 func TestNetworkPluginConfig(t *testing.T) {
@@ -65,13 +66,33 @@ func TestPodNetworkConfigChoice(t *testing.T) {
 	os.Symlink("/etc/passwd", filepath.Join(dir, "03-link.conf"))
 	write("10-single.conf", `{"cniVersion":"0.4.0","name":"single","type":"bridge","bridge":"cni9"}`)
 	write("20-later.conflist", `{"cniVersion":"1.0.0","name":"later","plugins":[{"type":"bridge"}]}`)
+	write("06-list.json", `{"cniVersion":"1.0.0","name":"listjson","plugins":[{"type":"bridge"},{"type":"portmap"}]}`)
 	name, conf, err := p.podNetworkConfig(false)
+	if err != nil || name != "listjson" {
+		t.Fatalf("pod network %q %v, want the list in 06-list.json", name, err)
+	}
+	if list, err := libcni.ConfListFromBytes(conf); err != nil || len(list.Plugins) != 2 {
+		t.Errorf("the list in a .json file: %s %v", conf, err)
+	}
+	os.Remove(filepath.Join(dir, "06-list.json"))
+	name, conf, err = p.podNetworkConfig(false)
 	if err != nil || name != "single" {
 		t.Fatalf("pod network %q %v, want the single-plugin 10-single.conf", name, err)
 	}
 	list, err := libcni.ConfListFromBytes(conf)
 	if err != nil || len(list.Plugins) != 1 || list.Plugins[0].Network.Type != "bridge" {
 		t.Errorf("the recorded conflist %s: %v", conf, err)
+	}
+	// Ready only once its plugin is in cni-bin-dir.
+	if err := p.Ready(); err == nil || !strings.Contains(err.Error(), `CNI plugin "bridge"`) {
+		t.Errorf("Ready with a pod network whose plugin is missing: %v", err)
+	}
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "bridge"), []byte("#!/bin/sh\n"), 0o755)
+	var err2 error
+	if d.net, err2 = network.New(network.Config{BinDirs: []string{bin}, ConfDir: filepath.Join(t.TempDir(), "cni"),
+		DataDir: filepath.Join(t.TempDir(), "data"), RunDir: filepath.Join(t.TempDir(), "run")}, d.log); err2 != nil {
+		t.Fatal(err2)
 	}
 	if err := p.Ready(); err != nil {
 		t.Errorf("Ready with a pod network: %v", err)

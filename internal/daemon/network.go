@@ -182,10 +182,11 @@ func (d *Daemon) withNetworkSpec(s *specs.Spec, c *container.Container) {
 	var mounted []string
 	for _, f := range hostFileNames {
 		dest := "/etc/" + f
-		if slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return filepath.Clean(m.Destination) == dest }) {
-			continue // the user's own mount there wins
-		}
+		// Every mount there needs systemd's drop-in, the engine's or not.
 		mounted = append(mounted, dest)
+		if slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return filepath.Clean(m.Destination) == dest }) {
+			continue // the user's own mount there wins (a CRI pod's files, for one)
+		}
 		src := filepath.Join(d.store.Dir(c.ID), f)
 		o := []string{"rbind", "rprivate"}
 		if other, ok := strings.CutPrefix(hc.NetworkMode, "container:"); ok && f != "hostname" {

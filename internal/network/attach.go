@@ -492,19 +492,30 @@ func (m *Manager) Release(owner string) {
 	m.heldClaims = kept
 }
 
-// CheckHostPort tells whether a host port can be bound now (nothing on the host uses it).
+// CheckHostPort tells whether a host port can be bound now (nothing on the host uses it, and
+// the host has the address).
 func CheckHostPort(proto, hostIP string, port int) error {
 	addr := net.JoinHostPort(hostIPOrAny(hostIP), strconv.Itoa(port))
+	family := "4"
+	if ip := net.ParseIP(hostIP); ip != nil && ip.To4() == nil {
+		family = "6"
+	}
+	busy := func(err error) error {
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("host port %s/%s: the host has no address %s: %w", addr, proto, hostIP, ErrInvalid)
+		}
+		return fmt.Errorf("host port %s/%s is in use on the host: %w", addr, proto, ErrConflict)
+	}
 	if proto == "udp" {
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket("udp"+family, addr)
 		if err != nil {
-			return fmt.Errorf("host port %s/udp is in use on the host: %w", addr, ErrConflict)
+			return busy(err)
 		}
 		return c.Close()
 	}
-	l, err := net.Listen("tcp4", addr)
+	l, err := net.Listen("tcp"+family, addr)
 	if err != nil {
-		return fmt.Errorf("host port %s/tcp is in use on the host: %w", addr, ErrConflict)
+		return busy(err)
 	}
 	return l.Close()
 }

@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+
+	"github.com/isulad-go/isulad/internal/errdefs"
 )
 
 // Pod attachments: a CRI pod sandbox on a CNI network. They follow the container
@@ -31,6 +36,11 @@ type PodAttachRequest struct {
 func (m *Manager) AttachPod(ctx context.Context, req PodAttachRequest) (*Attachment, error) {
 	if !isNetns(req.Netns) {
 		return nil, fmt.Errorf("pod %s: %s is not a network namespace: %w", req.Name, req.Netns, ErrInvalid)
+	}
+	// A plugin missing from cni-bin-dir would fail the ADD half-way, and then the DEL before
+	// it reaches the plugins that did their part: refused before anything.
+	if err := m.CheckPlugins(req.Conflist); err != nil {
+		return nil, err
 	}
 	unlock := m.lockContainer(req.PodID)
 	defer unlock()
@@ -75,7 +85,10 @@ func (m *Manager) AttachPod(ctx context.Context, req PodAttachRequest) (*Attachm
 	fail := func(err error) (*Attachment, error) {
 		// The same DEL as a stop's; it releases the claims too.
 		if derr := m.detachLocked(context.WithoutCancel(ctx), a.ContainerID); derr != nil {
+			// The record stays for the next start's DEL; the host ports go now: the pod
+			// will not exist.
 			m.log.Error("undoing a failed pod attach", "pod", req.Name, "err", derr)
+			m.Release(req.PodID)
 		}
 		return nil, err
 	}
@@ -88,6 +101,21 @@ func (m *Manager) AttachPod(ctx context.Context, req PodAttachRequest) (*Attachm
 	m.setAttachment(a)
 	c := *a
 	return &c, nil
+}
+
+// CheckPlugins tells whether every plugin of a conflist is in the plugin directories.
+func (m *Manager) CheckPlugins(conflist []byte) error {
+	list, err := libcni.ConfListFromBytes(conflist)
+	if err != nil {
+		return fmt.Errorf("CNI configuration: %v: %w", err, ErrInvalid)
+	}
+	for _, p := range list.Plugins {
+		if _, err := invoke.FindInPath(p.Network.Type, m.cfg.BinDirs); err != nil {
+			return errdefs.Errorf(errdefs.ErrFailedPrecondition, "network %s: CNI plugin %q is in none of the cni-bin-dir directories %s",
+				list.Name, p.Network.Type, strings.Join(m.cfg.BinDirs, ":"))
+		}
+	}
+	return nil
 }
 
 // ReclaimPod takes a pod's host ports again after a daemon restart.

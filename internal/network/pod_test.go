@@ -3,8 +3,10 @@ package network
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,10 +152,47 @@ func TestAttachPod(t *testing.T) {
 	}
 	m.Detach(ctx, "pod2")
 
+	// A conflist naming a plugin that is not there is refused before any plugin runs.
+	before, _ := os.ReadFile(filepath.Join(bin, "calls"))
+	missing := other
+	missing.Conflist = []byte(`{"cniVersion":"1.0.0","name":"podnet","plugins":[{"type":"fakecni"},{"type":"nosuchcni"}]}`)
+	if _, err := m.AttachPod(ctx, missing); err == nil || !strings.Contains(err.Error(), `CNI plugin "nosuchcni"`) || !strings.Contains(err.Error(), bin) {
+		t.Errorf("a missing plugin: %v, want one line naming it and cni-bin-dir", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(bin, "calls")); string(after) != string(before) || m.Attachment("pod2") != nil {
+		t.Errorf("a conflist with a missing plugin ran plugins (%q) or left a record", after)
+	}
+
 	// A namespace that is not one is refused before anything.
 	bad := req
 	bad.Netns = filepath.Join(t.TempDir(), "nothing")
 	if _, err := m.AttachPod(ctx, bad); err == nil || !strings.Contains(err.Error(), "not a network namespace") {
 		t.Errorf("attach to a missing namespace: %v", err)
+	}
+}
+
+func TestCheckHostPort(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := CheckHostPort("tcp", "127.0.0.1", port); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a bound port: %v", err)
+	}
+	// 203.0.113.77 (TEST-NET-3) is not this host's: binding it fails, no packet is sent.
+	local := false
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(net.ParseIP("203.0.113.77")) {
+			local = true
+		}
+	}
+	if err := CheckHostPort("tcp", "203.0.113.77", port); !local && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no address 203.0.113.77")) {
+		t.Errorf("an address the host lacks: %v", err)
+	}
+	if err := CheckHostPort("udp", "::1", port); err != nil && !strings.Contains(err.Error(), "[::1]") {
+		t.Errorf("an IPv6 host address: %v", err)
 	}
 }

@@ -464,13 +464,24 @@ func (c *Client) Exec(ctx context.Context, execID string, proc *specs.Process, s
 	if err != nil {
 		return 0, err
 	}
+	kill := opts.KillOnCancel && !detach
 	k, err := c.open(ctx, request{Op: opExec, ExecID: execID, Process: pj, Stdin: stdin != nil && !detach, Detach: detach,
-		KillOnClose: opts.KillOnCancel && !detach})
+		KillOnClose: kill})
 	if err != nil {
 		return 0, err
 	}
 	defer k.close()
-	defer k.watch(ctx)()
+	if kill {
+		// When ctx ends the shim kills the process and answers once it is reaped, so that the
+		// caller returns with the process gone; if the answer does not come the connection is
+		// closed after a while (and the shim kills on that too).
+		defer context.AfterFunc(ctx, func() {
+			k.send(encodeFrame(frameKill, nil))
+			time.AfterFunc(execKillWait, func() { k.nc.Close() })
+		})()
+	} else {
+		defer k.watch(ctx)()
+	}
 	var started struct {
 		Pid int `json:"pid"`
 	}
@@ -502,8 +513,14 @@ func (c *Client) Exec(ctx context.Context, execID string, proc *specs.Process, s
 		}
 	}
 	r, err := k.frames(ctx, output(stdout, stderr))
+	if kill && ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
 	if err != nil {
 		return 0, err
 	}
 	return r.Code, nil
 }
+
+// execKillWait is how long Exec with KillOnCancel waits for the shim's answer after ctx ended.
+const execKillWait = 10 * time.Second

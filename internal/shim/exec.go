@@ -131,13 +131,19 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 				setWinsize(sio.console, w, h)
 			}
 		}
-		readInput(br, sio.writeStdin, sio.closeStdin, resize)
+		// Until the reaper has reaped the process its pid cannot be reused, and exited is set
+		// right after.
+		kill := func() {
+			if !b.exited.Load() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		readInput(br, sio.writeStdin, sio.closeStdin, resize, kill)
 		sk.abort() // before remove: see handleAttach
 		b.remove(sk)
-		// The client went away (its connection closed) with the process still running. Until
-		// the reaper has reaped it the pid cannot be reused, and exited is set right after.
-		if req.KillOnClose && !b.exited.Load() {
-			syscall.Kill(pid, syscall.SIGKILL)
+		// The client went away (its connection closed) with the process still running.
+		if req.KillOnClose {
+			kill()
 		}
 	}()
 

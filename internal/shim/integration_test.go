@@ -602,7 +602,8 @@ func TestExec(t *testing.T) {
 		if err != nil || code != 0 {
 			t.Errorf("exec detach: %d %v", code, err)
 		}
-		// A caller that goes away: with KillOnCancel the process is killed, without it it runs on.
+		// A caller that goes away: with KillOnCancel the process is killed before Exec returns,
+		// without it it runs on.
 		alive := func(pid string) bool {
 			code, err := c.Exec(ctx, "probe"+pid, proc(false, "kill", "-0", pid), nil, nil, nil, nil, ExecOptions{})
 			return err == nil && code == 0
@@ -623,18 +624,44 @@ func TestExec(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("exec cancelled (kill %v): %v", kill, err)
 			}
+			// With KillOnCancel, Exec returns once the process is killed and reaped.
 			pid := strings.TrimSpace(out.String())
-			deadline := time.Now().Add(10 * time.Second)
-			for kill && alive(pid) && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
 			if a := alive(pid); kill && a {
-				t.Errorf("exec cancelled with KillOnCancel: process %s still runs", pid)
+				t.Errorf("exec cancelled with KillOnCancel: process %s still runs after Exec returned", pid)
 			} else if !kill && !a {
 				t.Errorf("exec cancelled without KillOnCancel: process %s was killed", pid)
 			}
 			if !kill {
 				c.Exec(ctx, "cleanup", proc(false, "kill", "-9", pid), nil, nil, nil, nil, ExecOptions{})
+			}
+		}
+		// A caller that vanishes without a word (its connection closed, as when the daemon is
+		// killed): with KillOnCancel the shim kills the process too.
+		{
+			c2, err := Connect(ctx, e.cfg.Socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = buffer{}
+			done := make(chan error, 1)
+			go func() {
+				_, err := c2.Exec(ctx, "vanish", proc(false, "sh", "-c", "echo $$; exec sleep 1000"), nil, &out, nil, nil, ExecOptions{KillOnCancel: true})
+				done <- err
+			}()
+			for !strings.HasSuffix(out.String(), "\n") {
+				time.Sleep(10 * time.Millisecond)
+			}
+			c2.Close()
+			if err := <-done; !errors.Is(err, ErrClientClosed) {
+				t.Errorf("exec of a closed client: %v", err)
+			}
+			pid := strings.TrimSpace(out.String())
+			deadline := time.Now().Add(10 * time.Second)
+			for alive(pid) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if alive(pid) {
+				t.Errorf("exec of a vanished caller: process %s still runs", pid)
 			}
 		}
 		// The exec output is not in the container's log.

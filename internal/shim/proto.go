@@ -15,6 +15,7 @@ const (
 	frameStdin      = 'i' // bytes for the process's stdin
 	frameStdinClose = 'c' // the client's stdin reached EOF
 	frameResize     = 'w' // 4 bytes: width, height (big endian uint16)
+	frameKill       = 'x' // exec: SIGKILL the process (its result follows once it is reaped)
 
 	// shim -> client
 	frameStdout = 'o'

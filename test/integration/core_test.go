@@ -155,7 +155,15 @@ func TestLifecycle(t *testing.T) {
 
 func TestStopSignalAndTimeout(t *testing.T) {
 	d := StartDaemon(t)
-	d.Must("run", "-d", "--name", "stubborn", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+	// Each shell says "ready" once its trap is set: a signal before that would find pid 1
+	// without a handler (the kernel drops it), which is not what is tested.
+	ready := func(name string) {
+		WaitFor(t, name+" to set its trap", 10*time.Second, func() bool {
+			return strings.Contains(d.Isula("logs", name).Stdout, "ready")
+		})
+	}
+	d.Must("run", "-d", "--name", "stubborn", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done")
+	ready("stubborn")
 	start := time.Now()
 	d.Must("stop", "-t", "1", "stubborn")
 	if el := time.Since(start); el < 900*time.Millisecond || el > 8*time.Second {
@@ -164,7 +172,8 @@ func TestStopSignalAndTimeout(t *testing.T) {
 	if c := d.Inspect("stubborn", "{{.State.ExitCode}}"); c != "137" {
 		t.Errorf("exit code after a forced stop: %s", c)
 	}
-	d.Must("run", "-d", "--name", "usr1", "--stop-signal", "USR1", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "trap 'exit 10' USR1; while true; do sleep 0.1; done")
+	d.Must("run", "-d", "--name", "usr1", "--stop-signal", "USR1", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "trap 'exit 10' USR1; echo ready; while true; do sleep 0.1; done")
+	ready("usr1")
 	d.Must("stop", "usr1")
 	if c := d.Inspect("usr1", "{{.State.ExitCode}}"); c != "10" {
 		t.Errorf("--stop-signal USR1: exit %s", c)

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"archive/tar"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -282,4 +283,154 @@ func TestCRIImages(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "images", "layers")); len(ents) != 3 {
 		t.Errorf("%d layers after concurrent pulls, want 3", len(ents))
 	}
+}
+
+// Image volumes (Mount.image): an image mounted read-only in a pod's container, whole or one
+// directory of it; a writable one and a missing sub path are refused; the image is in use
+// while the container exists; everything is unmounted with the container.
+func TestCRIImageVolumes(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	PushTestImage(t, reg, "library/busybox", "latest", plainBusybox(t), false)
+	app := BusyboxSpec(t)
+	// An image author's symbolic link that points out of the image: a sub path through it
+	// stays inside.
+	app.Layers = append(app.Layers, TarEntries(t, []LayerEntry{{Name: "esc", Type: tar.TypeSymlink, Link: "../../../../../../etc"}}))
+	PushTestImage(t, reg, "test/app", "v1", app, false)
+	d := StartDaemon(t)
+	restartWithConfig(t, d, map[string]any{"registry-mirrors": []string{"http://" + reg.Host}})
+	cc := newCRIClient(t, d)
+	t.Cleanup(func() { cc.run("", "rmp", "-a", "-f") })
+	cc.must("pull", "busybox")
+	appID := cc.must("pull", "test/app:v1")
+	appID = appID[strings.LastIndex(appID, " ")+1:]
+	dir := d.TempDir()
+	pod := writeJSON(t, filepath.Join(dir, "pod.json"), map[string]any{
+		"metadata": map[string]any{"name": "iv", "namespace": "default", "uid": "u-iv"},
+		"linux":    map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"pid": 1}}}})
+	podID := cc.must("runp", pod)
+	ctr := func(name string, mounts ...map[string]any) string {
+		return writeJSON(t, filepath.Join(dir, name+".json"), map[string]any{
+			"metadata": map[string]any{"name": name}, "image": map[string]any{"image": "busybox"},
+			"command": []string{"sleep", "1000"}, "mounts": mounts})
+	}
+	appImg := map[string]any{"image": "test/app:v1", "user_specified_image": "test/app:v1"}
+	for name, tc := range map[string]struct {
+		mount map[string]any
+		want  string
+	}{
+		"rw":      {map[string]any{"container_path": "/mnt/app", "image": appImg}, "must be read-only"},
+		"nosub":   {map[string]any{"container_path": "/mnt/app", "readonly": true, "image": appImg, "image_sub_path": "nope"}, `sub path \"nope\"`},
+		"dotdot":  {map[string]any{"container_path": "/mnt/app", "readonly": true, "image": appImg, "image_sub_path": "../.."}, "image_sub_path"},
+		"missing": {map[string]any{"container_path": "/mnt/app", "readonly": true, "image": map[string]any{"image": "test/none:v1"}}, "not on this node"},
+	} {
+		if r := cc.run("", "create", podID, ctr(name, tc.mount), pod); r.Code == 0 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("create with image volume %s: %s, want %q", name, r, tc.want)
+		}
+	}
+	if out := d.Must("ps", "-aq"); out != "" {
+		t.Fatalf("refused creates left containers: %q", out)
+	}
+	id := cc.must("create", podID, ctr("ok",
+		map[string]any{"container_path": "/mnt/app", "readonly": true, "image": appImg},
+		map[string]any{"container_path": "/mnt/sub", "readonly": true, "image": appImg, "image_sub_path": "app"},
+		map[string]any{"container_path": "/mnt/esc", "readonly": true, "image": appImg, "image_sub_path": "esc"}), pod)
+	cc.must("start", id)
+	if out := cc.must("exec", id, "sh", "-c", "cat /mnt/app/etc/motd; /mnt/sub/hello.sh x; ls /mnt/sub"); out != "from layer 3\nhello from the image x\nhello.sh" {
+		t.Errorf("image volumes seen in the container: %q", out)
+	}
+	if out := cc.must("exec", id, "cat", "/mnt/esc/motd"); out != "from layer 3" {
+		t.Errorf("a sub path through the image's symlink to ../../etc: /etc/motd is %q, want the image's", out)
+	}
+	if r := cc.run("", "exec", id, "touch", "/mnt/app/x"); r.Code == 0 {
+		t.Errorf("an image volume is writable: %s", r)
+	}
+	// Reported back, with the image's ID.
+	var st struct {
+		Status struct {
+			Mounts []struct {
+				ContainerPath string
+				Readonly      bool
+				ImageSubPath  string
+				Image         *struct{ Image, ImageRef string }
+			}
+		}
+	}
+	json.Unmarshal([]byte(cc.must("inspect", id)), &st)
+	n := 0
+	for _, m := range st.Status.Mounts {
+		if m.Image != nil {
+			n++
+			if !m.Readonly || m.Image.Image != "test/app:v1" || m.Image.ImageRef != appID {
+				t.Errorf("image volume in the status: %+v %+v", m, m.Image)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d image volumes in the status, want 3: %+v", n, st.Status.Mounts)
+	}
+	// In use.
+	if r := cc.run("", "rmi", "test/app:v1"); r.Code == 0 || !strings.Contains(r.Stderr, "is used by container") {
+		t.Errorf("rmi of an image mounted as a volume: %s", r)
+	}
+	base := filepath.Join(d.Graph, "containers", id, "imagemounts")
+	cc.must("stop", id)
+	if data, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(data), base) {
+		t.Errorf("image volumes still mounted after the container stopped")
+	}
+	cc.must("rmp", "-f", podID)
+	if data, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(data), base) {
+		t.Errorf("image volumes still mounted after rmp")
+	}
+	cc.must("rmi", "test/app:v1")
+}
+
+// A daemon killed in a CRI create after the rootfs and the image volumes are mounted: the
+// next start unmounts both and removes the unfinished container.
+func TestCRIImageVolumeCreateKilled(t *testing.T) {
+	reg := StartRegistry(t, nil)
+	PushTestImage(t, reg, "library/busybox", "latest", plainBusybox(t), false)
+	d := StartDaemon(t, "ISULAD_FAULTS=create-after-rootfs=kill")
+	restartWithConfig(t, d, map[string]any{"registry-mirrors": []string{"http://" + reg.Host}})
+	cc := newCRIClient(t, d)
+	t.Cleanup(func() { cc.run("", "rmp", "-a", "-f") })
+	cc.must("pull", "busybox")
+	dir := d.TempDir()
+	pod := writeJSON(t, filepath.Join(dir, "pod.json"), map[string]any{
+		"metadata": map[string]any{"name": "k", "namespace": "default", "uid": "u-k"},
+		"linux":    map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"pid": 1}}}})
+	podID := cc.must("runp", pod)
+	ctr := writeJSON(t, filepath.Join(dir, "ctr.json"), map[string]any{
+		"metadata": map[string]any{"name": "c"}, "image": map[string]any{"image": "busybox"}, "command": []string{"sleep", "1000"},
+		"mounts": []map[string]any{{"container_path": "/mnt/v", "readonly": true, "image": map[string]any{"image": "busybox"}, "image_sub_path": "bin"}}})
+	if r := cc.run("", "create", podID, ctr, pod); r.Code == 0 {
+		t.Fatalf("create survived its daemon's kill: %s", r)
+	}
+	<-d.exited
+	under := filepath.Join(d.Graph, "containers") + "/"
+	mountsUnder := func() int {
+		data, _ := os.ReadFile("/proc/self/mountinfo")
+		n := 0
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], under) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := mountsUnder(); n != 3 {
+		d.extraEnv = nil
+		d.Start()
+		t.Fatalf("%d mounts under the containers at the fault point, want 3 (rootfs, image, sub path)", n)
+	}
+	d.extraEnv = nil
+	d.Start()
+	if n := mountsUnder(); n != 0 {
+		t.Fatalf("%d mounts of the unfinished create are left after the restart", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Graph, "containers")); len(ents) != 0 {
+		t.Fatalf("container directories left: %d", len(ents))
+	}
+	// The image is free again.
+	cc.must("rmp", "-f", podID)
+	cc.must("rmi", "busybox")
 }

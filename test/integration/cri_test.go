@@ -408,6 +408,32 @@ func TestCRIHostChannel(t *testing.T) {
 	if out := cc.must("exec", id, "cat", "/ring/msg"); out != "from the node" {
 		t.Errorf("read through the channel: %q", out)
 	}
+	// The kubelet's restart: the container exits, attempt 1 is created while attempt 0 is kept.
+	// Attempt 1 needs the same host path: the exited attempt 0 is removed (its channel with it)
+	// and attempt 1 gets a fresh channel there.
+	ctr1 := writeJSON(t, filepath.Join(dir, "ctr1.json"), map[string]any{
+		"metadata": map[string]any{"name": "sys", "attempt": 1}, "image": map[string]any{"image": "busybox"},
+		"command": []string{"sleep", "1000"},
+	})
+	if r := cc.run("", "create", podID, ctr1, pod); r.Code == 0 || !strings.Contains(r.Stderr, "already exists") {
+		t.Errorf("attempt 1 created while attempt 0 runs with the host path: %s", r)
+	}
+	cc.must("stop", "-t", "1", id)
+	id1 := cc.must("create", podID, ctr1, pod)
+	if r := cc.run("", "inspect", id); r.Code == 0 {
+		t.Errorf("the exited attempt 0 is still there after attempt 1 was created")
+	}
+	cc.must("start", id1)
+	if m := mountOf(hp); !strings.Contains(m, " - tmpfs ") {
+		t.Fatalf("attempt 1's channel is not mounted on the host path: %q", m)
+	}
+	if _, err := os.Stat(filepath.Join(hp, "msg")); err == nil {
+		t.Errorf("attempt 1's channel holds attempt 0's file: want a fresh one")
+	}
+	os.WriteFile(filepath.Join(hp, "msg"), []byte("again\n"), 0o644)
+	if out := cc.must("exec", id1, "cat", "/ring/msg"); out != "again" {
+		t.Errorf("read through attempt 1's channel: %q", out)
+	}
 	cc.must("rmp", "-f", podID)
 	if m := mountOf(hp); m != "" {
 		t.Errorf("rmp left the channel mounted: %s", m)

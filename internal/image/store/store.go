@@ -171,7 +171,7 @@ func (s *Store) List() []Image {
 	defer s.mu.Unlock()
 	out := make([]Image, 0, len(s.records))
 	for _, im := range s.records {
-		out = append(out, *im)
+		out = append(out, im.clone())
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Loaded.Equal(out[j].Loaded) {
@@ -191,7 +191,15 @@ func (s *Store) Lookup(key string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	return *im, nil
+	return im.clone(), nil
+}
+
+// clone is a copy of a record that shares nothing with it: the store edits its records'
+// lists in place (a name taken by another image), under its lock, while callers read theirs.
+func (im *Image) clone() Image {
+	c := *im
+	c.Names, c.Digests, c.Layers = slices.Clone(im.Names), slices.Clone(im.Digests), slices.Clone(im.Layers)
+	return c
 }
 
 func (s *Store) lookupLocked(key string) (*Image, error) {
@@ -298,7 +306,7 @@ func (s *Store) Untag(name string) (Image, error) {
 	for _, im := range s.records {
 		if i := slices.Index(im.Names, n); i >= 0 {
 			im.Names = slices.Delete(im.Names, i, i+1)
-			return *im, s.saveLocked(im)
+			return im.clone(), s.saveLocked(im)
 		}
 	}
 	return Image{}, errdefs.Errorf(errdefs.ErrNotFound, "no such image: %s", name)
@@ -522,7 +530,7 @@ func (s *Store) Ingest(ctx context.Context, img v1.Image, names, digests []strin
 	if err := s.nameLocked(im, names, digests); err != nil {
 		return Image{}, err
 	}
-	return *im, nil
+	return im.clone(), nil
 }
 
 // ensureLayer makes the layer present: unpacked (by diff ID) and its blob stored.
