@@ -79,6 +79,7 @@ echo '{}' >"$W/daemon.json"
 DPID=$!
 until $I version >/dev/null 2>&1; do sleep 0.1; done
 $I import "$W/bb.tar" "$BB" >/dev/null
+LAYERS0=$(ls -A "$W/graph/images/layers")
 
 HAVE_CTR=0
 C=
@@ -133,12 +134,15 @@ pull_isula() {
 	t0=$(now); $I pull -q "$REF" >/dev/null; t1=$(now); add isula "$(echo "$t1 - $t0" | bc)"
 	cpu isula "$c0" "$(ticks "$DPID")"
 	$I rmi "$REF" >/dev/null
+	# Cold: none of its layers left (the busybox image's, made before, are all there is).
+	[ "$(ls -A "$W/graph/images/layers")" = "$LAYERS0" ] || { echo "bench/images.sh: isula rmi left layers" >&2; exit 1; }
 }
 pull_podman() {
 	c0=$(ticks)
 	t0=$(now); $P pull -q --tls-verify=false "$REF" >/dev/null; t1=$(now); add podman "$(echo "$t1 - $t0" | bc)"
 	cpu podman "$c0" "$(ticks)"
 	$P rmi -af >/dev/null
+	[ -z "$($P images -qa)" ] || { echo "bench/images.sh: podman rmi -af left images" >&2; exit 1; }
 }
 pull_skopeo() {
 	rm -rf "$W/sk" "$W/skx"; mkdir -p "$W/skx"
