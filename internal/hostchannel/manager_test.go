@@ -1287,3 +1287,11 @@ func TestRemoveWithPropagatedCopy(t *testing.T) {
 		t.Fatal("mounts left after Remove")
 	}
 }
+
+// A container without channels is valid whatever its context, and gets an empty list.
+func TestValidateNone(t *testing.T) {
+	got, err := Validate(nil, CheckContext{Rootfs: "/nonexistent-rootfs", GraphDir: "/g"})
+	if err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("Validate(nil) = %v, %v; want an empty list and no error", got, err)
+	}
+}

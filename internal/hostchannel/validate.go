@@ -43,6 +43,11 @@ var pseudoFSTypes = map[string]bool{
 // Check gives them.
 func Validate(chs []types.HostChannel, c CheckContext) ([]types.HostChannel, error) {
 	clean := make([]types.HostChannel, len(chs))
+	if len(chs) == 0 {
+		// Nothing to check, and no reason to read the mount table: it grows with every pod
+		// and container, and every create of one without channels came here to parse it.
+		return clean, nil
+	}
 	for i, ch := range chs {
 		cc, err := Check(ch)
 		if err != nil {
