@@ -6,13 +6,15 @@
 #
 # Makes the debian systemd rootfs into a three-layer gzip image (scripts/mkimage-debian.sh),
 # pushes it to a private docker-registry on 127.0.0.1, then, cold each time (the image and
-# its layers removed between rounds), interleaved round-robin:
+# its layers removed after each pull, and checked gone), each round every contender once,
+# starting at another one each round, the page cache dropped before each pull:
 #   isula pull                     (this engine: download, gunzip, unpack in one stream)
-#   podman pull                    (private --root/--runroot, removed between rounds)
+#   podman pull                    (private --root/--runroot/--tmpdir, removed between rounds)
 #   skopeo copy to dir: + unpack   (tar -xzf of each layer into one directory)
-#   ctr image pull                 (containerd, only if Debian's containerd is installed)
+#   ctr image pull                 (a private containerd, if Debian's containerd is installed:
+#                                   content store + overlayfs snapshots, rm --sync between)
 # and `isula run --rm IMAGE true` against `isula run --rm --external-rootfs DIR none true`.
-# Prints markdown tables (medians, and ratios to the fastest peer). Needs root.
+# Prints markdown tables (medians of wall and CPU time, ratios to isula). Needs root.
 set -euo pipefail
 N=5
 KEEP=0
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	-n) N=$2; shift ;;
 	--keep) KEEP=1 ;;
-	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 	*) echo "bench/images.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
