@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	-n) N=$2; shift ;;
 	--keep) KEEP=1 ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "bench/images.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
