@@ -24,6 +24,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -291,6 +292,35 @@ func specCmd(args []string) {
 		}
 	}
 	linux["cgroupsPath"] = args[2]
+	// Files the engine bind-mounts from the container's directory (hosts, resolv.conf,
+	// hostname: made at its start) are made beside DST, with the same bind mounts.
+	srcDir, dstDir := filepath.Dir(args[0]), filepath.Dir(args[1])
+	if ms, ok := s["mounts"].([]any); ok {
+		for _, m := range ms {
+			mm, ok := m.(map[string]any)
+			if !ok {
+				continue
+			}
+			src, _ := mm["source"].(string)
+			if filepath.Dir(src) != srcDir {
+				continue
+			}
+			dst := filepath.Join(dstDir, filepath.Base(src))
+			if _, err := os.Stat(dst); err != nil {
+				content := ""
+				switch filepath.Base(src) {
+				case "hosts":
+					content = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+				case "hostname":
+					content = "bench\n"
+				}
+				if err := os.WriteFile(dst, []byte(content), 0o644); err != nil {
+					die(err.Error())
+				}
+			}
+			mm["source"] = dst
+		}
+	}
 	if len(args) > 3 {
 		proc, _ := s["process"].(map[string]any)
 		if proc == nil {

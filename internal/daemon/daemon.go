@@ -262,10 +262,12 @@ func (d *Daemon) recover(c *container.Container) {
 	}
 	if status != container.Running && status != container.Paused {
 		d.cleanupRuntime(c.ID)
-		if status == container.Exited && c.HostConfig.AutoRemove {
-			// Its exit was recorded, but the daemon stopped before --rm removed it.
-			// Like an interrupted removal, done before the daemon serves.
-			d.log.Info("removing a --rm container whose exit was recorded before the daemon stopped", "id", c.ID)
+		if c.HostConfig.AutoRemove {
+			// Its exit was recorded, but the daemon stopped before --rm removed it; or it
+			// never started (created, or its start cut by the crash). A --rm container
+			// does not outlive the daemon (as docker's restore does): its record is not
+			// even durable. Like an interrupted removal, done before the daemon serves.
+			d.log.Info("removing a --rm container that was not running when the daemon stopped", "id", c.ID, "status", status)
 			if err := d.Remove(context.Background(), c, true); err != nil && !isErr(err, errNotFound) {
 				d.log.Error("auto-remove", "id", c.ID, "err", err)
 			}
