@@ -43,6 +43,7 @@ type Runtime interface {
 type Shim interface {
 	Start(ctx context.Context) (int, error)
 	Pid() (int, error)
+	Kill(ctx context.Context, signal int, all bool) error
 	Wait(ctx context.Context) (shim.ExitStatus, error)
 	Resize(ctx context.Context, width, height uint16) error
 	ReopenLog(ctx context.Context) error // the CRI's ReopenContainerLog

@@ -321,8 +321,8 @@ func (c *Client) Resize(ctx context.Context, width, height uint16) error {
 	return err
 }
 
-// Kill sends signal to the container's init (all: to all its processes)
-// through the runtime's kill.
+// Kill sends signal to the container's init (all: to all its processes),
+// directly when the shim can do what the runtime's kill would, else through it.
 func (c *Client) Kill(ctx context.Context, signal int, all bool) error {
 	_, err := c.call(ctx, request{Op: opKill, Signal: signal, All: all})
 	return err
