@@ -71,7 +71,9 @@ func (c *CLI) run(o *runOptions, image string, cmd []string) error {
 		return withCode(ExitEngine, err)
 	}
 	err = c.streamExit(res)
-	if o.autoRemove && !res.detached {
+	// The daemon sends the Exit of an attached start once the exit is handled, --rm's
+	// removal included: only an exit learnt otherwise (Wait) needs to look for the removal.
+	if o.autoRemove && !res.detached && !res.streamExit {
 		c.waitRemoved(id, 60*time.Second)
 	}
 	return err

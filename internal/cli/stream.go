@@ -34,10 +34,13 @@ type streamSpec struct {
 
 // streamResult is how a stream ended.
 type streamResult struct {
-	code     int    // exit code (valid when exited)
-	errMsg   string // the daemon's message when the engine failed (code 125/126/127)
-	exited   bool   // an Exit message arrived
-	detached bool   // the user detached (ctrl-p ctrl-q)
+	code   int    // exit code (valid when exited)
+	errMsg string // the daemon's message when the engine failed (code 125/126/127)
+	exited bool   // the exit is known (code valid)
+	// streamExit: the daemon's Exit message ended the stream (after an attached start, the
+	// exit's handling, --rm's removal included, is done then).
+	streamExit bool
+	detached   bool // the user detached (ctrl-p ctrl-q)
 }
 
 var errNotTTY = errors.New("the input device is not a TTY")
@@ -173,7 +176,7 @@ func (c *CLI) runStream(open func(context.Context) (ioStream, error), first func
 			}
 			startInput()
 		case *apiv1.StreamOut_Exit:
-			return streamResult{code: int(x.Exit.Code), errMsg: x.Exit.Error, exited: true}, nil
+			return streamResult{code: int(x.Exit.Code), errMsg: x.Exit.Error, exited: true, streamExit: true}, nil
 		}
 	}
 }
