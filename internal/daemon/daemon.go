@@ -67,7 +67,7 @@ type Daemon struct {
 // New prepares the daemon's directories, loads every container and reconciles them with
 // what is actually running.
 func New(cfg Config, log *slog.Logger) (*Daemon, error) {
-	return newDaemon(cfg, log, binaryShims{cfg.ShimPath}, newRuncRuntime)
+	return newDaemon(cfg, log, binaryShims{shim.NewSpares(cfg.ShimPath)}, newRuncRuntime)
 }
 
 // newDaemon is New with the shims and the runtime given (tests give fakes).
@@ -346,6 +346,9 @@ func (d *Daemon) Close() {
 		delete(d.conns, id)
 	}
 	d.mu.Unlock()
+	if c, ok := d.shims.(interface{ Close() }); ok {
+		c.Close() // the spare shim exits
+	}
 	if d.events != nil {
 		d.events.Close()
 	}

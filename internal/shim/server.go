@@ -68,10 +68,22 @@ func Main(args []string) int {
 	fs.StringVar(&cfg.LogFormat, "log-format", "", "log format: json-file (default) or cri")
 	fs.BoolVar(&cfg.Terminal, "terminal", false, "allocate a pty")
 	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep stdin open")
+	spare := fs.Bool("spare", false, "wait on fd 3 for the config (JSON line) instead of flags; exit at its EOF")
 	ready := os.NewFile(3, "ready")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintln(ready, err)
 		return 2
+	}
+	if *spare {
+		c, err := awaitAdoption(ready)
+		if c == nil && err == nil {
+			return 0 // let go before any container
+		}
+		if err != nil {
+			fmt.Fprintln(ready, err)
+			return 2
+		}
+		cfg = *c
 	}
 	s, err := newServer(cfg)
 	if err != nil {
