@@ -221,6 +221,9 @@ if [ "$PODMAN" = 1 ]; then
 fi
 sleep 1
 RSS_AFTER=$("$T" rss "$DPID" | awk '{print $2}')
+# no container left: the only shim is the daemon's spare (started ahead for the next start)
+SPARE=$(pgrep -f "^$B/isulad-shim" | tr '\n' ' ')
+SPARE_RSS=$([ -n "$SPARE" ] && "$T" rss $SPARE | awk '{print $3}' || echo none)
 echo
 echo "**4. footprint** (VmRSS from /proc)"
 echo
@@ -230,9 +233,10 @@ echo "| daemon idle (after start) | $RSS_IDLE |"
 echo "| daemon with $NRUN running containers | $RSS100 |"
 echo "| daemon idle again (after the runs) | $RSS_AFTER |"
 read -r n sum mean max <<<"$SHIM"
-echo "| shim, mean of $n ($NRUN running containers) | $mean |"
+echo "| shim, mean of $n ($NRUN running containers and the spare) | $mean |"
 echo "| shim, max | $max |"
 echo "| shims, total | $sum |"
+echo "| spare shim, idle (no container) | $SPARE_RSS |"
 
 # ---------------------------------------------------------------- 3. systemd system container
 echo
