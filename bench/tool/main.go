@@ -394,7 +394,14 @@ func stopCmd(args []string) {
 		die(fmt.Sprintf("%s kill: %v: %s", rt, err, out))
 	}
 	deadline := time.Now().Add(timeout)
+	// A signal that arrives before the container's shell has set its trap is lost (pid 1 of
+	// a namespace ignores what it has no handler for): send it again now and then.
+	resend := time.Now().Add(250 * time.Millisecond)
 	for time.Now().Before(deadline) {
+		if time.Now().After(resend) {
+			exec.Command(rt, "--root", root, "kill", id, sig).Run()
+			resend = time.Now().Add(250 * time.Millisecond)
+		}
 		if syscall.Kill(st.Pid, 0) == syscall.ESRCH {
 			return
 		}
