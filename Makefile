@@ -6,7 +6,11 @@
 #                  (root; see .ci/run)
 #   make unit      unit tests (every package but test/integration) with -race
 #   make integration  test/integration: real daemons (root, runc, crun, busybox-static)
+#   make critest   critest (cri-tools v1.37.0) against a private daemon, stand-in images from a
+#                  private registry (scripts/critest.sh; docs/cri.md)
 #   make staticcheck  staticcheck, built once into TOOLS_CACHE
+#   make e2e-kube  scripts/e2e-kube.sh: a real kubelet (etcd, kube-apiserver, kubectl) runs a pod
+#                  with a system container and a host channel on this daemon's CRI (root)
 #   make demo      scripts/demo.sh: build, install, rootfs, daemon, a system container with a host channel
 #   make fuzz      every Fuzz target for FUZZTIME (default 50000x: a count of inputs) each
 #   make bench     benchmarks (bench/run.sh if present, else go test -bench)
@@ -43,7 +47,7 @@ STATICCHECK := $(TOOLS_CACHE)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
 export CGO_ENABLED
 
-.PHONY: all build install uninstall test vet staticcheck unit integration fuzz bench demo syscheck rootfs rootfs-debian clean
+.PHONY: all build install uninstall test vet staticcheck unit integration critest e2e-kube fuzz bench demo syscheck rootfs rootfs-debian clean
 
 all: build
 
@@ -81,7 +85,7 @@ uninstall:
 # packages' containers) and undone at the end.
 test:
 	@status=0; scripts/cgroup-hugetlb.sh move || true; \
-	$(MAKE) vet staticcheck unit integration fuzz || status=$$?; \
+	$(MAKE) vet staticcheck unit integration critest fuzz || status=$$?; \
 	scripts/cgroup-hugetlb.sh restore || true; \
 	exit $$status
 
@@ -105,6 +109,16 @@ unit:
 
 integration:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./test/integration/...
+
+# The daemon of bin/, its own registry of stand-in images, every critest spec that can run here
+# (the others skipped by name, with the reason, in scripts/critest.sh and docs/cri.md).
+critest: build
+	scripts/critest.sh
+
+# kubelet, kube-apiserver and kubectl come from scripts/tools.sh (built once into TOOLS_CACHE,
+# ~12 minutes cold); the rest is docs/cri.md "With kubelet".
+e2e-kube: build
+	TOOLS_CACHE=$(TOOLS_CACHE) ISULAD_BIN=$(CURDIR)/bin scripts/e2e-kube.sh
 
 # Each Fuzz target alone (go test -fuzz takes one target in one package at a time).
 fuzz:

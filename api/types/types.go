@@ -23,13 +23,16 @@ type HostChannelStatus struct {
 
 // Mount is one --mount (or a -v bind / --tmpfs after parsing).
 type Mount struct {
-	Type        string `json:"Type"` // "bind" or "tmpfs"
-	Source      string `json:"Source,omitempty"`
-	Target      string `json:"Target"`
-	ReadOnly    bool   `json:"ReadOnly,omitempty"`
-	Propagation string `json:"Propagation,omitempty"`
-	TmpfsSize   int64  `json:"TmpfsSize,omitempty"`
-	TmpfsMode   uint32 `json:"TmpfsMode,omitempty"`
+	Type     string `json:"Type"` // "bind" or "tmpfs"
+	Source   string `json:"Source,omitempty"`
+	Target   string `json:"Target"`
+	ReadOnly bool   `json:"ReadOnly,omitempty"`
+	// RecursiveReadOnly (bind, with ReadOnly and private propagation): the mounts below
+	// Source are read-only too (the runtime's "rro" option).
+	RecursiveReadOnly bool   `json:"RecursiveReadOnly,omitempty"`
+	Propagation       string `json:"Propagation,omitempty"`
+	TmpfsSize         int64  `json:"TmpfsSize,omitempty"`
+	TmpfsMode         uint32 `json:"TmpfsMode,omitempty"`
 }
 
 // RestartPolicy as in docker, plus iSulad's "on-reboot".

@@ -103,3 +103,34 @@ func systemdMount(r io.Reader) string {
 	}
 	return ""
 }
+
+// HasController tells whether a runtime can set limits of controller name (e.g. "hugetlb") on
+// this host: on v1 and hybrid hosts, a v1 hierarchy with it is mounted (runc and crun configure
+// v1 controllers only there; one on the hybrid host's cgroup2 mount is not theirs to set); on a
+// v2 host, the root's cgroup.controllers lists it.
+func HasController(name string) bool {
+	if Mode() == V2 {
+		b, err := os.ReadFile(path.Join(Root, "cgroup.controllers"))
+		return err == nil && slices.Contains(strings.Fields(string(b)), name)
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return v1Mounted(f, name)
+}
+
+// v1Mounted finds a mounted v1 hierarchy with controller name in a mountinfo file.
+func v1Mounted(r io.Reader, name string) bool {
+	ms, err := mountinfo.GetMountsFromReader(r, mountinfo.FSTypeFilter("cgroup"))
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if slices.Contains(strings.Split(m.VFSOptions, ","), name) {
+			return true
+		}
+	}
+	return false
+}

@@ -66,3 +66,25 @@ func TestLayoutSystemdPath(t *testing.T) {
 		t.Logf("this v1 host has no name=systemd hierarchy")
 	}
 }
+
+func TestV1Mounted(t *testing.T) {
+	if !v1Mounted(strings.NewReader(sampleMountinfo), "memory") {
+		t.Error("memory is on a v1 hierarchy in the sample")
+	}
+	// hugetlb is on the cgroup2 mount (a hybrid host's default), not on a v1 hierarchy.
+	if v1Mounted(strings.NewReader(sampleMountinfo), "hugetlb") {
+		t.Error("hugetlb found on v1 in the sample, where no v1 hierarchy has it")
+	}
+	moved := sampleMountinfo + "40 31 0:40 / /sys/fs/cgroup/hugetlb rw,relatime - cgroup cgroup rw,hugetlb\n"
+	if !v1Mounted(strings.NewReader(moved), "hugetlb") {
+		t.Error("hugetlb on its own v1 hierarchy not found")
+	}
+	// "name=systemd" is a named hierarchy, not a controller called systemd.
+	if v1Mounted(strings.NewReader(sampleMountinfo), "systemd") {
+		t.Error("name=systemd taken for a controller")
+	}
+	if v1Mounted(strings.NewReader("garbage\n"), "memory") {
+		t.Error("garbage")
+	}
+	t.Logf("this host: hugetlb settable: %v", HasController("hugetlb"))
+}

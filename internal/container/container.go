@@ -48,6 +48,9 @@ type Container struct {
 	// container exists.
 	Image  string   `json:"Image,omitempty"`
 	Layers []string `json:"Layers,omitempty"`
+	// ImageMounts are images mounted read-only into the container (the CRI's image
+	// volumes); like Layers, their layers are kept while the container exists.
+	ImageMounts []ImageMount `json:"ImageMounts,omitempty"`
 	// CRILog is set for a container made through the CRI: the shim writes its log there, in
 	// the CRI format, instead of the json-file log.
 	CRILog string `json:"CRILog,omitempty"`
@@ -203,4 +206,13 @@ func ShortID(id string) string {
 // CommandLine is the container's command as ps shows it.
 func (c *Container) CommandLine() string {
 	return strings.Join(c.Config.Cmd, " ")
+}
+
+// ImageMount is an image mounted read-only at Target in a container: the whole image, or its
+// directory SubPath.
+type ImageMount struct {
+	Image   string   `json:"Image"`  // image ID
+	Layers  []string `json:"Layers"` // diff IDs, base first
+	Target  string   `json:"Target"`
+	SubPath string   `json:"SubPath,omitempty"`
 }

@@ -1,14 +1,12 @@
 package cri
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/hostchannel"
+	"github.com/isulad-go/isulad/internal/image/reference"
 )
 
 // Annotations of this engine that no other CRI runtime has.
@@ -37,14 +36,32 @@ const labelMeta = "io.isulad.cri.meta"
 
 // containerMeta is the CRI's view of one of its containers, kept in the engine's labels.
 type containerMeta struct {
-	SandboxID        string            `json:"sandboxId"`
-	Name             string            `json:"name"`
-	Attempt          uint32            `json:"attempt"`
-	Image            string            `json:"image"`   // as the kubelet asked
-	ImageID          string            `json:"imageId"` // as it resolved
+	SandboxID string `json:"sandboxId"`
+	Name      string `json:"name"`
+	Attempt   uint32 `json:"attempt"`
+	Image     string `json:"image"`   // as the kubelet asked
+	ImageID   string `json:"imageId"` // as it resolved
+	// UserImage is the image as the pod spec names it (ImageSpec.user_specified_image), when
+	// the kubelet gives it: it asks for the image by the ID PullImage answered.
+	UserImage string `json:"userImage,omitempty"`
+	// ImageMounts are the container's image volumes, as the kubelet gave them.
+	ImageMounts      []metaImageMount  `json:"imageMounts,omitempty"`
 	Annotations      map[string]string `json:"annotations,omitempty"`
 	Labels           []string          `json:"labels,omitempty"` // which engine labels are the CRI config's
 	HostChannelBytes int64             `json:"hostChannelBytes,omitempty"`
+}
+
+// shownImage is the image as a user named it: the pod spec's, else the reference given.
+func (m containerMeta) shownImage() string {
+	if m.UserImage != "" {
+		return m.UserImage
+	}
+	return m.Image
+}
+
+// imageSpec is the container's image as the CRI reports it.
+func (m containerMeta) imageSpec() *runtimeapi.ImageSpec {
+	return &runtimeapi.ImageSpec{Image: m.Image, UserSpecifiedImage: m.UserImage}
 }
 
 func metaOf(c ContainerState) (containerMeta, bool) {
@@ -95,6 +112,17 @@ func (s *Service) CreateContainer(ctx context.Context, r *runtimeapi.CreateConta
 	if err != nil {
 		return nil, gerr(err)
 	}
+	if len(cc.HostChannels) > 0 {
+		md := r.GetConfig().GetMetadata()
+		for _, old := range s.channelHolders(sb.ID, md.GetName(), md.GetAttempt()) {
+			if err := s.engine.RemoveContainer(ctx, old.ID); err != nil && !errdefs.IsNotFound(err) {
+				return nil, gerr(fmt.Errorf("container %q attempt %d: removing the exited attempt %s that holds its host channels: %w",
+					md.GetName(), md.GetAttempt(), old.ID, err))
+			}
+			s.log.Info("exited attempt removed: its host channels go to the new attempt", "pod", sb.fullName(),
+				"container", md.GetName(), "old", old.ID, "attempt", md.GetAttempt())
+		}
+	}
 	id, warnings, err := s.engine.CreateContainer(ctx, cc)
 	if err != nil {
 		return nil, gerr(err)
@@ -103,6 +131,30 @@ func (s *Service) CreateContainer(ctx context.Context, r *runtimeapi.CreateConta
 		s.log.Warn(w, "id", id)
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// channelHolders are the earlier attempts of the pod's container name that have host channels
+// and no longer run. A channel's host path belongs to one container record, but the kubelet
+// restarts a container as a new one (attempt+1) and keeps the exited one for a while (for
+// `kubectl logs --previous` and its restart count): the new attempt, with the same annotations
+// and so the same host paths, could never be created. The CRI therefore removes such exited
+// attempts (their channels are unmounted and removed with them, as at `rm`) just before it
+// creates the next one. An earlier attempt that still runs is left alone, and the create fails
+// on its host path as before.
+func (s *Service) channelHolders(sandboxID, name string, attempt uint32) []ContainerState {
+	var out []ContainerState
+	for _, c := range s.podContainers(sandboxID) {
+		m, ok := metaOf(c)
+		if !ok || m.Name != name || m.Attempt >= attempt || m.HostChannelBytes == 0 {
+			continue
+		}
+		switch c.Status {
+		case "running", "paused", "restarting", "removing":
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // containerConfig checks a ContainerConfig and turns it into the engine's, in the pod sb.
@@ -115,12 +167,17 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	if ref == "" {
 		return ContainerConfig{}, invalidf("container %q: no image given", md.Name)
 	}
-	if s.images == nil {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: image %q: images are not served by this engine yet (issue 11)", md.Name, ref)
-	}
 	img, err := s.images.Resolve(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotFound, "container %q: image %q is not on this node (pull it first)", md.Name, ref)
+	}
 	if err != nil {
 		return ContainerConfig{}, err
+	}
+	if u := c.GetImage().GetUserSpecifiedImage(); u != "" {
+		if _, err := reference.Parse(u); err != nil {
+			return ContainerConfig{}, invalidf("container %q: user_specified_image %q: not an image reference", md.Name, u)
+		}
 	}
 	for k := range c.Labels {
 		if k == labelMeta {
@@ -128,6 +185,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		}
 	}
 	meta := containerMeta{SandboxID: sb.ID, Name: md.Name, Attempt: md.Attempt, Image: ref, ImageID: img.ID,
+		UserImage:   c.GetImage().GetUserSpecifiedImage(),
 		Annotations: c.Annotations}
 	labels := map[string]string{}
 	for k, v := range c.Labels {
@@ -137,56 +195,22 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	sort.Strings(meta.Labels)
 	cc := ContainerConfig{
 		Name:   engineName(md.Name, sb, md.Attempt),
-		Labels: labels, Image: ref, Rootfs: img.Rootfs,
-		Tty: c.Tty, Stdin: c.Stdin, WorkingDir: c.WorkingDir, Hostname: sb.Hostname,
+		Labels: labels, Image: meta.shownImage(), ImageID: img.ID,
+		Tty: c.Tty, Stdin: c.Stdin, Hostname: sb.Hostname,
 		CgroupParent: sb.CgroupParent, Namespaces: map[string]string{},
 	}
-	// The command: as docker and containerd merge it with the image's.
-	switch {
-	case len(c.Command) > 0:
-		cc.Args = append(slices.Clone(c.Command), c.Args...)
-	case len(c.Args) > 0:
-		cc.Args = append(slices.Clone(img.Entrypoint), c.Args...)
-	default:
-		cc.Args = append(slices.Clone(img.Entrypoint), img.Cmd...)
-	}
-	if len(cc.Args) == 0 {
-		return ContainerConfig{}, invalidf("container %q: no command: neither the config nor image %q gives one", md.Name, ref)
-	}
-	cc.Env = slices.Clone(img.Env)
-	for _, kv := range c.Envs {
-		if kv.Key == "" || strings.ContainsAny(kv.Key, "=\x00") || bytes.IndexByte(kv.Value, 0) >= 0 {
-			return ContainerConfig{}, invalidf("container %q: environment variable %q: want a name without = or NUL", md.Name, kv.Key)
-		}
-		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))
-	}
-	if cc.WorkingDir == "" {
-		cc.WorkingDir = img.WorkingDir
+	if err := mergeImageConfig(&cc, c, img, ref); err != nil {
+		return ContainerConfig{}, err
 	}
 	lx := c.GetLinux()
 	sc := lx.GetSecurityContext()
-	cc.User = img.User
-	switch {
-	case sc.GetRunAsUsername() != "":
-		cc.User = sc.GetRunAsUsername()
-	case sc.GetRunAsUser() != nil:
-		cc.User = strconv.FormatInt(sc.GetRunAsUser().Value, 10)
-	}
-	if g := sc.GetRunAsGroup(); g != nil {
-		if cc.User == "" {
-			return ContainerConfig{}, invalidf("container %q: run_as_group needs run_as_user or run_as_username", md.Name)
-		}
-		cc.User = strings.SplitN(cc.User, ":", 2)[0] + ":" + strconv.FormatInt(g.Value, 10)
-	}
 	for _, g := range sc.GetSupplementalGroups() {
 		if g < 0 || g > 1<<32-2 {
 			return ContainerConfig{}, invalidf("container %q: supplemental group %d: want a group ID", md.Name, g)
 		}
 		cc.SupplementalGroups = append(cc.SupplementalGroups, uint32(g))
 	}
-	if sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict {
-		return ContainerConfig{}, errdefs.Errorf(errdefs.ErrNotImplemented, "container %q: supplemental groups policy Strict: not supported yet (Merge is)", md.Name)
-	}
+	cc.SupplementalGroupsStrict = sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict
 	cc.Privileged = sc.GetPrivileged()
 	cc.ReadonlyRootfs = sc.GetReadonlyRootfs()
 	cc.NoNewPrivs = sc.GetNoNewPrivs()
@@ -229,6 +253,9 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 	if cc.Mounts, err = s.containerMounts(sb, c.Mounts); err != nil {
 		return ContainerConfig{}, err
 	}
+	if cc.ImageMounts, meta.ImageMounts, err = s.imageMounts(ctx, c.Mounts); err != nil {
+		return ContainerConfig{}, err
+	}
 	if c.LogPath != "" {
 		if sb.LogDirectory == "" {
 			return ContainerConfig{}, invalidf("container %q: log path %q given but the pod has no log directory", md.Name, c.LogPath)
@@ -240,7 +267,7 @@ func (s *Service) containerConfig(ctx context.Context, sb *sandbox, c *runtimeap
 		cc.LogPath = p
 	}
 	cc.Resources = resourcesOf(lx.GetResources())
-	if err := s.applyAnnotations(&cc, sb, engineAnnotations(sb.Annotations, md.Name, c.Annotations)); err != nil {
+	if err := s.applyAnnotations(&cc, sb, md, engineAnnotations(sb.Annotations, md.Name, c.Annotations)); err != nil {
 		return ContainerConfig{}, err
 	}
 	if n := totalChannelBytes(cc.HostChannels); n > 0 {
@@ -257,13 +284,24 @@ func (s *Service) containerMounts(sb *sandbox, ms []*runtimeapi.Mount) ([]types.
 	var out []types.Mount
 	taken := map[string]bool{}
 	for _, m := range ms {
+		if m.Image != nil && m.Image.Image != "" {
+			continue // an image volume (imageMounts)
+		}
 		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
 			return nil, invalidf("mount %q -> %q: want absolute host and container paths", m.HostPath, m.ContainerPath)
 		}
-		if m.Image != nil && m.Image.Image != "" {
-			return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount of image %q at %q: image volumes are not supported yet", m.Image.Image, m.ContainerPath)
+		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly,
+			RecursiveReadOnly: m.RecursiveReadOnly}
+		if m.RecursiveReadOnly {
+			switch {
+			case !m.Readonly:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs readonly", m.HostPath, m.ContainerPath)
+			case m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+				return nil, invalidf("mount %q -> %q: recursive_read_only needs private propagation (have %v)", m.HostPath, m.ContainerPath, m.Propagation)
+			case !s.recursiveReadOnly(sb.RuntimeName):
+				return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "mount %q -> %q: recursive_read_only: runtime handler %q cannot make recursive read-only mounts", m.HostPath, m.ContainerPath, sb.RuntimeName)
+			}
 		}
-		tm := types.Mount{Type: "bind", Source: m.HostPath, Target: filepath.Clean(m.ContainerPath), ReadOnly: m.Readonly}
 		switch m.Propagation {
 		case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
 			tm.Propagation = "rprivate"
@@ -302,7 +340,7 @@ func resourcesOf(r *runtimeapi.LinuxContainerResources) Resources {
 
 // applyAnnotations reads this engine's own annotations: a system container, and host
 // channels, which are allowed only under daemon.json cri-host-channel-roots.
-func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, ann map[string]annotation) error {
+func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, md *runtimeapi.ContainerMetadata, ann map[string]annotation) error {
 	if a, ok := ann[AnnotationSystemContainer]; ok {
 		b, err := strconv.ParseBool(a.value)
 		if err != nil {
@@ -339,8 +377,12 @@ func (s *Service) applyAnnotations(cc *ContainerConfig, sb *sandbox, ann map[str
 		// The pod's channels together, this container's included, against half of the node's
 		// memory (each container's own sum is checked again by the engine).
 		total := totalChannelBytes(cc.HostChannels)
+		released := map[string]bool{}
+		for _, old := range s.channelHolders(sb.ID, md.GetName(), md.GetAttempt()) {
+			released[old.ID] = true // CreateContainer removes them first
+		}
 		for _, c := range s.podContainers(sb.ID) {
-			if m, ok := metaOf(c); ok {
+			if m, ok := metaOf(c); ok && !released[c.ID] {
 				total += m.HostChannelBytes
 			}
 		}
@@ -422,4 +464,68 @@ func engineAnnotations(pod map[string]string, name string, own map[string]string
 		out[k] = annotation{v, "annotation " + strconv.Quote(k)}
 	}
 	return out
+}
+
+// metaImageMount is an image volume as the CRI reports it back.
+type metaImageMount struct {
+	Target    string `json:"target"`
+	Image     string `json:"image"` // as asked
+	UserImage string `json:"userImage,omitempty"`
+	ImageID   string `json:"imageId"`
+	SubPath   string `json:"subPath,omitempty"`
+}
+
+// imageMounts are the CRI's image volumes (Mount.image): images of the store mounted
+// read-only, whole or one directory (image_sub_path). A writable one is refused, as the CRI
+// says; the image must be on the node (the kubelet pulls it first).
+func (s *Service) imageMounts(ctx context.Context, ms []*runtimeapi.Mount) ([]ImageMount, []metaImageMount, error) {
+	var out []ImageMount
+	var meta []metaImageMount
+	for _, m := range ms {
+		if m.Image == nil || m.Image.Image == "" {
+			continue
+		}
+		ref := m.Image.Image
+		if !filepath.IsAbs(m.ContainerPath) || filepath.Clean(m.ContainerPath) == "/" {
+			return nil, nil, invalidf("image volume %q at %q: want an absolute container path other than /", ref, m.ContainerPath)
+		}
+		if !m.Readonly {
+			return nil, nil, invalidf("image volume %q at %q: must be read-only (readonly: true)", ref, m.ContainerPath)
+		}
+		if m.HostPath != "" {
+			return nil, nil, invalidf("image volume %q at %q: has a host path %q too", ref, m.ContainerPath, m.HostPath)
+		}
+		if sp := m.ImageSubPath; sp != "" && !validSubPath(sp) {
+			return nil, nil, invalidf("image volume %q at %q: image_sub_path %q: want a relative path inside the image, without . or ..", ref, m.ContainerPath, sp)
+		}
+		if u := m.Image.UserSpecifiedImage; u != "" {
+			if _, err := reference.Parse(u); err != nil {
+				return nil, nil, invalidf("image volume at %q: user_specified_image %q: not an image reference", m.ContainerPath, u)
+			}
+		}
+		img, err := s.images.Resolve(ctx, ref)
+		if errdefs.IsNotFound(err) {
+			return nil, nil, errdefs.Errorf(errdefs.ErrNotFound, "image volume at %q: image %q is not on this node (pull it first)", m.ContainerPath, ref)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("image volume at %q: %w", m.ContainerPath, err)
+		}
+		target := filepath.Clean(m.ContainerPath)
+		out = append(out, ImageMount{ImageID: img.ID, Target: target, SubPath: m.ImageSubPath})
+		meta = append(meta, metaImageMount{Target: target, Image: ref, UserImage: m.Image.UserSpecifiedImage, ImageID: img.ID, SubPath: m.ImageSubPath})
+	}
+	return out, meta, nil
+}
+
+// validSubPath: relative, clean, no "." or ".." component, no NUL.
+func validSubPath(p string) bool {
+	if p == "" || len(p) > 4096 || filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsRune(p, 0) {
+		return false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." || part == "." {
+			return false
+		}
+	}
+	return true
 }

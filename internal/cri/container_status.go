@@ -26,7 +26,7 @@ func (s *Service) containerStatus(c ContainerState) *runtimeapi.ContainerStatus 
 	st := &runtimeapi.ContainerStatus{
 		Id: c.ID, Metadata: &runtimeapi.ContainerMetadata{Name: m.Name, Attempt: m.Attempt},
 		State: criState(c.Status), CreatedAt: c.Created.UnixNano(),
-		Image: &runtimeapi.ImageSpec{Image: m.Image}, ImageRef: m.ImageID, ImageId: m.ImageID,
+		Image: m.imageSpec(), ImageRef: m.ImageID, ImageId: m.ImageID,
 		Labels: criLabels(c, m), Annotations: m.Annotations, LogPath: c.LogPath,
 		Resources: &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{
 			CpuShares: c.Resources.CPUShares, CpuQuota: c.Resources.CPUQuota, CpuPeriod: c.Resources.CPUPeriod,
@@ -34,6 +34,13 @@ func (s *Service) containerStatus(c ContainerState) *runtimeapi.ContainerStatus 
 			MemoryLimitInBytes: c.Resources.MemoryLimit, MemorySwapLimitInBytes: c.Resources.MemorySwap,
 			OomScoreAdj: c.Resources.OOMScoreAdj,
 		}},
+	}
+	if u := c.User; u != nil {
+		lu := &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID)}
+		for _, g := range u.Groups {
+			lu.SupplementalGroups = append(lu.SupplementalGroups, int64(g))
+		}
+		st.User = &runtimeapi.ContainerUser{Linux: lu}
 	}
 	if !c.StartedAt.IsZero() && st.State != runtimeapi.ContainerState_CONTAINER_CREATED {
 		st.StartedAt = c.StartedAt.UnixNano()
@@ -64,6 +71,10 @@ func (s *Service) containerStatus(c ContainerState) *runtimeapi.ContainerStatus 
 			prop = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
 		}
 		st.Mounts = append(st.Mounts, &runtimeapi.Mount{HostPath: mt.Source, ContainerPath: mt.Target, Readonly: mt.ReadOnly, Propagation: prop})
+	}
+	for _, im := range m.ImageMounts {
+		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: im.Target, Readonly: true, ImageSubPath: im.SubPath,
+			Image: &runtimeapi.ImageSpec{Image: im.Image, UserSpecifiedImage: im.UserImage, ImageRef: im.ImageID}})
 	}
 	return st
 }
@@ -101,7 +112,7 @@ func (s *Service) ListContainers(ctx context.Context, r *runtimeapi.ListContaine
 		}
 		resp.Containers = append(resp.Containers, &runtimeapi.Container{
 			Id: c.ID, PodSandboxId: m.SandboxID, Metadata: &runtimeapi.ContainerMetadata{Name: m.Name, Attempt: m.Attempt},
-			Image: &runtimeapi.ImageSpec{Image: m.Image}, ImageRef: m.ImageID, ImageId: m.ImageID, State: st,
+			Image: m.imageSpec(), ImageRef: m.ImageID, ImageId: m.ImageID, State: st,
 			CreatedAt: c.Created.UnixNano(), Labels: labels, Annotations: m.Annotations,
 		})
 	}

@@ -40,8 +40,8 @@ func TestCreateContainerTranslates(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := e.config(t, cr.ContainerId)
-	if !slices.Equal(cc.Args, []string{"sh", "-c", "echo hi"}) || !slices.Contains(cc.Env, "A=1") || cc.User != "1000:100" {
-		t.Errorf("args %q env %q user %q", cc.Args, cc.Env, cc.User)
+	if !slices.Equal(cc.Entrypoint, []string{"sh", "-c"}) || !slices.Equal(cc.Cmd, []string{"echo hi"}) || !slices.Contains(cc.Env, "A=1") || cc.User != "1000:100" {
+		t.Errorf("entrypoint %q cmd %q env %q user %q", cc.Entrypoint, cc.Cmd, cc.Env, cc.User)
 	}
 	if !slices.Equal(cc.SupplementalGroups, []uint32{5, 6}) {
 		t.Errorf("supplemental groups %v", cc.SupplementalGroups)
@@ -95,7 +95,8 @@ func TestCreateContainerTranslates(t *testing.T) {
 }
 
 func TestCreateContainerRefuses(t *testing.T) {
-	s, _ := testService(t, nil)
+	s, _, imgs := testServiceImages(t, nil)
+	imgs.add(Image{ID: fakeID("c"), RepoTags: []string{"docker.io/library/nocmd:latest"}})
 	pc := podConfig("web")
 	pc.LogDirectory = "/var/log/pods/x"
 	r, err := s.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: pc})
@@ -112,12 +113,25 @@ func TestCreateContainerRefuses(t *testing.T) {
 		{"no image", func(c *runtimeapi.ContainerConfig) { c.Image = nil }, codes.InvalidArgument, "no image"},
 		{"missing image", func(c *runtimeapi.ContainerConfig) { c.Image.Image = "nginx" }, codes.NotFound, `"nginx"`},
 		{"image path", func(c *runtimeapi.ContainerConfig) { c.Image.Image = "../../etc" }, codes.InvalidArgument, `"../../etc"`},
-		{"no command", func(c *runtimeapi.ContainerConfig) { c.Command = nil }, codes.InvalidArgument, "no command"},
+		{"no command", func(c *runtimeapi.ContainerConfig) { c.Command = nil; c.Image.Image = "nocmd" }, codes.InvalidArgument, "no command"},
 		{"env name", func(c *runtimeapi.ContainerConfig) { c.Envs = []*runtimeapi.KeyValue{{Key: "A=B"}} }, codes.InvalidArgument, `"A=B"`},
 		{"reserved label", func(c *runtimeapi.ContainerConfig) { c.Labels = map[string]string{labelMeta: "{}"} }, codes.InvalidArgument, labelMeta},
 		{"relative mount", func(c *runtimeapi.ContainerConfig) {
 			c.Mounts = []*runtimeapi.Mount{{HostPath: "data", ContainerPath: "/d"}}
 		}, codes.InvalidArgument, `"data"`},
+		{"recursive read-only, writable", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", RecursiveReadOnly: true}}
+		}, codes.InvalidArgument, "recursive_read_only needs readonly"},
+		{"recursive read-only, shared", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true,
+				Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL}}
+		}, codes.InvalidArgument, "needs private propagation"},
+		{"recursive read-only, runtime without", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true}}
+		}, codes.Unimplemented, `runtime handler "" cannot make recursive read-only mounts`},
+		{"writable image volume", func(c *runtimeapi.ContainerConfig) {
+			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/iv", Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
+		}, codes.InvalidArgument, `must be read-only`},
 		{"system container value", func(c *runtimeapi.ContainerConfig) {
 			c.Annotations = map[string]string{AnnotationSystemContainer: "yes please"}
 		}, codes.InvalidArgument, AnnotationSystemContainer},
@@ -285,22 +299,6 @@ func TestBoundedBuffer(t *testing.T) {
 	}
 }
 
-func TestDirImageNames(t *testing.T) {
-	for ref, want := range map[string]string{
-		"busybox": "busybox", "busybox:latest": "busybox", "docker.io/library/busybox:latest": "busybox",
-		"docker.io/library/busybox:1.36": "busybox:1.36", "registry.k8s.io/pause:3.10": "registry.k8s.io/pause:3.10",
-		"../etc": "", "busybox/../../x": "", "/abs": "", "a@sha256:00": "", "": "",
-	} {
-		got, err := dirImageName(ref)
-		if (err != nil) != (want == "") || got != want {
-			t.Errorf("dirImageName(%q) = %q, %v; want %q", ref, got, err, want)
-		}
-	}
-	if got := fullImageName("busybox"); got != "docker.io/library/busybox:latest" {
-		t.Errorf("fullImageName = %q", got)
-	}
-}
-
 func TestEngineNameBounded(t *testing.T) {
 	sb := &sandbox{Name: strings.Repeat("p", 200), Namespace: "ns", UID: "u"}
 	a, b := engineName(strings.Repeat("a", 100), sb, 0), engineName(strings.Repeat("a", 100), sb, 1)
@@ -359,5 +357,116 @@ func TestPodAnnotationsScopedToAContainer(t *testing.T) {
 	}
 	if cc := e.config(t, plain.ContainerId); cc.SystemContainer || len(cc.HostChannels) != 0 {
 		t.Errorf("container plain got another's annotations: %v %+v", cc.SystemContainer, cc.HostChannels)
+	}
+}
+
+func TestRecursiveReadOnlyMount(t *testing.T) {
+	s, e := testService(t, func(c *Config) { c.RecursiveReadOnly = []string{"runc"} })
+	ctx := context.Background()
+	st, err := s.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"": true, "runc": true, "crun": false}
+	for _, h := range st.RuntimeHandlers {
+		if h.Features.RecursiveReadOnlyMounts != want[h.Name] {
+			t.Errorf("handler %q: recursive_read_only_mounts %v", h.Name, h.Features.RecursiveReadOnlyMounts)
+		}
+	}
+	pod := runPod(t, s, "rro")
+	cfg := ctrConfig("c")
+	cfg.Mounts = []*runtimeapi.Mount{{HostPath: "/data", ContainerPath: "/d", Readonly: true, RecursiveReadOnly: true}}
+	cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: cfg, SandboxConfig: podConfig("rro")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range e.config(t, cr.ContainerId).Mounts {
+		if m.Target == "/d" {
+			found = m.ReadOnly && m.RecursiveReadOnly
+		}
+	}
+	if !found {
+		t.Errorf("mounts %+v: want /d recursively read-only", e.config(t, cr.ContainerId).Mounts)
+	}
+}
+
+func TestSupplementalGroupsPolicy(t *testing.T) {
+	s, e := testService(t, nil)
+	ctx := context.Background()
+	st, err := s.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil || !st.Features.GetSupplementalGroupsPolicy() {
+		t.Fatalf("status features %v, %v: want supplemental_groups_policy", st.GetFeatures(), err)
+	}
+	pod := runPod(t, s, "groups")
+	for _, policy := range []runtimeapi.SupplementalGroupsPolicy{runtimeapi.SupplementalGroupsPolicy_Merge, runtimeapi.SupplementalGroupsPolicy_Strict} {
+		cfg := ctrConfig("c-" + strings.ToLower(policy.String()))
+		cfg.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			RunAsUser: &runtimeapi.Int64Value{Value: 1000}, SupplementalGroups: []int64{1234}, SupplementalGroupsPolicy: policy}}
+		cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: cfg, SandboxConfig: podConfig("groups")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cc := e.config(t, cr.ContainerId); cc.SupplementalGroupsStrict != (policy == runtimeapi.SupplementalGroupsPolicy_Strict) ||
+			!slices.Equal(cc.SupplementalGroups, []uint32{1234}) {
+			t.Errorf("%v: strict %v groups %v", policy, cc.SupplementalGroupsStrict, cc.SupplementalGroups)
+		}
+		// The status reports the process's identity as the engine knows it.
+		e.mu.Lock()
+		e.ctrs[cr.ContainerId].state.User = &User{UID: 1000, GID: 1000, Groups: []uint32{1000, 1234}}
+		e.mu.Unlock()
+		cs, err := s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: cr.ContainerId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := cs.Status.GetUser().GetLinux(); u.GetUid() != 1000 || u.GetGid() != 1000 || !slices.Equal(u.GetSupplementalGroups(), []int64{1000, 1234}) {
+			t.Errorf("%v: status user %v", policy, cs.Status.GetUser())
+		}
+	}
+}
+
+func TestRestartHandsHostChannelsOver(t *testing.T) {
+	root := t.TempDir()
+	s, e := testService(t, func(c *Config) { c.HostChannelRoots = []string{root} })
+	ctx := context.Background()
+	pc := podConfig("ring")
+	pc.Annotations = map[string]string{"io.isulad.container.sys.host-channel.ring": root + "/ring:/ring:rw:1m"}
+	r, err := s.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string, attempt uint32) string {
+		t.Helper()
+		c := ctrConfig(name)
+		c.Metadata.Attempt = attempt
+		cr, err := s.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: r.PodSandboxId, Config: c})
+		if err != nil {
+			t.Fatalf("create %s attempt %d: %v", name, attempt, err)
+		}
+		return cr.ContainerId
+	}
+	gone := func(id string) bool { _, err := e.Container(id); return err != nil }
+	plain := create("plain", 0) // no channel: never removed
+	first := create("sys", 0)
+	s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: first})
+	s.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: plain})
+	s.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: plain})
+
+	// Attempt 0 still runs: attempt 1 does not remove it.
+	second := create("sys", 1)
+	if gone(first) {
+		t.Fatal("a running earlier attempt was removed")
+	}
+	if _, err := s.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: second}); err != nil {
+		t.Fatal(err)
+	}
+	// Attempt 0 exited: attempt 2 takes its channel, attempt 0 is removed, plain stays.
+	s.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: first})
+	third := create("sys", 2)
+	if !gone(first) || gone(third) || gone(plain) {
+		t.Errorf("after attempt 2: attempt 0 gone %v, attempt 2 gone %v, plain gone %v", gone(first), gone(third), gone(plain))
+	}
+	if cc := e.config(t, third); len(cc.HostChannels) != 1 || cc.HostChannels[0].PathOnHost != root+"/ring" {
+		t.Errorf("attempt 2's channels %+v", cc.HostChannels)
 	}
 }

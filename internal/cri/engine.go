@@ -41,22 +41,33 @@ type ContainerConfig struct {
 	Name   string
 	Labels map[string]string // the CRI's own (metadata, pod, annotations) and the user's
 	Image  string            // the reference as the kubelet gave it, for display
-	Rootfs string            // absolute path of the container's root filesystem
+	// ImageID is the image (sha256:<config digest>) the reference resolved to: the rootfs is a
+	// copy-on-write layer over it, made and removed with the container, and the image is in
+	// use (not removable) meanwhile.
+	ImageID string
 
-	Args       []string
+	// Entrypoint and Cmd are the process, already merged with the image's config the CRI's
+	// way (mergeImageConfig): the engine takes them as given, never the image's instead.
+	Entrypoint []string
+	Cmd        []string
 	Env        []string
 	WorkingDir string
 	User       string // name, uid or uid:gid, resolved in the rootfs
-	// SupplementalGroups are added to the groups the user has in the rootfs.
-	SupplementalGroups []uint32
-	Tty, Stdin         bool
-	Hostname           string
+	// SupplementalGroups are added to the groups the user has in the rootfs (the CRI's Merge
+	// policy), or are all the groups with SupplementalGroupsStrict (its Strict policy); the
+	// primary group is one of them in both cases.
+	SupplementalGroups       []uint32
+	SupplementalGroupsStrict bool
+	Tty, Stdin               bool
+	Hostname                 string
 
 	// Namespaces the container joins (by the path of a pinned namespace) or shares with the
 	// host (HostNamespace); a kind that is absent is private.
 	Namespaces map[string]string // "network", "ipc", "uts", "pid" -> path or HostNamespace
 
-	Mounts         []types.Mount
+	Mounts []types.Mount
+	// ImageMounts are images of the store mounted read-only (the CRI's image volumes).
+	ImageMounts    []ImageMount
 	LogPath        string // absolute; written in the CRI log format by the shim
 	CgroupParent   string
 	Resources      Resources
@@ -72,6 +83,13 @@ type ContainerConfig struct {
 
 	SystemContainer bool
 	HostChannels    []types.HostChannel
+}
+
+// ImageMount is an image (or its directory SubPath) mounted read-only at Target.
+type ImageMount struct {
+	ImageID string
+	Target  string
+	SubPath string
 }
 
 // HostNamespace in ContainerConfig.Namespaces is the host's namespace of that kind.
@@ -109,6 +127,14 @@ type ContainerState struct {
 	LogPath    string
 	Mounts     []types.Mount
 	Resources  Resources
+	// User is the identity of the container's process, from its OCI spec (nil: not known).
+	User *User
+}
+
+// User is a process's identity: user, primary group and supplementary groups.
+type User struct {
+	UID, GID uint32
+	Groups   []uint32
 }
 
 // ExecProcess is a process to run in a container.
@@ -140,36 +166,59 @@ type ContainerStats struct {
 	WritableMount    string // where that layer lives
 }
 
-// Image is what an image reference resolves to.
+// Image is an image of the engine's store, as the CRI shows it.
 type Image struct {
-	ID     string // content ID, or the name for a stand-in
-	Names  []string
-	Size   uint64
-	Rootfs string // absolute path of a directory to use as the container's root filesystem
+	ID          string   // sha256:<config digest>
+	RepoTags    []string // full names: docker.io/library/busybox:latest
+	RepoDigests []string // repo@sha256:<manifest digest>
+	Size        uint64   // unpacked
 	// The image's config: the CRI's command, args, env and working dir are merged over it.
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
 	WorkingDir string
 	User       string
+	// Config is the image's OCI config as stored (JSON), for a verbose ImageStatus.
+	Config []byte
 }
 
-// ImageResolver turns an image reference into a root filesystem. The image package (issue 11)
-// implements it with pulled images; until it lands, only DirImages (a directory of named
-// rootfs trees, a development and test aid) does.
-type ImageResolver interface {
+// PullAuth is the login a pull request carries (the kubelet's, from the pod's image pull
+// secrets): used for that pull only, never stored.
+type PullAuth struct {
+	ServerAddress string // the registry it is for; empty: the image's registry and its mirrors
+	Username      string
+	Password      string
+	Auth          string // base64(user:password)
+	IdentityToken string
+	RegistryToken string
+}
+
+// ImageFsUsage is the space the image store takes on its filesystem.
+type ImageFsUsage struct {
+	Mountpoint string // the store's directory
+	UsedBytes  uint64
+	InodesUsed uint64
+}
+
+// Images is the engine's image store as the CRI needs it (internal/daemon/cri_images.go).
+type Images interface {
+	// Resolve finds an image by ID (or ID prefix), name or repo@digest; errdefs.ErrNotFound
+	// when the node does not have it.
 	Resolve(ctx context.Context, ref string) (Image, error)
 	// List is every image the node has.
 	List(ctx context.Context) ([]Image, error)
-	// Pull fetches an image and returns it.
-	Pull(ctx context.Context, ref string) (Image, error)
-	// Remove removes an image; a missing one is not an error.
+	// Pull fetches an image (through the daemon's mirrors and certificates) and returns it.
+	Pull(ctx context.Context, ref string, auth *PullAuth) (Image, error)
+	// Remove removes an image with all its names; errdefs.ErrNotFound when there is none,
+	// errdefs.ErrConflict while a container uses it.
 	Remove(ctx context.Context, ref string) error
+	// FsInfo is the image filesystem's usage.
+	FsInfo(ctx context.Context) (ImageFsUsage, error)
 }
 
-// PodNetwork sets up a pod's network in its pinned network namespace. The networking package
-// (issue 12) implements it with CNI ADD and DEL; until it lands, LoopbackOnly does: the pod has
-// lo and nothing else.
+// PodNetwork sets up a pod's network in its pinned network namespace. The daemon implements
+// it with CNI ADD and DEL (internal/daemon/cri_network.go); LoopbackOnly is the pod network
+// without a network plugin: the pod has lo and nothing else.
 type PodNetwork interface {
 	// Setup runs when the pod's namespaces exist, before any container starts; it returns the
 	// pod's addresses.
@@ -178,6 +227,13 @@ type PodNetwork interface {
 	Teardown(ctx context.Context, pod PodNetworkConfig) error
 	// Ready is nil when pods can be networked, or why not (for Status's NetworkReady).
 	Ready() error
+}
+
+// PodNetworkReconciler is a PodNetwork that releases, after a daemon restart, what belongs
+// to no pod: New calls Reconcile once the records are loaded, with the pods whose record
+// says their network is up.
+type PodNetworkReconciler interface {
+	Reconcile(ctx context.Context, networked []string)
 }
 
 // PodNetworkConfig is what a network plugin needs of a pod.
@@ -203,8 +259,8 @@ type DNSConfig struct {
 	Servers, Searches, Options []string
 }
 
-// LoopbackOnly is the pod network until the networking package lands: the pinned namespace
-// has lo up (pinNamespaces does that) and no other interface, so the pod has no address.
+// LoopbackOnly is the pod network without a plugin: the pinned namespace has lo up
+// (pinNamespaces does that) and no other interface, so the pod has no address.
 type LoopbackOnly struct{}
 
 func (LoopbackOnly) Setup(context.Context, PodNetworkConfig) ([]string, error) { return nil, nil }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +14,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/image/reference"
 )
 
 // fakeEngine is the daemon as the CRI sees it, in memory: it checks the CRI's translation,
@@ -58,7 +59,8 @@ func (f *fakeEngine) CreateContainer(ctx context.Context, c ContainerConfig) (st
 		logPath = "/engine/" + id + "-cri.log"
 	}
 	f.ctrs[id] = &fakeContainer{cfg: c, state: ContainerState{ID: id, Name: c.Name, Labels: c.Labels, Status: "created",
-		Created: time.Now(), LogPath: logPath, Mounts: c.Mounts, Resources: c.Resources, Args: c.Args}}
+		Created: time.Now(), LogPath: logPath, Mounts: c.Mounts, Resources: c.Resources,
+		Args: append(slices.Clone(c.Entrypoint), c.Cmd...), Image: c.Image}}
 	f.record("create " + c.Name)
 	return id, nil, nil
 }
@@ -176,21 +178,142 @@ func (f *fakeEngine) config(t *testing.T, id string) ContainerConfig {
 	return c.cfg
 }
 
-// testService is a Service over a fake engine and a stand-in image directory with busybox
-// (an empty tree: nothing runs).
+// fakeImages is the image store as the CRI sees it, in memory: images by ID with their
+// names, what "the registry" has for Pull, and the engine's containers for Remove.
+type fakeImages struct {
+	mu       sync.Mutex
+	engine   *fakeEngine
+	store    map[string]Image // by ID
+	registry map[string]Image // by full name, what Pull finds
+	pulls    []string
+	auths    []*PullAuth
+}
+
+// fakeID is an image ID made of one repeated hex digit.
+func fakeID(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+
+func newFakeImages(e *fakeEngine) *fakeImages {
+	return &fakeImages{engine: e, store: map[string]Image{}, registry: map[string]Image{}}
+}
+
+func (f *fakeImages) add(img Image) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.store[img.ID] = img
+}
+
+// find is the store's lookup: a full or prefix ID, a name in any docker form, repo@digest.
+func (f *fakeImages) find(ref string) (Image, error) {
+	if reference.IsID(ref) {
+		h := strings.TrimPrefix(ref, "sha256:")
+		for id, img := range f.store {
+			if strings.HasPrefix(id[7:], h) {
+				return img, nil
+			}
+		}
+	}
+	r, err := reference.Parse(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	for _, img := range f.store {
+		if slices.Contains(img.RepoTags, r.TagString()) || slices.Contains(img.RepoDigests, r.DigestString()) {
+			return img, nil
+		}
+	}
+	return Image{}, errdefs.Errorf(errdefs.ErrNotFound, "no such image: %s", ref)
+}
+
+func (f *fakeImages) Resolve(ctx context.Context, ref string) (Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.find(ref)
+}
+
+func (f *fakeImages) List(ctx context.Context) ([]Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Image
+	for _, img := range f.store {
+		out = append(out, img)
+	}
+	slices.SortFunc(out, func(a, b Image) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func (f *fakeImages) Pull(ctx context.Context, ref string, auth *PullAuth) (Image, error) {
+	r, err := reference.Parse(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pulls = append(f.pulls, ref)
+	f.auths = append(f.auths, auth)
+	img, ok := f.registry[r.String()]
+	if !ok {
+		return Image{}, errdefs.Errorf(errdefs.ErrNotFound, "pull %s: not found in the registry", ref)
+	}
+	if prev, ok := f.store[img.ID]; ok {
+		img.RepoTags = append(prev.RepoTags, img.RepoTags...)
+	}
+	f.store[img.ID] = img
+	return img, nil
+}
+
+func (f *fakeImages) Remove(ctx context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img, err := f.find(ref)
+	if err != nil {
+		return err
+	}
+	f.engine.mu.Lock()
+	defer f.engine.mu.Unlock()
+	for _, c := range f.engine.ctrs {
+		if c.cfg.ImageID == img.ID {
+			return errdefs.Errorf(errdefs.ErrConflict, "image %s is used by container %s", ref, c.cfg.Name)
+		}
+	}
+	delete(f.store, img.ID)
+	return nil
+}
+
+func (f *fakeImages) FsInfo(ctx context.Context) (ImageFsUsage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := ImageFsUsage{Mountpoint: "/graph/images"}
+	for _, img := range f.store {
+		u.UsedBytes += img.Size
+		u.InodesUsed += 10
+	}
+	return u, nil
+}
+
+// testBusybox is the fake store's busybox: sh as its Cmd, a PATH, no user.
+var testBusybox = Image{ID: fakeID("b"), RepoTags: []string{"docker.io/library/busybox:latest"},
+	RepoDigests: []string{"docker.io/library/busybox@" + fakeID("d")}, Size: 4 << 20,
+	Cmd: []string{"sh"}, Env: []string{"PATH=/usr/bin:/bin"}}
+
+// testService is a Service over a fake engine and a fake image store with busybox.
 func testService(t *testing.T, mod func(*Config)) (*Service, *fakeEngine) {
+	s, e, _ := testServiceImages(t, mod)
+	return s, e
+}
+
+func testServiceImages(t *testing.T, mod func(*Config)) (*Service, *fakeEngine, *fakeImages) {
 	t.Helper()
 	needRoot(t)
 	dir := t.TempDir()
-	imgs := filepath.Join(dir, "images")
-	os.MkdirAll(filepath.Join(imgs, "busybox"), 0o755)
 	cfg := Config{GraphDir: filepath.Join(dir, "graph"), StateDir: filepath.Join(dir, "state"), RuntimeName: "isulad",
 		RuntimeHandlers: []string{"runc", "crun"}, DefaultRuntime: "runc"}
 	if mod != nil {
 		mod(&cfg)
 	}
 	e := newFakeEngine()
-	s, err := New(cfg, e, DirImages{Dir: imgs}, nil)
+	imgs := newFakeImages(e)
+	imgs.add(testBusybox)
+	s, err := New(cfg, e, imgs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +324,7 @@ func testService(t *testing.T, mod func(*Config)) (*Service, *fakeEngine) {
 			s.pods.delete(sb)
 		}
 	})
-	return s, e
+	return s, e, imgs
 }
 
 func podConfig(name string) *runtimeapi.PodSandboxConfig {

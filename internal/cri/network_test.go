@@ -135,3 +135,41 @@ func TestStreamServerConfig(t *testing.T) {
 		t.Errorf("default address %s, want 127.0.0.1 and a free port", ss.addr())
 	}
 }
+
+// reconcilingNetwork records what New hands a PodNetworkReconciler.
+type reconcilingNetwork struct {
+	fakeNetwork
+	networked [][]string
+}
+
+func (n *reconcilingNetwork) Reconcile(ctx context.Context, networked []string) {
+	n.networked = append(n.networked, networked)
+}
+
+// After a restart New tells the pod network which pods have their network up (a stopped
+// pod's is released), so it can release every other attachment.
+func TestPodNetworkReconcileAtLoad(t *testing.T) {
+	s, e := testService(t, nil)
+	s.network = &fakeNetwork{}
+	ctx := context.Background()
+	up, err := s.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podConfig("up")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := s.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podConfig("down")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: down.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	net := &reconcilingNetwork{}
+	s2, err := New(s.cfg, e, s.images, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.stream.close()
+	if len(net.networked) != 1 || len(net.networked[0]) != 1 || net.networked[0][0] != up.PodSandboxId {
+		t.Errorf("Reconcile got %v, want once with only %s", net.networked, up.PodSandboxId)
+	}
+}

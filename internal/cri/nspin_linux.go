@@ -108,6 +108,36 @@ func configureInNewNamespaces(flags int, req pinRequest, paths map[nsKind]string
 	return nil
 }
 
+// writeSysctlsIn writes sysctls in the pinned network namespace at netns, from a thread that
+// joins it and is thrown away afterwards.
+func writeSysctlsIn(netns string, sysctls map[string]string) error {
+	if len(sysctls) == 0 {
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("pod network namespace: %w", err)
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("pod network namespace: setns: %w", err)
+			return
+		}
+		for name, value := range sysctls {
+			if err := writeSysctl(name, value); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	return <-errc
+}
+
 // unpinNamespaces unmounts and removes whatever pinNamespaces made in dir. Idempotent.
 func unpinNamespaces(dir string) error {
 	var errs []error

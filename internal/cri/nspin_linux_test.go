@@ -139,3 +139,29 @@ func BenchmarkPinUnpin(b *testing.B) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// Network sysctls are written once the pod's interfaces exist, in the pod's namespace only:
+// one naming an interface CNI made (a veth pair inside the namespace stands in for it here) works.
+func TestWriteSysctlsIn(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	paths, err := pinNamespaces(pinRequest{Dir: dir, Kinds: []nsKind{nsNet}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unpinNamespaces(dir) })
+	inNamespaces(t, paths, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+	err = writeSysctlsIn(paths[nsNet], map[string]string{"net.ipv4.conf.eth0.forwarding": "1", "net/ipv4/ip_unprivileged_port_start": "99"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inNamespaces(t, paths, "cat", "/proc/sys/net/ipv4/conf/eth0/forwarding", "/proc/sys/net/ipv4/ip_unprivileged_port_start"); got != "1\n99" {
+		t.Errorf("in the pod: %q, want 1 and 99", got)
+	}
+	if host, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); strings.TrimSpace(string(host)) == "99" {
+		t.Errorf("the host's net sysctl was changed")
+	}
+	if err := writeSysctlsIn(paths[nsNet], map[string]string{"net.ipv4.conf.eth9.forwarding": "1"}); err == nil || !strings.Contains(err.Error(), "net.ipv4.conf.eth9.forwarding") {
+		t.Errorf("a sysctl of a missing interface: %v, want one naming it", err)
+	}
+}

@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path"
@@ -15,12 +14,18 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/isulad-go/isulad/internal/atomicfile"
 	"github.com/isulad-go/isulad/internal/fault"
+	"github.com/isulad-go/isulad/internal/network"
 )
 
 // FaultRunAfterPin is a fault point (internal/fault): a RunPodSandbox whose namespaces are
 // pinned (and pod init started) but whose network and record are not made.
 const FaultRunAfterPin = "cri-run-after-pin"
+
+// FaultRunAfterNetwork is a fault point: a RunPodSandbox whose network is set up (CNI ADD done
+// and recorded by the network manager) but whose record is not written.
+const FaultRunAfterNetwork = "cri-run-after-network"
 
 // RunPodSandbox checks the whole config, then makes the pod: its files, its pinned
 // namespaces, its network (the PodNetwork hook), and last its record, the commit point. A
@@ -66,7 +71,17 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 	if sb.HostNetwork {
 		hostname = ""
 	}
-	sb.Namespaces, err = pinNamespaces(pinRequest{Dir: pins, Kinds: kinds, Hostname: hostname, Sysctls: sb.Sysctls})
+	// The IPC sysctls now; the network ones once CNI has made the pod's interfaces (a sysctl
+	// may name eth0, and the plugins set some of their own).
+	ipcSysctls, netSysctls := map[string]string{}, map[string]string{}
+	for k, v := range sb.Sysctls {
+		if sysctlNamespace(k) == nsNet {
+			netSysctls[k] = v
+		} else {
+			ipcSysctls[k] = v
+		}
+	}
+	sb.Namespaces, err = pinNamespaces(pinRequest{Dir: pins, Kinds: kinds, Hostname: hostname, Sysctls: ipcSysctls})
 	if err != nil {
 		return fail(err)
 	}
@@ -83,13 +98,19 @@ func (s *Service) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandbox
 		return fail(err)
 	}
 	if !sb.HostNetwork {
-		// The network hook: CNI ADD once the networking package lands (see PodNetwork).
+		// CNI ADD (the daemon's PodNetwork), in the pinned namespace.
 		ips, err := s.network.Setup(ctx, sb.networkConfig())
 		if err != nil {
 			return fail(fmt.Errorf("pod %s: network setup: %w", sb.fullName(), err))
 		}
 		sb.IPs, sb.NetworkUp = ips, true
 		undo = append(undo, func() { s.network.Teardown(context.Background(), sb.networkConfig()) })
+		if err := writeSysctlsIn(sb.Namespaces[nsNet], netSysctls); err != nil {
+			return fail(err)
+		}
+		if err := fault.Point(FaultRunAfterNetwork); err != nil {
+			return fail(err)
+		}
 		if len(ips) > 0 {
 			// Now that the pod has addresses, its hosts file names them.
 			if err := writePodFiles(files, sb); err != nil {
@@ -119,6 +140,14 @@ func (s *Service) sandboxFromConfig(c *runtimeapi.PodSandboxConfig, handler stri
 	md := c.GetMetadata()
 	if md == nil || md.Name == "" || md.Namespace == "" || md.Uid == "" {
 		return nil, invalidf("pod sandbox config: metadata name, namespace and uid are required (got %v)", md)
+	}
+	for _, f := range [][2]string{{"name", md.Name}, {"namespace", md.Namespace}, {"uid", md.Uid}} {
+		field, v := f[0], f[1]
+		// They become CNI_ARGS (K8S_POD_NAME=...;...): a ';' or '=' would add arguments of
+		// the pod author's choosing, such as host-local's IP=.
+		if len(v) > 253 || strings.ContainsFunc(v, func(r rune) bool { return r == ';' || r == '=' || r <= ' ' || r == 0x7f }) {
+			return nil, invalidf("pod metadata %s %q: want at most 253 characters without ';', '=', spaces or control characters", field, v)
+		}
 	}
 	if handler != "" && !slices.Contains(s.cfg.RuntimeHandlers, handler) {
 		return nil, invalidf("runtime handler %q: not configured (have %s)", handler, strings.Join(s.cfg.RuntimeHandlers, ", "))
@@ -215,7 +244,10 @@ func (s *Service) sandboxFromConfig(c *runtimeapi.PodSandboxConfig, handler stri
 }
 
 // writePodFiles writes the files every container of the pod binds: /etc/hostname,
-// /etc/hosts and /etc/resolv.conf.
+// /etc/hosts and /etc/resolv.conf. A pod on the host's network gets copies of the host's
+// hosts and (without a DNS config) resolv.conf, as the kubelet expects; a pod of its own
+// network gets loopback entries and its addresses under its hostname, and the host's
+// resolv.conf without loopback nameservers (unreachable from its namespace).
 func writePodFiles(dir string, sb *sandbox) error {
 	hostname := sb.Hostname
 	if sb.HostNetwork || hostname == "" {
@@ -225,8 +257,15 @@ func writePodFiles(dir string, sb *sandbox) error {
 	for _, ip := range sb.IPs {
 		hosts += ip + "\t" + hostname + "\n"
 	}
+	hostResolv, _ := network.ReadHostFile("/etc/resolv.conf")
+	if sb.HostNetwork {
+		if h, err := network.ReadHostFile("/etc/hosts"); err == nil && len(h) > 0 {
+			hosts = string(h)
+		}
+	}
 	var resolv string
-	if len(sb.DNS.Servers)+len(sb.DNS.Searches)+len(sb.DNS.Options) > 0 {
+	switch {
+	case len(sb.DNS.Servers)+len(sb.DNS.Searches)+len(sb.DNS.Options) > 0:
 		var b strings.Builder
 		for _, sv := range sb.DNS.Servers {
 			b.WriteString("nameserver " + sv + "\n")
@@ -238,24 +277,15 @@ func writePodFiles(dir string, sb *sandbox) error {
 			b.WriteString("options " + strings.Join(sb.DNS.Options, " ") + "\n")
 		}
 		resolv = b.String()
-	} else {
-		// The node's resolver configuration, as other runtimes do without a DNS config.
-		resolv = readSmallFile("/etc/resolv.conf", 64<<10)
+	case sb.HostNetwork:
+		resolv = string(hostResolv)
+	default:
+		resolv = string(network.ResolvConf(hostResolv, nil, nil, nil, ""))
 	}
 	for name, data := range map[string]string{"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": resolv} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		if err := atomicfile.Replace(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			return fmt.Errorf("pod %s: writing %s: %w", sb.fullName(), name, err)
 		}
 	}
 	return nil
-}
-
-func readSmallFile(p string, max int64) string {
-	f, err := os.Open(p)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, max))
-	return string(b)
 }

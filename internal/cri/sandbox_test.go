@@ -98,6 +98,8 @@ func TestRunPodSandboxRefusesBadConfig(t *testing.T) {
 	}{
 		{"no metadata", func(c *runtimeapi.PodSandboxConfig) { c.Metadata = nil }, codes.InvalidArgument, "metadata"},
 		{"hostname", func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "bad_host!" }, codes.InvalidArgument, `"bad_host!"`},
+		{"CNI_ARGS in name", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Name = "web;IP=10.0.0.9" }, codes.InvalidArgument, `name "web;IP=10.0.0.9"`},
+		{"newline in namespace", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Namespace = "a\nb" }, codes.InvalidArgument, "namespace"},
 		{"systemd slice", func(c *runtimeapi.PodSandboxConfig) { c.Linux.CgroupParent = "kubepods-pod1.slice" }, codes.InvalidArgument, "cgroupfs"},
 		{"cgroup ..", func(c *runtimeapi.PodSandboxConfig) { c.Linux.CgroupParent = "/kubepods/../../etc" }, codes.InvalidArgument, ".."},
 		{"node sysctl", func(c *runtimeapi.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"kernel.panic": "1"} }, codes.InvalidArgument, "kernel.panic"},

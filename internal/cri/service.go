@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -20,6 +21,9 @@ type Config struct {
 	RuntimeVersion     string
 	RuntimeHandlers    []string // the engine's OCI runtimes (runc, crun)
 	DefaultRuntime     string
+	// RecursiveReadOnly are the runtimes that can make a read-only mount recursively so
+	// ("rro" in their `features`): the CRI's recursive_read_only_mounts feature.
+	RecursiveReadOnly []string
 	// HostChannelRoots are the directories under which a CRI container may have host
 	// channels (daemon.json cri-host-channel-roots); none: refused.
 	HostChannelRoots []string
@@ -36,7 +40,7 @@ type Service struct {
 
 	cfg     Config
 	engine  Engine
-	images  ImageResolver
+	images  Images
 	network PodNetwork
 	log     *slog.Logger
 	pods    *sandboxStore
@@ -47,12 +51,15 @@ type Service struct {
 }
 
 // New loads the pods' records and prepares the service; Serve starts the streaming server.
-func New(cfg Config, engine Engine, images ImageResolver, network PodNetwork) (*Service, error) {
+func New(cfg Config, engine Engine, images Images, network PodNetwork) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	if network == nil {
 		network = LoopbackOnly{}
+	}
+	if images == nil {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "CRI: no image store")
 	}
 	for _, r := range cfg.HostChannelRoots {
 		if !filepath.IsAbs(r) || filepath.Clean(r) == "/" {
@@ -67,6 +74,15 @@ func New(cfg Config, engine Engine, images ImageResolver, network PodNetwork) (*
 		return nil, err
 	}
 	s := &Service{cfg: cfg, engine: engine, images: images, network: network, log: cfg.Log, pods: pods}
+	if r, ok := network.(PodNetworkReconciler); ok {
+		var networked []string
+		for _, sb := range pods.list() {
+			if sb.NetworkUp {
+				networked = append(networked, sb.ID)
+			}
+		}
+		r.Reconcile(context.Background(), networked)
+	}
 	if s.stream, err = newStreamServer(s, cfg.StreamAddress, cfg.StreamPort); err != nil {
 		return nil, err
 	}
@@ -112,10 +128,11 @@ func (s *Service) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*run
 	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady}}}
 	for _, h := range s.cfg.RuntimeHandlers {
 		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: h,
-			Features: &runtimeapi.RuntimeHandlerFeatures{}})
+			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.recursiveReadOnly(h)}})
 	}
-	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}})
-	resp.Features = &runtimeapi.RuntimeFeatures{}
+	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "",
+		Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.recursiveReadOnly("")}})
+	resp.Features = &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true}
 	if r.Verbose {
 		cfg, _ := json.Marshal(map[string]any{"hostChannelRoots": s.cfg.HostChannelRoots, "streamServer": s.stream.addr(),
 			"defaultRuntime": s.cfg.DefaultRuntime, "podSandbox": "pinned namespaces, no process"})
@@ -136,4 +153,13 @@ func (s *Service) UpdateRuntimeConfig(ctx context.Context, r *runtimeapi.UpdateR
 // RuntimeConfig tells the kubelet the cgroup driver: the engine manages cgroups by path.
 func (s *Service) RuntimeConfig(ctx context.Context, r *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
 	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: runtimeapi.CgroupDriver_CGROUPFS}}, nil
+}
+
+// recursiveReadOnly tells whether the pod runtime handler h ("": the default runtime) makes
+// recursive read-only mounts.
+func (s *Service) recursiveReadOnly(h string) bool {
+	if h == "" {
+		h = s.cfg.DefaultRuntime
+	}
+	return slices.Contains(s.cfg.RecursiveReadOnly, h)
 }

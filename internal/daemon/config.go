@@ -33,6 +33,9 @@ type Config struct {
 	CNIBinDir      string `json:"cni-bin-dir"`     // default /opt/cni/bin, then /usr/lib/cni
 	CNIConfDir     string `json:"cni-conf-dir"`    // default /etc/cni/net.d
 	DefaultNetwork string `json:"default-network"` // the network of a container without --net
+	// NetworkPlugin is the pods' network (iSulad's key): "" loopback only, "cni" the first
+	// conflist of cni-conf-dir (cri_network.go).
+	NetworkPlugin string `json:"network-plugin"`
 	// Images (internal/daemon/images.go, docs/images.md).
 	RegistryMirrors    []string                  `json:"registry-mirrors"`
 	InsecureRegistries []string                  `json:"insecure-registries"`
@@ -105,6 +108,9 @@ func (c *Config) Finish() error {
 			return fmt.Errorf("directory %q must be an absolute path", *p)
 		}
 		*p = filepath.Clean(*p)
+	}
+	if c.NetworkPlugin != "" && c.NetworkPlugin != "cni" {
+		return fmt.Errorf("network-plugin %q: want \"cni\", or \"\" for pods with a loopback interface only", c.NetworkPlugin)
 	}
 	if c.Runtimes == nil {
 		c.Runtimes = map[string]RuntimeConfig{}

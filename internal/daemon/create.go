@@ -164,6 +164,12 @@ func (d *Daemon) Create(ctx context.Context, req *types.CreateRequest) (*contain
 type createExtras struct {
 	specOpts []spec.SpecOpt
 	criLog   func(id string) string
+	// imageMounts are images to mount read-only in the container (Image, Target, SubPath;
+	// cri_imagemounts.go).
+	imageMounts []container.ImageMount
+	// imageName is the image reference to record and show when Config.Image is the image's
+	// ID (the CRI pins the image it merged the config of).
+	imageName string
 }
 
 func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createExtras) (*container.Container, []string, error) {
@@ -176,6 +182,9 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	p, err := d.validate(req)
 	if err != nil {
 		return nil, nil, err
+	}
+	if x.imageName != "" && p.image != nil {
+		p.req.Config.Image = x.imageName
 	}
 	id := newID()
 	name := p.req.Name
@@ -226,6 +235,11 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 		}
 		return nil, nil, err
 	}
+	if len(x.imageMounts) > 0 {
+		if c.ImageMounts, err = d.resolveImageMounts(c, x.imageMounts); err != nil {
+			return fail(err)
+		}
+	}
 	release, err := d.claimNetwork(c) // --ip and host ports: one container each
 	if err != nil {
 		return fail(err)
@@ -251,6 +265,7 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 		// mounts it again and the container's exit unmounts it.
 		c.Rootfs, _, _ = d.rootfsDirs(id)
 		if err := d.mountRootfs(c); err != nil {
+			d.unmountRootfs(c) // what it mounted before it failed (an image volume's sub path)
 			return fail(err)
 		}
 		// Undone before the directory's removal (undo runs in reverse): never delete
@@ -268,11 +283,15 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 		for _, ch := range hc.HostChannels {
 			taken = append(taken, path.Clean(ch.PathInContainer))
 		}
+		for _, m := range c.ImageMounts {
+			taken = append(taken, m.Target)
+		}
 		vols, err := d.imageVolumes(ctx, c, taken)
 		if err != nil {
 			return fail(err)
 		}
 		p.mounts = append(p.mounts, vols...)
+		p.mounts = append(p.mounts, d.imageMountBinds(c)...)
 	}
 	s, err := spec.Generate(d.specOptions(c, p.mounts, p.userRemap, p.hooks))
 	if err != nil {

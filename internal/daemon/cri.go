@@ -29,24 +29,17 @@ import (
 // carries them out on the engine's own containers, so a pod's containers are ordinary ones
 // (same store, shim, runtime, host channels, recovery), shown by `isula ps` with their labels.
 
-// envDirImages names a directory of root filesystems that stand in for images until the image
-// service lands (cri.DirImages): a development and test aid, not a configuration.
-const envDirImages = "ISULAD_CRI_DIR_IMAGES"
-
 // registerCRI puts the CRI RuntimeService on the daemon's gRPC server and starts its
 // streaming server; the returned function stops the latter.
 func registerCRI(s *Server) (stop func(), err error) {
 	d := s.D
-	var images cri.ImageResolver
-	if dir := os.Getenv(envDirImages); dir != "" {
-		images = cri.DirImages{Dir: dir}
-	}
 	svc, err := cri.New(cri.Config{
 		GraphDir: d.cfg.Graph, StateDir: d.cfg.State, RuntimeName: d.cfg.EngineName, RuntimeVersion: Version,
-		RuntimeHandlers: strings.Split(d.runtimeNames(), ", "), DefaultRuntime: d.cfg.DefaultRuntime,
+		RecursiveReadOnly: d.recursiveReadOnlyRuntimes(),
+		RuntimeHandlers:   strings.Split(d.runtimeNames(), ", "), DefaultRuntime: d.cfg.DefaultRuntime,
 		HostChannelRoots: d.cfg.CRIHostChannelRoots, StreamAddress: d.cfg.StreamServerAddress,
 		StreamPort: d.cfg.StreamServerPort, Log: d.log.With("edge", "cri"),
-	}, &criEngine{d: d}, images, nil)
+	}, &criEngine{d: d}, &criImages{d: d}, newPodNetwork(d))
 	if err != nil {
 		return nil, fmt.Errorf("CRI: %w", err)
 	}
@@ -69,11 +62,14 @@ func logFormat(c *container.Container) string {
 }
 
 // criEngine implements cri.Engine on the daemon.
-type criEngine struct{ d *Daemon }
+type criEngine struct {
+	d      *Daemon
+	layers layerUsageCache // cri_images.go
+}
 
 func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig) (string, []string, error) {
 	hc := types.HostConfig{
-		ExternalRootfs: cc.Rootfs, NetworkMode: "none", CgroupParent: cc.CgroupParent,
+		NetworkMode: "none", CgroupParent: cc.CgroupParent,
 		Mounts: cc.Mounts, Privileged: cc.Privileged, ReadonlyRootfs: cc.ReadonlyRootfs,
 		CapAdd: cc.CapAdd, CapDrop: cc.CapDrop, Memory: cc.Resources.MemoryLimit,
 		MemorySwap: cc.Resources.MemorySwap, CPUShares: cc.Resources.CPUShares,
@@ -93,8 +89,8 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 		hc.PidsLimit = &n
 	}
 	req := &types.CreateRequest{Name: cc.Name, HostConfig: hc, Config: types.Config{
-		// "none": the rootfs is an external one until images land (the CRI keeps the reference).
-		Hostname: cc.Hostname, User: cc.User, Env: cc.Env, Cmd: cc.Args, Image: "none",
+		// The image by ID: the one whose config internal/cri merged (mergeImageConfig).
+		Hostname: cc.Hostname, User: cc.User, Env: cc.Env, Entrypoint: cc.Entrypoint, Cmd: cc.Cmd, Image: cc.ImageID,
 		WorkingDir: cc.WorkingDir, Tty: cc.Tty, OpenStdin: cc.Stdin, Labels: cc.Labels,
 	}}
 	logPath := cc.LogPath
@@ -104,9 +100,14 @@ func (e *criEngine) CreateContainer(ctx context.Context, cc cri.ContainerConfig)
 			return "", nil, fmt.Errorf("container log %q: %w", logPath, err)
 		}
 	}
+	var ims []container.ImageMount
+	for _, m := range cc.ImageMounts {
+		ims = append(ims, container.ImageMount{Image: m.ImageID, Target: m.Target, SubPath: m.SubPath})
+	}
 	c, warnings, err := e.d.create(ctx, req, createExtras{
+		imageName: cc.Image, imageMounts: ims,
 		specOpts: []spec.SpecOpt{withCRINamespaces(cc.Namespaces), withCRIResources(cc.Resources),
-			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups)},
+			withCRIPaths(cc.MaskedPaths, cc.ReadonlyPaths), withSupplementalGroups(cc.SupplementalGroups, cc.SupplementalGroupsStrict)},
 		criLog: func(id string) string {
 			if logPath != "" {
 				return logPath
@@ -166,15 +167,24 @@ func withCRIPaths(masked, readonly []string) spec.SpecOpt {
 	}
 }
 
-// withSupplementalGroups adds the CRI's groups to those the user has in the rootfs (the
-// kubelet's Merge policy).
-func withSupplementalGroups(gids []uint32) spec.SpecOpt {
+// withSupplementalGroups makes the process's supplementary groups its primary group, the
+// groups the user has in the rootfs (the kubelet's Merge policy; left out with strict, its
+// Strict policy), then the CRI's, each once. The primary group is one of them as containerd
+// makes it, so that the kubelet sees the process's real getgroups() in ContainerStatus.user.
+func withSupplementalGroups(gids []uint32, strict bool) spec.SpecOpt {
 	return func(s *specs.Spec) error {
-		for _, g := range gids {
-			if !slices.Contains(s.Process.User.AdditionalGids, g) {
-				s.Process.User.AdditionalGids = append(s.Process.User.AdditionalGids, g)
+		u := &s.Process.User
+		groups := []uint32{u.GID}
+		from := gids
+		if !strict {
+			from = append(slices.Clone(u.AdditionalGids), gids...)
+		}
+		for _, g := range from {
+			if !slices.Contains(groups, g) {
+				groups = append(groups, g)
 			}
 		}
+		u.AdditionalGids = groups
 		return nil
 	}
 }
@@ -221,6 +231,13 @@ func applyCRIResources(s *specs.Spec, r cri.Resources) {
 		lr.Memory = &specs.LinuxMemory{Limit: &limit, Swap: &swap}
 	}
 	lr.HugepageLimits = nil
+	// The kubelet gives a limit (0 when the pod asks for none) for every page size the node
+	// has, whether or not the hugetlb controller is one the runtime can set; runc then fails the
+	// start ("cannot set hugetlb limit"). As cri-o does, they are left out when it is not: on
+	// this kind of hybrid host hugetlb is on the cgroup2 mount, which runc does not configure.
+	if len(r.HugepageLimits) > 0 && !hugetlbSettable() {
+		r.HugepageLimits = nil
+	}
 	for size, limit := range r.HugepageLimits {
 		lr.HugepageLimits = append(lr.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: size, Limit: limit})
 	}
@@ -229,6 +246,10 @@ func applyCRIResources(s *specs.Spec, r cri.Resources) {
 		s.Process.OOMScoreAdj = &adj
 	}
 }
+
+// hugetlbSettable is cgroups.HasController("hugetlb"), read at each container create: the
+// layout can change while the daemon runs (scripts/cgroup-hugetlb.sh moves hugetlb to v1).
+var hugetlbSettable = func() bool { return cgroups.HasController("hugetlb") }
 
 func ownOOMScoreAdj() int {
 	b, err := os.ReadFile("/proc/self/oom_score_adj")
@@ -271,7 +292,7 @@ func (e *criEngine) state(c *container.Container) cri.ContainerState {
 	st := c.State
 	hc := c.HostConfig
 	out := cri.ContainerState{ID: c.ID, Name: c.Name, Labels: c.Config.Labels, Image: c.Config.Image,
-		Args: c.Config.Cmd, Status: st.Status, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
+		Args: processArgs(c.Config), Status: st.Status, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
 		OOMKilled: st.OOMKilled, Created: c.Created, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
 		LogPath: c.CRILog, Mounts: hc.Mounts,
 		Resources: cri.Resources{MemoryLimit: hc.Memory, MemorySwap: hc.MemorySwap, CPUShares: hc.CPUShares}}
@@ -293,7 +314,14 @@ func (e *criEngine) withSpecResources(st cri.ContainerState) cri.ContainerState 
 		return st
 	}
 	var s specs.Spec
-	if json.Unmarshal(data, &s) != nil || s.Linux == nil || s.Linux.Resources == nil {
+	if json.Unmarshal(data, &s) != nil {
+		return st
+	}
+	if s.Process != nil {
+		u := s.Process.User
+		st.User = &cri.User{UID: u.UID, GID: u.GID, Groups: slices.Clone(u.AdditionalGids)}
+	}
+	if s.Linux == nil || s.Linux.Resources == nil {
 		return st
 	}
 	r := s.Linux.Resources
@@ -340,7 +368,7 @@ func (e *criEngine) Exec(ctx context.Context, id string, p cri.ExecProcess) (int
 		return 0, err
 	}
 	st := ExecStreams{Stdin: p.Streams.Stdin, Stdout: p.Streams.Stdout, Stderr: p.Streams.Stderr, Resize: p.Streams.Resize,
-		Width: p.Size[0], Height: p.Size[1]}
+		Width: p.Size[0], Height: p.Size[1], KillOnCancel: true}
 	if st.Stdout == nil {
 		st.Stdout = io.Discard
 	}
@@ -455,7 +483,11 @@ func (e *criEngine) Stats(id string) (cri.ContainerStats, error) {
 	if st := c.Status(); st != container.Running && st != container.Paused {
 		return cri.ContainerStats{}, fmt.Errorf("container %s is not running: %w", c.Name, errdefs.ErrConflict)
 	}
-	return readCgroupStats(cgroups.Root, cgroups.Mode(), c.CgroupsPath)
+	st, err := readCgroupStats(cgroups.Root, cgroups.Mode(), c.CgroupsPath)
+	if err == nil {
+		e.withWritableLayer(c, &st) // cri_images.go
+	}
+	return st, err
 }
 
 // readCgroupStats reads CPU and memory usage of the cgroup at path under root.

@@ -41,6 +41,8 @@ func TestWithCRINamespaces(t *testing.T) {
 }
 
 func TestApplyCRIResources(t *testing.T) {
+	defer func(f func() bool) { hugetlbSettable = f }(hugetlbSettable)
+	hugetlbSettable = func() bool { return true }
 	s := &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}}
 	applyCRIResources(s, cri.Resources{CPUQuota: 20000, CPUPeriod: 50000, CPUShares: 512, CPUsetCPUs: "0",
 		MemoryLimit: 64 << 20, OOMScoreAdj: -1000, HugepageLimits: map[string]uint64{"2MB": 0}})
@@ -52,6 +54,14 @@ func TestApplyCRIResources(t *testing.T) {
 	// Never below the daemon's own score: root here may not lower it, the runtime would fail.
 	if *s.Process.OOMScoreAdj != max(-1000, ownOOMScoreAdj()) {
 		t.Errorf("oom_score_adj %d (own %d)", *s.Process.OOMScoreAdj, ownOOMScoreAdj())
+	}
+	// Without a hugetlb controller the runtime can set, the kubelet's limits are left out
+	// (runc would fail the start).
+	hugetlbSettable = func() bool { return false }
+	s = &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}}
+	applyCRIResources(s, cri.Resources{MemoryLimit: 64 << 20, HugepageLimits: map[string]uint64{"2MB": 0, "1GB": 0}})
+	if r := s.Linux.Resources; len(r.HugepageLimits) != 0 || *r.Memory.Limit != 64<<20 {
+		t.Errorf("without hugetlb: hugepage limits %+v, memory %+v", r.HugepageLimits, r.Memory)
 	}
 }
 
@@ -82,9 +92,17 @@ func TestReadCgroupStats(t *testing.T) {
 }
 
 func TestWithSupplementalGroups(t *testing.T) {
-	s := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10}}}}
-	withSupplementalGroups([]uint32{10, 2000, 3000})(s)
-	if got := s.Process.User.AdditionalGids; !slices.Equal(got, []uint32{10, 2000, 3000}) {
-		t.Errorf("groups %v", got)
+	for _, tc := range []struct {
+		strict bool
+		want   []uint32
+	}{
+		{false, []uint32{1000, 10, 2000, 3000}}, // Merge: the rootfs' group 10 stays
+		{true, []uint32{1000, 2000, 3000}},      // Strict: only the primary and the CRI's
+	} {
+		s := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10}}}}
+		withSupplementalGroups([]uint32{1000, 2000, 3000}, tc.strict)(s)
+		if got := s.Process.User.AdditionalGids; !slices.Equal(got, tc.want) {
+			t.Errorf("strict %v: groups %v, want %v", tc.strict, got, tc.want)
+		}
 	}
 }

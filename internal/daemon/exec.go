@@ -14,6 +14,7 @@ import (
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/rootfs"
+	"github.com/isulad-go/isulad/internal/shim"
 	"github.com/isulad-go/isulad/internal/spec"
 )
 
@@ -23,6 +24,8 @@ type ExecStreams struct {
 	Stdout, Stderr io.Writer
 	Resize         <-chan [2]uint16
 	Width, Height  uint16 // initial terminal size
+	// KillOnCancel: the process is killed when ctx ends before it exited (the CRI's exec).
+	KillOnCancel bool
 }
 
 // Exec runs a process in a running container and returns its exit code.
@@ -52,7 +55,8 @@ func (d *Daemon) Exec(ctx context.Context, c *container.Container, ec types.Exec
 	cmd := strings.Join(ec.Cmd, " ")
 	d.event(c, "exec_create", "execID", execID, "command", cmd)
 	d.event(c, "exec_start", "execID", execID, "command", cmd)
-	code, err := client.Exec(ctx, execID, proc, st.Stdin, st.Stdout, st.Stderr, st.Resize, ec.Detach)
+	code, err := client.Exec(ctx, execID, proc, st.Stdin, st.Stdout, st.Stderr, st.Resize,
+		shim.ExecOptions{Detach: ec.Detach, KillOnCancel: st.KillOnCancel})
 	if err == nil && !ec.Detach {
 		d.event(c, "exec_die", "execID", execID, "exitCode", strconv.Itoa(code))
 	}

@@ -205,7 +205,7 @@ func (c *fakeConn) AttachStream(ctx context.Context, stdin io.Reader, stdout, st
 	return func() error { <-c.p.done; return nil }, nil
 }
 
-func (c *fakeConn) Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, detach bool) (int, error) {
+func (c *fakeConn) Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, opts shim.ExecOptions) (int, error) {
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()
 	c.w.record("exec %s %s", c.p.cfg.ID, strings.Join(proc.Args, " "))

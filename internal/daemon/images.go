@@ -111,17 +111,25 @@ func (d *Daemon) layersInUse() []string {
 	var out []string
 	for _, c := range d.store.List() {
 		out = append(out, c.Layers...)
+		for _, m := range c.ImageMounts {
+			out = append(out, m.Layers...)
+		}
 	}
 	return out
 }
 
 // PullImage fetches name from its registry (or a mirror) into the store.
 func (d *Daemon) PullImage(ctx context.Context, name string, progress func(store.Progress)) (store.Image, error) {
+	return d.pullImage(ctx, name, nil, progress)
+}
+
+// pullImage is PullImage with a login for this pull only (the CRI's; nil: the stored ones).
+func (d *Daemon) pullImage(ctx context.Context, name string, login *registry.Login, progress func(store.Progress)) (store.Image, error) {
 	r, err := reference.Parse(name)
 	if err != nil {
 		return store.Image{}, err
 	}
-	img, dgst, err := d.images.reg.Get(ctx, r)
+	img, dgst, err := d.images.reg.GetWith(ctx, r, login)
 	if err != nil {
 		return store.Image{}, err
 	}
@@ -319,7 +327,7 @@ func (d *Daemon) mountRootfs(c *container.Container) error {
 	}
 	merged, upper, work := d.rootfsDirs(c.ID)
 	if overlay.Mounted(merged) {
-		return nil
+		return d.mountImageMounts(c) // cri_imagemounts.go
 	}
 	for _, dir := range []string{merged, upper, work} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -361,12 +369,18 @@ func (d *Daemon) mountRootfs(c *container.Container) error {
 		}
 		return overlay.MountMapped(merged, upper, work, lowers, overlay.IDMap{UID: m.UID, GID: m.GID, Size: m.Size})
 	}
-	return overlay.Mount(merged, upper, work, lowers)
+	if err := overlay.Mount(merged, upper, work, lowers); err != nil {
+		return err
+	}
+	return d.mountImageMounts(c)
 }
 
 // unmountOrphanRootfs unmounts the image rootfs a create killed half-way left mounted in
 // the container directory dir.
 func unmountOrphanRootfs(dir string) error {
+	if err := unmountOrphanImageMounts(dir); err != nil {
+		return err
+	}
 	return overlay.Unmount(filepath.Join(dir, "rootfs"))
 }
 
@@ -376,6 +390,10 @@ func (d *Daemon) unmountRootfs(c *container.Container) error {
 		return nil
 	}
 	merged, _, _ := d.rootfsDirs(c.ID)
+	if err := d.unmountImageMounts(c); err != nil {
+		d.log.Error("unmounting a container's image volumes", "id", c.ID, "err", err)
+		return err
+	}
 	if err := overlay.Unmount(merged); err != nil {
 		d.log.Error("unmounting a container's rootfs", "id", c.ID, "err", err)
 		return err

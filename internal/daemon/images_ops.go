@@ -33,7 +33,7 @@ func familiar(names []string) []string {
 func (d *Daemon) containersOf(id string) []*container.Container {
 	var out []*container.Container
 	for _, c := range d.store.List() {
-		if c.Image == id {
+		if c.Image == id || slices.ContainsFunc(c.ImageMounts, func(m container.ImageMount) bool { return m.Image == id }) {
 			out = append(out, c)
 		}
 	}

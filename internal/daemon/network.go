@@ -47,7 +47,7 @@ func (d *Daemon) initNetwork() error {
 // taken again, and attachments of containers that are not running are released.
 func (d *Daemon) reconcileNetwork() {
 	for _, c := range d.store.List() {
-		if err := d.net.Claim(c.ID, c.Name, d.claimsOf(c.HostConfig)); err != nil {
+		if err := d.net.Claim(c.ID, "container "+c.Name, d.claimsOf(c.HostConfig)); err != nil {
 			d.log.Warn("container's network claim conflicts after restart", "id", c.ID, "err", err)
 		}
 	}
@@ -148,7 +148,7 @@ func (d *Daemon) claimsOf(hc types.HostConfig) []network.Claim {
 // cannot fail each other). The returned undo drops the claims.
 func (d *Daemon) claimNetwork(c *container.Container) (func(), error) {
 	claims := d.claimsOf(c.HostConfig)
-	if err := d.net.Claim(c.ID, c.Name, claims); err != nil {
+	if err := d.net.Claim(c.ID, "container "+c.Name, claims); err != nil {
 		return nil, err
 	}
 	release := func() { d.net.Release(c.ID) }
@@ -182,10 +182,11 @@ func (d *Daemon) withNetworkSpec(s *specs.Spec, c *container.Container) {
 	var mounted []string
 	for _, f := range hostFileNames {
 		dest := "/etc/" + f
-		if slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return filepath.Clean(m.Destination) == dest }) {
-			continue // the user's own mount there wins
-		}
+		// Every mount there needs systemd's drop-in, the engine's or not.
 		mounted = append(mounted, dest)
+		if slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return filepath.Clean(m.Destination) == dest }) {
+			continue // the user's own mount there wins (a CRI pod's files, for one)
+		}
 		src := filepath.Join(d.store.Dir(c.ID), f)
 		o := []string{"rbind", "rprivate"}
 		if other, ok := strings.CutPrefix(hc.NetworkMode, "container:"); ok && f != "hostname" {

@@ -92,8 +92,10 @@ func TestWithNetworkSpec(t *testing.T) {
 			t.Errorf("--net host: /etc/hosts mount %v", m)
 		}
 	}
-	// systemd: drop-ins that keep it from stopping the three mount units, and the unit path.
+	// systemd: drop-ins that keep it from stopping the three mount units, and the unit path;
+	// a mount of the user's (a CRI pod's hosts file) gets one too.
 	s = specWithNetns()
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Source: "/pod/hosts", Type: "bind"})
 	c := &container.Container{ID: id, SystemdInit: true, HostConfig: types.HostConfig{NetworkMode: "none"}}
 	d.withNetworkSpec(s, c)
 	if m := mountOf(s, systemdUnitDir); m == nil {
@@ -107,6 +109,9 @@ func TestWithNetworkSpec(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(s.Process.Env, " "), "SYSTEMD_UNIT_PATH="+systemdUnitDir+":") {
 		t.Errorf("systemd: env %v", s.Process.Env)
+	}
+	if n := len(s.Mounts); n != 4 {
+		t.Errorf("systemd: %d mounts, want the user's hosts, resolv.conf, hostname and the unit dir: %v", n, s.Mounts)
 	}
 }
 

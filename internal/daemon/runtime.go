@@ -49,7 +49,7 @@ type Shim interface {
 	ReopenLog(ctx context.Context) error // the CRI's ReopenContainerLog
 	Attach(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	AttachStream(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (wait func() error, err error)
-	Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, detach bool) (int, error)
+	Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, opts shim.ExecOptions) (int, error)
 	Shutdown(ctx context.Context) error
 	Close() error
 }

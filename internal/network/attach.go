@@ -31,6 +31,7 @@ const (
 	FaultAfterNetns = "network-after-netns" // record and namespace made, CNI ADD not run
 	FaultAfterAdd   = "network-after-add"   // CNI ADD done, its result not recorded
 	FaultBeforeDel  = "network-before-del"  // a detach begun, CNI DEL not run
+	FaultAfterDel   = "network-after-del"   // CNI DEL done, the record not removed
 )
 
 // lockContainer serializes attach and detach of one container (a restarted daemon's
@@ -82,10 +83,17 @@ type Attachment struct {
 	Ports       []PortMapping   `json:"Ports"`
 	Conflist    json.RawMessage `json:"Conflist"`
 
+	// Pod attachments (pod.go) are a CRI pod's: their namespace is the pod's own (not made
+	// nor removed here), their conflist may be the cluster admin's, and they carry the
+	// kubelet's CNI arguments.
+	Pod  bool        `json:"Pod,omitempty"`
+	Args [][2]string `json:"Args,omitempty"`
+
 	// Known once ADD succeeded.
-	IP      string `json:"IP,omitempty"` // CIDR
-	Gateway string `json:"Gateway,omitempty"`
-	MAC     string `json:"MAC,omitempty"`
+	IP      string   `json:"IP,omitempty"`  // CIDR
+	IPs     []string `json:"IPs,omitempty"` // every address, CIDR (pods: v4 and v6)
+	Gateway string   `json:"Gateway,omitempty"`
+	MAC     string   `json:"MAC,omitempty"`
 }
 
 // AttachRequest asks for a container's attachment to a network.
@@ -154,11 +162,11 @@ func (a *Attachment) runtimeConf() *libcni.RuntimeConf {
 	if !isNetns(ns) {
 		ns = "" // gone: the plugins release what they can without it
 	}
-	return &libcni.RuntimeConf{
-		ContainerID: a.ContainerID, NetNS: ns, IfName: IfName,
-		Args:           [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAME", a.Name}},
-		CapabilityArgs: caps,
+	args := a.Args
+	if args == nil {
+		args = [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAME", a.Name}}
 	}
+	return &libcni.RuntimeConf{ContainerID: a.ContainerID, NetNS: ns, IfName: IfName, Args: args, CapabilityArgs: caps}
 }
 
 // Attach makes the container's network namespace and runs CNI ADD in it. On error nothing
@@ -195,9 +203,7 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, e
 	if err := m.saveAttachment(a); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	m.att[a.ContainerID] = a
-	m.mu.Unlock()
+	m.setAttachment(a)
 	fail := func(err error) (*Attachment, error) {
 		if derr := m.detachLocked(context.WithoutCancel(ctx), a.ContainerID); derr != nil {
 			m.log.Error("undoing a failed attach", "id", a.ContainerID, "err", derr)
@@ -210,25 +216,52 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, e
 	if err := fault.Point(FaultAfterNetns); err != nil {
 		return fail(err)
 	}
-	list, err := libcni.ConfListFromBytes(conf)
-	if err != nil {
+	if err := m.add(ctx, a); err != nil {
 		return fail(err)
+	}
+	if a.Gateway == "" {
+		a.Gateway = n.Gateway
+	}
+	if err := m.saveAttachment(a); err != nil {
+		return fail(err)
+	}
+	m.setAttachment(a)
+	c := *a
+	return &c, nil
+}
+
+// setAttachment makes a copy of a the one in memory (readers copy it under m.mu, while the
+// attach goes on filling in a).
+func (m *Manager) setAttachment(a *Attachment) {
+	c := *a
+	m.mu.Lock()
+	m.att[a.ContainerID] = &c
+	m.mu.Unlock()
+}
+
+// add runs CNI ADD of a recorded attachment and fills in its addresses from the result (the
+// caller saves it). The first IPv4 address is the attachment's IP; a pod keeps every one.
+func (m *Manager) add(ctx context.Context, a *Attachment) error {
+	list, err := libcni.ConfListFromBytes(a.Conflist)
+	if err != nil {
+		return err
 	}
 	t0 := time.Now()
 	res, err := m.cni.AddNetworkList(ctx, list, a.runtimeConf())
-	m.log.Debug("CNI ADD", "id", a.ContainerID, "network", n.Name, "took", time.Since(t0), "err", err)
+	m.log.Debug("CNI ADD", "id", a.ContainerID, "network", a.Network, "took", time.Since(t0), "err", err)
 	if err != nil {
-		return fail(fmt.Errorf("network %s: %s", n.Name, cniMessage(err)))
+		return fmt.Errorf("network %s: %s", a.Network, cniMessage(err))
 	}
 	if err := fault.Point(FaultAfterAdd); err != nil {
-		return fail(err)
+		return err
 	}
 	r, err := current.NewResultFromResult(res)
 	if err != nil {
-		return fail(fmt.Errorf("network %s: CNI result: %w", n.Name, err))
+		return fmt.Errorf("network %s: CNI result: %w", a.Network, err)
 	}
 	for _, ip := range r.IPs {
-		if ip.Address.IP.To4() == nil {
+		a.IPs = append(a.IPs, ip.Address.String())
+		if ip.Address.IP.To4() == nil || a.IP != "" {
 			continue
 		}
 		a.IP = ip.Address.String()
@@ -238,19 +271,11 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Attachment, e
 		if ip.Interface != nil && *ip.Interface < len(r.Interfaces) {
 			a.MAC = r.Interfaces[*ip.Interface].Mac
 		}
-		break
 	}
-	if a.IP == "" {
-		return fail(fmt.Errorf("network %s: the plugins gave no IPv4 address", n.Name))
+	if a.IP == "" && (!a.Pod || len(a.IPs) == 0) {
+		return fmt.Errorf("network %s: the plugins gave no IPv4 address", a.Network)
 	}
-	if a.Gateway == "" {
-		a.Gateway = n.Gateway
-	}
-	if err := m.saveAttachment(a); err != nil {
-		return fail(err)
-	}
-	c := *a
-	return &c, nil
+	return nil
 }
 
 // cniMessage turns a plugin's error into one line, naming the address when host-local
@@ -293,11 +318,16 @@ func (m *Manager) detachLocked(ctx context.Context, id string) error {
 			delErr = fmt.Errorf("CNI DEL of container %s on network %s: %s", a.Name, a.Network, cniMessage(err))
 		}
 	}
-	if err := removeNetns(a.Netns); err != nil {
-		return err
+	if !a.Pod {
+		if err := removeNetns(a.Netns); err != nil {
+			return err
+		}
 	}
 	if delErr != nil {
 		return delErr
+	}
+	if err := fault.Point(FaultAfterDel); err != nil {
+		return err
 	}
 	if err := os.Remove(m.attachmentFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -305,16 +335,27 @@ func (m *Manager) detachLocked(ctx context.Context, id string) error {
 	m.mu.Lock()
 	delete(m.att, id)
 	m.mu.Unlock()
+	if a.Pod {
+		m.Release(id)
+	}
 	return nil
 }
 
-// AttachedIDs lists the containers with an attachment record.
-func (m *Manager) AttachedIDs() []string {
+// AttachedIDs lists the containers with an attachment record (pods not included: see
+// AttachedPods).
+func (m *Manager) AttachedIDs() []string { return m.attachedIDs(false) }
+
+// AttachedPods lists the CRI pods with an attachment record.
+func (m *Manager) AttachedPods() []string { return m.attachedIDs(true) }
+
+func (m *Manager) attachedIDs(pods bool) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var ids []string
-	for id := range m.att {
-		ids = append(ids, id)
+	for id, a := range m.att {
+		if a.Pod == pods {
+			ids = append(ids, id)
+		}
 	}
 	return ids
 }
@@ -415,15 +456,15 @@ func (a Claim) String() string {
 	return fmt.Sprintf("host port %s:%d/%s", ip, a.HostPort, a.Proto)
 }
 
-// Claim records the claims of a container, all or none: one already held by another
-// container is refused with an error naming it.
+// Claim records the claims of a container or pod, all or none: one already held by another
+// is refused with an error naming it (ownerName: "container NAME", "pod NAMESPACE/NAME").
 func (m *Manager) Claim(owner, ownerName string, cs []Claim) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, c := range cs {
 		for _, h := range m.heldClaims {
 			if h.owner != owner && c.conflicts(h.Claim) {
-				return fmt.Errorf("%s is already taken by container %s: %w", c, h.ownerName, ErrConflict)
+				return fmt.Errorf("%s is already taken by %s: %w", c, h.ownerName, ErrConflict)
 			}
 		}
 		for _, d := range cs[:i] {
@@ -451,19 +492,30 @@ func (m *Manager) Release(owner string) {
 	m.heldClaims = kept
 }
 
-// CheckHostPort tells whether a host port can be bound now (nothing on the host uses it).
+// CheckHostPort tells whether a host port can be bound now (nothing on the host uses it, and
+// the host has the address).
 func CheckHostPort(proto, hostIP string, port int) error {
 	addr := net.JoinHostPort(hostIPOrAny(hostIP), strconv.Itoa(port))
+	family := "4"
+	if ip := net.ParseIP(hostIP); ip != nil && ip.To4() == nil {
+		family = "6"
+	}
+	busy := func(err error) error {
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("host port %s/%s: the host has no address %s: %w", addr, proto, hostIP, ErrInvalid)
+		}
+		return fmt.Errorf("host port %s/%s is in use on the host: %w", addr, proto, ErrConflict)
+	}
 	if proto == "udp" {
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket("udp"+family, addr)
 		if err != nil {
-			return fmt.Errorf("host port %s/udp is in use on the host: %w", addr, ErrConflict)
+			return busy(err)
 		}
 		return c.Close()
 	}
-	l, err := net.Listen("tcp4", addr)
+	l, err := net.Listen("tcp"+family, addr)
 	if err != nil {
-		return fmt.Errorf("host port %s/tcp is in use on the host: %w", addr, ErrConflict)
+		return busy(err)
 	}
 	return l.Close()
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
 )
 
 func mkTree(t *testing.T, root string, files map[string]string, links map[string]string) {

@@ -45,7 +45,7 @@ func (s *server) handleAttach(c *os.File, br *bufio.Reader, req *request) {
 			s.stdio.closeStdin()
 		}
 	}
-	readInput(br, stdin, closeStdin, func(w, h uint16) { s.resize(w, h) })
+	readInput(br, stdin, closeStdin, func(w, h uint16) { s.resize(w, h) }, nil)
 	// Not the other way round: an output waiting for this client's room holds the
 	// broadcaster until the client is dropped.
 	sk.abort()

@@ -447,12 +447,23 @@ func (k *conn) copyStdin(stdin io.Reader) {
 	}
 }
 
+// ExecOptions say how Exec runs its process.
+type ExecOptions struct {
+	// Detach: return as soon as the process started; its output goes nowhere.
+	Detach bool
+	// KillOnCancel: the shim SIGKILLs the process if this caller goes away (ctx ends) before
+	// the process exited, as the CRI wants of an exec that timed out or lost its stream.
+	// Without it the process runs on, as docker's does.
+	KillOnCancel bool
+}
+
 // Exec runs proc in the container (runtime exec --detach) under execID and
 // streams its stdio like Attach (its output goes to this caller only, not to
 // the log). resize, if not nil, carries terminal sizes (width, height). It
-// returns the process's exit code (128+signal when killed); with detach it
-// returns 0 as soon as the process started.
-func (c *Client) Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, detach bool) (int, error) {
+// returns the process's exit code (128+signal when killed); with opts.Detach
+// it returns 0 as soon as the process started.
+func (c *Client) Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, opts ExecOptions) (int, error) {
+	detach := opts.Detach
 	if proc == nil {
 		return 0, errors.New("shim: exec without a process")
 	}
@@ -460,12 +471,24 @@ func (c *Client) Exec(ctx context.Context, execID string, proc *specs.Process, s
 	if err != nil {
 		return 0, err
 	}
-	k, err := c.open(ctx, request{Op: opExec, ExecID: execID, Process: pj, Stdin: stdin != nil && !detach, Detach: detach})
+	kill := opts.KillOnCancel && !detach
+	k, err := c.open(ctx, request{Op: opExec, ExecID: execID, Process: pj, Stdin: stdin != nil && !detach, Detach: detach,
+		KillOnClose: kill})
 	if err != nil {
 		return 0, err
 	}
 	defer k.close()
-	defer k.watch(ctx)()
+	if kill {
+		// When ctx ends the shim kills the process and answers once it is reaped, so that the
+		// caller returns with the process gone; if the answer does not come the connection is
+		// closed after a while (and the shim kills on that too).
+		defer context.AfterFunc(ctx, func() {
+			k.send(encodeFrame(frameKill, nil))
+			time.AfterFunc(execKillWait, func() { k.nc.Close() })
+		})()
+	} else {
+		defer k.watch(ctx)()
+	}
 	var started struct {
 		Pid int `json:"pid"`
 	}
@@ -497,8 +520,14 @@ func (c *Client) Exec(ctx context.Context, execID string, proc *specs.Process, s
 		}
 	}
 	r, err := k.frames(ctx, output(stdout, stderr))
+	if kill && ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
 	if err != nil {
 		return 0, err
 	}
 	return r.Code, nil
 }
+
+// execKillWait is how long Exec with KillOnCancel waits for the shim's answer after ctx ended.
+const execKillWait = 10 * time.Second

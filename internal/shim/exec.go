@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // validExecID keeps exec ids usable as file names.
@@ -130,9 +131,20 @@ func (s *server) handleExec(c *os.File, br *bufio.Reader, req *request) {
 				setWinsize(sio.console, w, h)
 			}
 		}
-		readInput(br, sio.writeStdin, sio.closeStdin, resize)
+		// Until the reaper has reaped the process its pid cannot be reused, and exited is set
+		// right after.
+		kill := func() {
+			if !b.exited.Load() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		readInput(br, sio.writeStdin, sio.closeStdin, resize, kill)
 		sk.abort() // before remove: see handleAttach
 		b.remove(sk)
+		// The client went away (its connection closed) with the process still running.
+		if req.KillOnClose {
+			kill()
+		}
 	}()
 
 	e := <-exitC

@@ -566,13 +566,13 @@ func TestExec(t *testing.T) {
 		}
 		// Exit code and both streams.
 		var out, errb buffer
-		code, err := c.Exec(ctx, "e1", proc(false, "sh", "-c", "echo hi; echo oops >&2; exit 5"), nil, &out, &errb, nil, false)
+		code, err := c.Exec(ctx, "e1", proc(false, "sh", "-c", "echo hi; echo oops >&2; exit 5"), nil, &out, &errb, nil, ExecOptions{})
 		if err != nil || code != 5 || out.String() != "hi\n" || errb.String() != "oops\n" {
 			t.Errorf("exec: code %d err %v out %q err %q", code, err, out.String(), errb.String())
 		}
 		// Stdin.
 		out = buffer{}
-		code, err = c.Exec(ctx, "e2", proc(false, "cat"), strings.NewReader("piped\n"), &out, nil, nil, false)
+		code, err = c.Exec(ctx, "e2", proc(false, "cat"), strings.NewReader("piped\n"), &out, nil, nil, ExecOptions{})
 		if err != nil || code != 0 || out.String() != "piped\n" {
 			t.Errorf("exec cat: code %d err %v out %q", code, err, out.String())
 		}
@@ -583,7 +583,7 @@ func TestExec(t *testing.T) {
 		pr, pw := io.Pipe()
 		done := make(chan struct{})
 		go func() {
-			code, err = c.Exec(ctx, "e3", proc(true, "sh", "-c", "read x; stty size; tty; exit 4"), pr, &out, nil, rs, false)
+			code, err = c.Exec(ctx, "e3", proc(true, "sh", "-c", "read x; stty size; tty; exit 4"), pr, &out, nil, rs, ExecOptions{})
 			close(done)
 		}()
 		time.Sleep(300 * time.Millisecond)
@@ -593,14 +593,47 @@ func TestExec(t *testing.T) {
 			t.Errorf("exec tty: code %d err %v out %q", code, err, out.String())
 		}
 		// Missing executable.
-		_, err = c.Exec(ctx, "e4", proc(false, "nosuchcmd"), nil, nil, nil, nil, false)
+		_, err = c.Exec(ctx, "e4", proc(false, "nosuchcmd"), nil, nil, nil, nil, ExecOptions{})
 		if err == nil || !strings.Contains(err.Error(), "not found") {
 			t.Errorf("exec missing: %v", err)
 		}
 		// Detached.
-		code, err = c.Exec(ctx, "e5", proc(false, "sh", "-c", "sleep 0.1"), nil, nil, nil, nil, true)
+		code, err = c.Exec(ctx, "e5", proc(false, "sh", "-c", "sleep 0.1"), nil, nil, nil, nil, ExecOptions{Detach: true})
 		if err != nil || code != 0 {
 			t.Errorf("exec detach: %d %v", code, err)
+		}
+		// A caller that goes away: with KillOnCancel the process is killed before Exec returns,
+		// without it it runs on.
+		alive := func(pid string) bool {
+			code, err := c.Exec(ctx, "probe"+pid, proc(false, "kill", "-0", pid), nil, nil, nil, nil, ExecOptions{})
+			return err == nil && code == 0
+		}
+		for _, kill := range []bool{true, false} {
+			out = buffer{}
+			cctx, cancel := context.WithCancel(ctx)
+			pidSeen := make(chan struct{})
+			go func() {
+				for !strings.HasSuffix(out.String(), "\n") {
+					time.Sleep(10 * time.Millisecond)
+				}
+				close(pidSeen)
+				cancel()
+			}()
+			_, err = c.Exec(cctx, fmt.Sprintf("cancel-%v", kill), proc(false, "sh", "-c", "echo $$; exec sleep 1000"), nil, &out, nil, nil, ExecOptions{KillOnCancel: kill})
+			<-pidSeen
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("exec cancelled (kill %v): %v", kill, err)
+			}
+			// With KillOnCancel, Exec returns once the process is killed and reaped.
+			pid := strings.TrimSpace(out.String())
+			if a := alive(pid); kill && a {
+				t.Errorf("exec cancelled with KillOnCancel: process %s still runs after Exec returned", pid)
+			} else if !kill && !a {
+				t.Errorf("exec cancelled without KillOnCancel: process %s was killed", pid)
+			}
+			if !kill {
+				c.Exec(ctx, "cleanup", proc(false, "kill", "-9", pid), nil, nil, nil, nil, ExecOptions{})
+			}
 		}
 		// The exec output is not in the container's log.
 		for _, en := range e.logEntries() {
@@ -1069,12 +1102,12 @@ func TestExecDetachedTerminal(t *testing.T) {
 			t.Fatal(err)
 		}
 		proc := &specs.Process{Args: []string{"sh", "-c", "for i in 1 2 3 4 5; do echo $i; done; touch /dev/shm/done"}, Terminal: true, Cwd: "/", Env: []string{"PATH=/bin"}}
-		if code, err := c.Exec(ctx, "d1", proc, nil, nil, nil, nil, true); err != nil || code != 0 {
+		if code, err := c.Exec(ctx, "d1", proc, nil, nil, nil, nil, ExecOptions{Detach: true}); err != nil || code != 0 {
 			t.Fatalf("exec %d %v", code, err)
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			code, err := c.Exec(ctx, "probe", &specs.Process{Args: []string{"test", "-e", "/dev/shm/done"}, Cwd: "/", Env: []string{"PATH=/bin"}}, nil, nil, nil, nil, false)
+			code, err := c.Exec(ctx, "probe", &specs.Process{Args: []string{"test", "-e", "/dev/shm/done"}, Cwd: "/", Env: []string{"PATH=/bin"}}, nil, nil, nil, nil, ExecOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1150,7 +1183,7 @@ func TestConcurrentTerminalExecs(t *testing.T) {
 				defer wg.Done()
 				proc := &specs.Process{Args: []string{"sh", "-c", fmt.Sprintf("tty >/dev/null && echo tok-$((%d*1000+7))-end", i)},
 					Terminal: true, Cwd: "/", Env: []string{"PATH=/bin"}}
-				_, errs[i] = c.Exec(ctx, fmt.Sprintf("x%d", i), proc, nil, &outs[i], nil, nil, false)
+				_, errs[i] = c.Exec(ctx, fmt.Sprintf("x%d", i), proc, nil, &outs[i], nil, nil, ExecOptions{})
 			}()
 		}
 		// Failing execs at the same time: each error is its own runtime's.
@@ -1160,7 +1193,7 @@ func TestConcurrentTerminalExecs(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				proc := &specs.Process{Args: []string{fmt.Sprintf("nosuch%d", i)}, Cwd: "/", Env: []string{"PATH=/bin"}}
-				_, failErrs[i] = c.Exec(ctx, fmt.Sprintf("f%d", i), proc, nil, nil, nil, nil, false)
+				_, failErrs[i] = c.Exec(ctx, fmt.Sprintf("f%d", i), proc, nil, nil, nil, nil, ExecOptions{})
 			}()
 		}
 		wg.Wait()

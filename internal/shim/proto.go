@@ -15,6 +15,7 @@ const (
 	frameStdin      = 'i' // bytes for the process's stdin
 	frameStdinClose = 'c' // the client's stdin reached EOF
 	frameResize     = 'w' // 4 bytes: width, height (big endian uint16)
+	frameKill       = 'x' // exec: SIGKILL the process (its result follows once it is reaped)
 
 	// shim -> client
 	frameStdout = 'o'
@@ -38,8 +39,11 @@ type request struct {
 	ExecID  string          `json:"exec_id,omitempty"`
 	Process json.RawMessage `json:"process,omitempty"`
 	Detach  bool            `json:"detach,omitempty"`
-	Signal  int             `json:"signal,omitempty"`
-	All     bool            `json:"all,omitempty"`
+	// KillOnClose (exec): SIGKILL the process if the client's connection closes before the
+	// process exited.
+	KillOnClose bool `json:"kill_on_close,omitempty"`
+	Signal      int  `json:"signal,omitempty"`
+	All         bool `json:"all,omitempty"`
 }
 
 // Operations.

@@ -131,7 +131,7 @@ func (p *stdio) close() {
 
 // readInput serves a client's frames until its connection ends: stdin bytes go to stdin,
 // its EOF to closeStdin, resizes to resize.
-func readInput(br *bufio.Reader, stdin func([]byte), closeStdin func(), resize func(w, h uint16)) {
+func readInput(br *bufio.Reader, stdin func([]byte), closeStdin func(), resize func(w, h uint16), kill func()) {
 	buf := make([]byte, 32<<10)
 	for {
 		typ, p, err := readFrame(br, buf)
@@ -146,6 +146,10 @@ func readInput(br *bufio.Reader, stdin func([]byte), closeStdin func(), resize f
 		case frameResize:
 			if w, h, ok := decodeResize(p); ok {
 				resize(w, h)
+			}
+		case frameKill:
+			if kill != nil {
+				kill()
 			}
 		}
 	}

@@ -182,6 +182,12 @@ func userMount(m types.Mount) (specs.Mount, error) {
 			return specs.Mount{}, invalidf("bind mount %q: invalid propagation %q (want one of %s)", dst, prop, strings.Join(propagations, ", "))
 		}
 		opts := []string{"rbind", rwOpt(m.ReadOnly), prop}
+		if m.RecursiveReadOnly {
+			if !m.ReadOnly || (prop != "private" && prop != "rprivate") {
+				return specs.Mount{}, invalidf("bind mount %q: recursive read-only needs read-only and private propagation", dst)
+			}
+			opts = append(opts, "rro")
+		}
 		return specs.Mount{Destination: dst, Type: "bind", Source: path.Clean(m.Source), Options: opts}, nil
 	case "tmpfs":
 		if m.TmpfsSize < 0 {

@@ -280,6 +280,7 @@ func TestWithMounts(t *testing.T) {
 		{Type: "bind", Source: "/data/", Target: "/data", ReadOnly: true},
 		{Type: "bind", Source: "/src", Target: "/mnt/x/", Propagation: "rslave"},
 		{Type: "tmpfs", Target: "/dev/shm", TmpfsSize: 1 << 20, TmpfsMode: 0o1777},
+		{Type: "bind", Source: "/tree", Target: "/rro", ReadOnly: true, RecursiveReadOnly: true},
 	})(s)
 	if err != nil {
 		t.Fatal(err)
@@ -289,6 +290,9 @@ func TestWithMounts(t *testing.T) {
 	}
 	if m := mountAt(s, "/mnt/x"); m == nil || !slices.Equal(m.Options, []string{"rbind", "rw", "rslave"}) {
 		t.Errorf("/mnt/x: %+v", m)
+	}
+	if m := mountAt(s, "/rro"); m == nil || !slices.Equal(m.Options, []string{"rbind", "ro", "rprivate", "rro"}) {
+		t.Errorf("/rro: %+v", m)
 	}
 	if s.Linux.RootfsPropagation != "rslave" {
 		t.Errorf("rootfs propagation %q", s.Linux.RootfsPropagation)
@@ -313,6 +317,14 @@ func TestWithMounts(t *testing.T) {
 	}
 	if err := WithMounts([]types.Mount{{Type: "bind", Source: "rel", Target: "/a"}})(Default()); err == nil {
 		t.Error("relative bind source accepted")
+	}
+	for _, m := range []types.Mount{
+		{Type: "bind", Source: "/t", Target: "/a", RecursiveReadOnly: true},
+		{Type: "bind", Source: "/t", Target: "/a", ReadOnly: true, RecursiveReadOnly: true, Propagation: "rslave"},
+	} {
+		if err := WithMounts([]types.Mount{m})(Default()); err == nil {
+			t.Errorf("recursive read-only %+v accepted", m)
+		}
 	}
 }
 

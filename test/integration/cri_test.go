@@ -81,22 +81,36 @@ func writeJSON(t *testing.T, path string, v any) string {
 	return path
 }
 
-// startCRIDaemon is a daemon whose CRI resolves the image busybox to a copy of the busybox
-// rootfs (the stand-in until the image service lands), with crictl pointed at it. Every pod
-// left is removed before the daemon's own cleanup.
+// plainBusybox is a one-layer image of the busybox rootfs that runs sh, as docker's busybox.
+func plainBusybox(t *testing.T) ImageSpec {
+	return ImageSpec{Layers: [][]byte{TarDir(t, busyboxRoot)}, Config: map[string]any{
+		"Env": []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, "Cmd": []string{"sh"}}}
+}
+
+// restartWithConfig writes daemon.json and restarts the daemon to read it.
+func restartWithConfig(t *testing.T, d *Daemon, cfg map[string]any) {
+	t.Helper()
+	writeJSON(t, filepath.Join(d.Dir, "daemon.json"), cfg)
+	d.Stop()
+	d.Start()
+}
+
+// startCRIDaemon is a daemon with crictl pointed at it whose CRI has pulled busybox
+// (plainBusybox) with `crictl pull`, from a private registry that daemon.json
+// registry-mirrors makes docker.io's mirror. Every pod left is removed before the daemon's
+// own cleanup.
 func startCRIDaemon(t *testing.T) (*Daemon, *criClient, string) {
-	images := filepath.Join(t.TempDir(), "images")
-	os.MkdirAll(images, 0o755)
-	if out, err := exec.Command("cp", "-a", busyboxRoot, filepath.Join(images, "busybox")).CombinedOutput(); err != nil {
-		t.Fatalf("copy rootfs: %v %s", err, out)
-	}
-	d := StartDaemon(t, "ISULAD_CRI_DIR_IMAGES="+images)
+	reg := StartRegistry(t, nil)
+	PushTestImage(t, reg, "library/busybox", "latest", plainBusybox(t), false)
+	d := StartDaemon(t)
+	restartWithConfig(t, d, map[string]any{"registry-mirrors": []string{"http://" + reg.Host}})
 	cc := newCRIClient(t, d)
 	t.Cleanup(func() {
 		if r := cc.run("", "rmp", "-a", "-f"); r.Code != 0 {
 			t.Errorf("cleanup: crictl rmp -a -f: %s", r)
 		}
 	})
+	cc.must("pull", "busybox")
 	return d, cc, d.TempDir()
 }
 
@@ -138,7 +152,7 @@ func TestCRICrictl(t *testing.T) {
 		t.Fatalf("crictl start: %q", out)
 	}
 	// The pod's container is the engine's, shown by isula ps with its labels.
-	if out := d.Must("ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"); out != id+" k8s_app_web_default_u1_0" {
+	if out := d.Must("ps", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Image}}"); out != id+" k8s_app_web_default_u1_0 busybox" {
 		t.Errorf("isula ps of the CRI container: %q", out)
 	}
 	if out := d.Inspect(id, `{{index .Config.Labels "tier"}}`); out != "front" {

@@ -92,3 +92,52 @@ func Unmount(target string) error {
 	}
 	return nil
 }
+
+// MountReadOnly mounts the layers read-only at target, with no layer of its own (an image
+// mounted as a volume). overlay wants two lower layers when there is no upper one: a single
+// layer gets the empty directory empty below it.
+func MountReadOnly(target, empty string, lowers []string) error {
+	if len(lowers) == 0 {
+		return fmt.Errorf("overlay at %s: no layers", target)
+	}
+	if len(lowers) == 1 {
+		lowers = []string{empty, lowers[0]}
+	}
+	err := mountReadOnlyNew(target, lowers)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		top := make([]string, len(lowers))
+		for i, l := range lowers {
+			if strings.ContainsAny(l, ":,") {
+				return fmt.Errorf("layer path %q has ':' or ','", l)
+			}
+			top[len(lowers)-1-i] = l
+		}
+		err = unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, "lowerdir="+strings.Join(top, ":"))
+	}
+	if err != nil {
+		return fmt.Errorf("mounting an image read-only at %s: %w", target, err)
+	}
+	return nil
+}
+
+func mountReadOnlyNew(target string, lowers []string) error {
+	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	for i := len(lowers) - 1; i >= 0; i-- {
+		if err := unix.FsconfigSetString(fd, "lowerdir+", lowers[i]); err != nil {
+			return err
+		}
+	}
+	if err := unix.FsconfigCreate(fd); err != nil {
+		return err
+	}
+	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	return unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+}

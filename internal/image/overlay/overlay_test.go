@@ -72,3 +72,35 @@ func TestMountMapped(t *testing.T) {
 		t.Fatalf("the layer itself changed owner: %d", st.Uid)
 	}
 }
+
+// An image mounted read-only: its layers merged, nothing writable; one layer works too.
+func TestMountReadOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	dir := t.TempDir()
+	l1, l2, empty := filepath.Join(dir, "l1"), filepath.Join(dir, "l2"), filepath.Join(dir, "empty")
+	for _, d := range []string{l1, l2, empty} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(l1, "a"), []byte("1"), 0o644)
+	os.WriteFile(filepath.Join(l2, "a"), []byte("2"), 0o644)
+	os.WriteFile(filepath.Join(l1, "b"), []byte("b"), 0o644)
+	for name, lowers := range map[string][]string{"two": {l1, l2}, "one": {l1}} {
+		target := filepath.Join(dir, "m-"+name)
+		os.Mkdir(target, 0o755)
+		if err := MountReadOnly(target, empty, lowers); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"two": "2", "one": "1"}[name]
+		if b, _ := os.ReadFile(filepath.Join(target, "a")); string(b) != want {
+			t.Errorf("%s: a = %q, want %q (the top layer's)", name, b, want)
+		}
+		if err := os.WriteFile(filepath.Join(target, "new"), nil, 0o644); err == nil {
+			t.Errorf("%s: a write succeeded", name)
+		}
+		if err := Unmount(target); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -151,7 +151,7 @@ func (g *schemeGuard) RoundTrip(r *http.Request) (*http.Response, error) {
 	return g.rt.RoundTrip(r)
 }
 
-func (c *Client) options(ctx context.Context, host string) ([]remote.Option, []name.Option, error) {
+func (c *Client) options(ctx context.Context, host string, login *Login) ([]remote.Option, []name.Option, error) {
 	rt, err := c.transportFor(host)
 	if err != nil {
 		return nil, nil, err
@@ -161,7 +161,9 @@ func (c *Client) options(ctx context.Context, host string) ([]remote.Option, []n
 		nopts = append(nopts, name.Insecure)
 	}
 	auth := authn.Anonymous
-	if c.cfg.Auth != nil {
+	if a, ok := login.For(host); ok {
+		auth = a
+	} else if c.cfg.Auth != nil {
 		if a, ok := c.cfg.Auth.Get(host); ok {
 			auth = a
 		}
@@ -181,10 +183,16 @@ func nameFor(host string, r reference.Ref, nopts []name.Option) (name.Reference,
 // platform (from a manifest list or OCI index if that is what the tag names). It also
 // returns the manifest digest the registry gave.
 func (c *Client) Get(ctx context.Context, r reference.Ref) (v1.Image, string, error) {
+	return c.GetWith(ctx, r, nil)
+}
+
+// GetWith is Get with a login given for this pull only (nil: the stored ones): it is used
+// with the hosts login.For accepts, and the stored logins with the others.
+func (c *Client) GetWith(ctx context.Context, r reference.Ref, login *Login) (v1.Image, string, error) {
 	var errs []error
 	eps := c.endpoints(r.Domain)
 	for i, ep := range eps {
-		img, dgst, err := c.getFrom(ctx, ep, r)
+		img, dgst, err := c.getFrom(ctx, ep, r, login)
 		if err == nil {
 			return img, dgst, nil
 		}
@@ -192,16 +200,27 @@ func (c *Client) Get(ctx context.Context, r reference.Ref) (v1.Image, string, er
 			return nil, "", Explain(r.String(), r.Domain, ctx.Err())
 		}
 		if i == len(eps)-1 {
-			// The upstream's answer is the one to give (a mirror's failure is only logged).
-			return nil, "", Explain(r.String(), ep.host, err)
+			// The upstream's answer is the one to give, unless it is unreachable and a
+			// mirror answered (unauthorized, not found): then that answer is the news.
+			up := Explain(r.String(), ep.host, err)
+			if errdefs.Kind(up) == errdefs.ErrUnavailable {
+				for j, me := range errs {
+					m := Explain(r.String(), eps[j].host, me)
+					if k := errdefs.Kind(m); k == errdefs.ErrPermissionDenied || k == errdefs.ErrNotFound {
+						return nil, "", errdefs.Errorf(k, "%v (mirror of %s); %s", m, r.Domain,
+							strings.TrimPrefix(up.Error(), "image "+r.String()+": "))
+					}
+				}
+			}
+			return nil, "", up
 		}
 		errs = append(errs, err)
 	}
 	return nil, "", errors.Join(errs...)
 }
 
-func (c *Client) getFrom(ctx context.Context, ep endpoint, r reference.Ref) (v1.Image, string, error) {
-	opts, nopts, err := c.options(ctx, ep.host)
+func (c *Client) getFrom(ctx context.Context, ep endpoint, r reference.Ref, login *Login) (v1.Image, string, error) {
+	opts, nopts, err := c.options(ctx, ep.host, login)
 	if err != nil {
 		return nil, "", err
 	}
@@ -232,7 +251,7 @@ func (c *Client) Push(ctx context.Context, r reference.Ref, img v1.Image, from s
 	if host == "docker.io" {
 		host = "index.docker.io"
 	}
-	opts, nopts, err := c.options(ctx, host)
+	opts, nopts, err := c.options(ctx, host, nil)
 	if err != nil {
 		return err
 	}
