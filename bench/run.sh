@@ -185,42 +185,79 @@ par() { # name cmd-with-{} : start P in parallel, print wall ms
 	e=$(date +%s%N)
 	echo $(((e - s) / 1000000))
 }
-echo
-echo "**2. $P containers started in parallel** (run -d of the loop script; wall ms; then all removed)"
-echo
-echo "| contender | total ms | per container ms | teardown ms |"
-echo "|---|---:|---:|---:|"
-for rt in runc crun; do
-	t=$(par isula-$rt "$I run -d --runtime $rt --name p$rt{} --external-rootfs $R none /loop.sh")
-	if [ $rt = runc ]; then
-		sleep 1
-		shims=$(pgrep -f "^$B/isulad-shim" | tr '\n' ' ')
-		RSS100=$("$T" rss "$DPID" | awk '{print $2}')
-		SHIM=$("$T" rss $shims)
-		NRUN=$($I ps -q | wc -l)
-	fi
-	s=$(date +%s%N)
-	$I ps -aq --no-trunc | xargs -r -P 20 -n 5 $I rm -f >/dev/null
-	e=$(date +%s%N)
-	echo "| isula ($rt) | $t | $(echo "scale=1; $t/$P" | bc) | $(((e - s) / 1000000)) |"
-done
+# Each contender starts P containers at once, then they are all removed; PR rounds, the order
+# rotating each round, so that the load of a shared machine hits them alike; medians of the
+# rounds, and per-round (paired) ratios of the engine to the raw runtime.
+PR=3
+[ "$QUICK" = 1 ] && PR=1
 for rt in runc crun; do
 	for i in $(seq 1 $P); do mkdir -p "$W/b/par-$rt/$i"; "$T" spec "$W/b/$rt-loop/config.json" "$W/b/par-$rt/$i/config.json" "$RAWCG/par$rt$i"; done
-	t=$(par raw-$rt "$rt --root $W/$rt run -d --bundle $W/b/par-$rt/{} par$rt{} </dev/null")
-	s=$(date +%s%N)
-	seq 1 $P | xargs -P 20 -I{} $rt --root "$W/$rt" delete -f par$rt{} >/dev/null
-	e=$(date +%s%N)
-	echo "| raw $rt run -d | $t | $(echo "scale=1; $t/$P" | bc) | $(((e - s) / 1000000)) |"
 done
-if [ "$PODMAN" = 1 ]; then
-	t=$(par podman "$PM run -d $PMRUN --name pp{} --rootfs $R /loop.sh")
-	s=$(date +%s%N)
-	$PM rm -af -t 0 >/dev/null 2>&1
-	e=$(date +%s%N)
-	echo "| podman | $t | $(echo "scale=1; $t/$P" | bc) | $(((e - s) / 1000000)) |"
-fi
+PARN=(isula-runc raw-runc isula-crun raw-crun)
+[ "$PODMAN" = 1 ] && PARN+=(podman)
+declare -A PTOT PTD
+NRUN=0
+for r in $(seq $PR); do
+	for k in $(seq 0 $((${#PARN[@]} - 1))); do
+		name=${PARN[$(((k + r) % ${#PARN[@]}))]}
+		case $name in
+		isula-*)
+			rt=${name#isula-}
+			t=$(par "$name" "$I run -d --runtime $rt --name p$rt${r}_{} --external-rootfs $R none /loop.sh")
+			if [ $rt = runc ] && [ "$NRUN" = 0 ]; then
+				sleep 1
+				shims=$(pgrep -f "^$B/isulad-shim" | tr '\n' ' ')
+				RSS100=$("$T" rss "$DPID" | awk '{print $2}')
+				SHIM=$("$T" rss $shims)
+				NRUN=$($I ps -q | wc -l)
+			fi
+			s=$(date +%s%N)
+			$I ps -aq --no-trunc | xargs -r -P 20 -n 5 $I rm -f >/dev/null
+			e=$(date +%s%N)
+			;;
+		raw-*)
+			rt=${name#raw-}
+			t=$(par "$name" "$rt --root $W/$rt run -d --bundle $W/b/par-$rt/{} par$rt{} </dev/null")
+			s=$(date +%s%N)
+			seq 1 $P | xargs -P 20 -I{} $rt --root "$W/$rt" delete -f par$rt{} >/dev/null
+			e=$(date +%s%N)
+			;;
+		podman)
+			t=$(par podman "$PM run -d $PMRUN --name pp${r}_{} --rootfs $R /loop.sh")
+			s=$(date +%s%N)
+			$PM rm -af -t 0 >/dev/null 2>&1
+			e=$(date +%s%N)
+			;;
+		esac
+		PTOT[$name]+="$t "
+		PTD[$name]+="$(((e - s) / 1000000)) "
+	done
+done
+pmed() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+pratio() { # a-list b-list: median of per-round a/b
+	paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) |
+		awk '{printf "%.3f\n", $1/$2}' | sort -n | awk '{a[NR]=$1} END {printf "%.2fx", a[int((NR+1)/2)]}'
+}
+echo
+echo "**2. $P containers started in parallel** (run -d of the loop script, all at once, then all removed: engine \`rm -f\` 20 clients of 5, raw \`delete -f\` 20 at a time; $PR rounds, order rotating; median wall ms, and the median of the per-round ratios to the raw runtime)"
+echo
+echo "| contender | total ms | per container ms | teardown ms | total vs raw | teardown vs raw |"
+echo "|---|---:|---:|---:|---:|---:|"
+for name in "${PARN[@]}"; do
+	t=$(echo "${PTOT[$name]}" | pmed)
+	td=$(echo "${PTD[$name]}" | pmed)
+	case $name in
+	isula-*) raw=raw-${name#isula-}; vs="$(pratio "${PTOT[$name]}" "${PTOT[$raw]}") | $(pratio "${PTD[$name]}" "${PTD[$raw]}")" ;;
+	podman) vs="$(pratio "${PTOT[podman]}" "${PTOT[raw-runc]}") | $(pratio "${PTD[podman]}" "${PTD[raw-runc]}")" ;;
+	*) vs="1 | 1" ;;
+	esac
+	echo "| $name | $t | $(echo "scale=1; $t/$P" | bc) | $td | $vs |"
+done
 sleep 1
 RSS_AFTER=$("$T" rss "$DPID" | awk '{print $2}')
+# no container left: the only shim is the daemon's spare (started ahead for the next start)
+SPARE=$(pgrep -f "^$B/isulad-shim" | tr '\n' ' ')
+SPARE_RSS=$([ -n "$SPARE" ] && "$T" rss $SPARE | awk '{print $3}' || echo none)
 echo
 echo "**4. footprint** (VmRSS from /proc)"
 echo
@@ -230,9 +267,10 @@ echo "| daemon idle (after start) | $RSS_IDLE |"
 echo "| daemon with $NRUN running containers | $RSS100 |"
 echo "| daemon idle again (after the runs) | $RSS_AFTER |"
 read -r n sum mean max <<<"$SHIM"
-echo "| shim, mean of $n ($NRUN running containers) | $mean |"
+echo "| shim, mean of $n ($NRUN running containers and the spare) | $mean |"
 echo "| shim, max | $max |"
 echo "| shims, total | $sum |"
+echo "| spare shim, idle (no container) | $SPARE_RSS |"
 
 # ---------------------------------------------------------------- 3. systemd system container
 echo

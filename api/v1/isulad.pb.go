@@ -108,6 +108,7 @@ func (x *IDRequest) GetId() string {
 type CreateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ConfigJson    []byte                 `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"` // types.CreateRequest
+	Start         bool                   `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"`                            // start it too (run -d in one call); a failed start leaves it created
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -147,6 +148,13 @@ func (x *CreateRequest) GetConfigJson() []byte {
 		return x.ConfigJson
 	}
 	return nil
+}
+
+func (x *CreateRequest) GetStart() bool {
+	if x != nil {
+		return x.Start
+	}
+	return false
 }
 
 type CreateResponse struct {
@@ -930,12 +938,15 @@ func (x *LogEntry) GetTimeUnixNano() int64 {
 }
 
 type AttachRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Stdin         bool                   `protobuf:"varint,2,opt,name=stdin,proto3" json:"stdin,omitempty"` // forward stdin
-	Start         bool                   `protobuf:"varint,3,opt,name=start,proto3" json:"start,omitempty"` // start the container once attached (run, start -a)
-	Width         uint32                 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"` // initial terminal size, if a tty
-	Height        uint32                 `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Stdin  bool                   `protobuf:"varint,2,opt,name=stdin,proto3" json:"stdin,omitempty"` // forward stdin
+	Start  bool                   `protobuf:"varint,3,opt,name=start,proto3" json:"start,omitempty"` // start the container once attached (run, start -a)
+	Width  uint32                 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"` // initial terminal size, if a tty
+	Height uint32                 `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	// run in one call: create the container from this types.CreateRequest first (id is then
+	// empty, start must be set); a created message with its id comes before ready.
+	CreateJson    []byte `protobuf:"bytes,6,opt,name=create_json,json=createJson,proto3" json:"create_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1003,6 +1014,13 @@ func (x *AttachRequest) GetHeight() uint32 {
 		return x.Height
 	}
 	return 0
+}
+
+func (x *AttachRequest) GetCreateJson() []byte {
+	if x != nil {
+		return x.CreateJson
+	}
+	return nil
 }
 
 type ExecRequest struct {
@@ -1315,6 +1333,7 @@ type StreamOut struct {
 	//	*StreamOut_Stderr
 	//	*StreamOut_Exit
 	//	*StreamOut_Ready
+	//	*StreamOut_Created
 	Msg           isStreamOut_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1393,6 +1412,15 @@ func (x *StreamOut) GetReady() bool {
 	return false
 }
 
+func (x *StreamOut) GetCreated() *CreateResponse {
+	if x != nil {
+		if x, ok := x.Msg.(*StreamOut_Created); ok {
+			return x.Created
+		}
+	}
+	return nil
+}
+
 type isStreamOut_Msg interface {
 	isStreamOut_Msg()
 }
@@ -1413,6 +1441,10 @@ type StreamOut_Ready struct {
 	Ready bool `protobuf:"varint,4,opt,name=ready,proto3,oneof"` // attached (and started, if asked)
 }
 
+type StreamOut_Created struct {
+	Created *CreateResponse `protobuf:"bytes,5,opt,name=created,proto3,oneof"` // the container an attach with create_json created
+}
+
 func (*StreamOut_Stdout) isStreamOut_Msg() {}
 
 func (*StreamOut_Stderr) isStreamOut_Msg() {}
@@ -1420,6 +1452,8 @@ func (*StreamOut_Stderr) isStreamOut_Msg() {}
 func (*StreamOut_Exit) isStreamOut_Msg() {}
 
 func (*StreamOut_Ready) isStreamOut_Msg() {}
+
+func (*StreamOut_Created) isStreamOut_Msg() {}
 
 type VersionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1504,10 +1538,11 @@ const file_isulad_proto_rawDesc = "" +
 	"\fisulad.proto\x12\tisulad.v1\"\a\n" +
 	"\x05Empty\"\x1b\n" +
 	"\tIDRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"0\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"F\n" +
 	"\rCreateRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
-	"configJson\"<\n" +
+	"configJson\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\bR\x05start\"<\n" +
 	"\x0eCreateResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bwarnings\x18\x02 \x03(\tR\bwarnings\"M\n" +
@@ -1555,13 +1590,15 @@ const file_isulad_proto_rawDesc = "" +
 	"\bLogEntry\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12$\n" +
-	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\"y\n" +
+	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\"\x9a\x01\n" +
 	"\rAttachRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05stdin\x18\x02 \x01(\bR\x05stdin\x12\x14\n" +
 	"\x05start\x18\x03 \x01(\bR\x05start\x12\x14\n" +
 	"\x05width\x18\x04 \x01(\rR\x05width\x12\x16\n" +
-	"\x06height\x18\x05 \x01(\rR\x06height\"l\n" +
+	"\x06height\x18\x05 \x01(\rR\x06height\x12\x1f\n" +
+	"\vcreate_json\x18\x06 \x01(\fR\n" +
+	"createJson\"l\n" +
 	"\vExecRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
@@ -1581,12 +1618,13 @@ const file_isulad_proto_rawDesc = "" +
 	"\x03msg\"0\n" +
 	"\x04Exit\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\x85\x01\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xbc\x01\n" +
 	"\tStreamOut\x12\x18\n" +
 	"\x06stdout\x18\x01 \x01(\fH\x00R\x06stdout\x12\x18\n" +
 	"\x06stderr\x18\x02 \x01(\fH\x00R\x06stderr\x12%\n" +
 	"\x04exit\x18\x03 \x01(\v2\x0f.isulad.v1.ExitH\x00R\x04exit\x12\x16\n" +
-	"\x05ready\x18\x04 \x01(\bH\x00R\x05readyB\x05\n" +
+	"\x05ready\x18\x04 \x01(\bH\x00R\x05ready\x125\n" +
+	"\acreated\x18\x05 \x01(\v2\x19.isulad.v1.CreateResponseH\x00R\acreatedB\x05\n" +
 	"\x03msg\"\xa3\x01\n" +
 	"\x0fVersionResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
@@ -1665,47 +1703,48 @@ var file_isulad_proto_depIdxs = []int32{
 	19, // 3: isulad.v1.StreamIn.exec:type_name -> isulad.v1.ExecRequest
 	20, // 4: isulad.v1.StreamIn.resize:type_name -> isulad.v1.Resize
 	22, // 5: isulad.v1.StreamOut.exit:type_name -> isulad.v1.Exit
-	2,  // 6: isulad.v1.Containers.Create:input_type -> isulad.v1.CreateRequest
-	1,  // 7: isulad.v1.Containers.Start:input_type -> isulad.v1.IDRequest
-	4,  // 8: isulad.v1.Containers.Stop:input_type -> isulad.v1.StopRequest
-	4,  // 9: isulad.v1.Containers.Restart:input_type -> isulad.v1.StopRequest
-	5,  // 10: isulad.v1.Containers.Kill:input_type -> isulad.v1.KillRequest
-	6,  // 11: isulad.v1.Containers.Remove:input_type -> isulad.v1.RemoveRequest
-	8,  // 12: isulad.v1.Containers.List:input_type -> isulad.v1.ListRequest
-	1,  // 13: isulad.v1.Containers.Inspect:input_type -> isulad.v1.IDRequest
-	1,  // 14: isulad.v1.Containers.Wait:input_type -> isulad.v1.IDRequest
-	1,  // 15: isulad.v1.Containers.Pause:input_type -> isulad.v1.IDRequest
-	1,  // 16: isulad.v1.Containers.Unpause:input_type -> isulad.v1.IDRequest
-	12, // 17: isulad.v1.Containers.Rename:input_type -> isulad.v1.RenameRequest
-	13, // 18: isulad.v1.Containers.Top:input_type -> isulad.v1.TopRequest
-	16, // 19: isulad.v1.Containers.Logs:input_type -> isulad.v1.LogsRequest
-	21, // 20: isulad.v1.Containers.Attach:input_type -> isulad.v1.StreamIn
-	21, // 21: isulad.v1.Containers.Exec:input_type -> isulad.v1.StreamIn
-	0,  // 22: isulad.v1.Containers.Version:input_type -> isulad.v1.Empty
-	0,  // 23: isulad.v1.Containers.Info:input_type -> isulad.v1.Empty
-	3,  // 24: isulad.v1.Containers.Create:output_type -> isulad.v1.CreateResponse
-	0,  // 25: isulad.v1.Containers.Start:output_type -> isulad.v1.Empty
-	0,  // 26: isulad.v1.Containers.Stop:output_type -> isulad.v1.Empty
-	0,  // 27: isulad.v1.Containers.Restart:output_type -> isulad.v1.Empty
-	0,  // 28: isulad.v1.Containers.Kill:output_type -> isulad.v1.Empty
-	0,  // 29: isulad.v1.Containers.Remove:output_type -> isulad.v1.Empty
-	9,  // 30: isulad.v1.Containers.List:output_type -> isulad.v1.ListResponse
-	10, // 31: isulad.v1.Containers.Inspect:output_type -> isulad.v1.JSONResponse
-	11, // 32: isulad.v1.Containers.Wait:output_type -> isulad.v1.WaitResponse
-	0,  // 33: isulad.v1.Containers.Pause:output_type -> isulad.v1.Empty
-	0,  // 34: isulad.v1.Containers.Unpause:output_type -> isulad.v1.Empty
-	0,  // 35: isulad.v1.Containers.Rename:output_type -> isulad.v1.Empty
-	15, // 36: isulad.v1.Containers.Top:output_type -> isulad.v1.TopResponse
-	17, // 37: isulad.v1.Containers.Logs:output_type -> isulad.v1.LogEntry
-	23, // 38: isulad.v1.Containers.Attach:output_type -> isulad.v1.StreamOut
-	23, // 39: isulad.v1.Containers.Exec:output_type -> isulad.v1.StreamOut
-	24, // 40: isulad.v1.Containers.Version:output_type -> isulad.v1.VersionResponse
-	10, // 41: isulad.v1.Containers.Info:output_type -> isulad.v1.JSONResponse
-	24, // [24:42] is the sub-list for method output_type
-	6,  // [6:24] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	3,  // 6: isulad.v1.StreamOut.created:type_name -> isulad.v1.CreateResponse
+	2,  // 7: isulad.v1.Containers.Create:input_type -> isulad.v1.CreateRequest
+	1,  // 8: isulad.v1.Containers.Start:input_type -> isulad.v1.IDRequest
+	4,  // 9: isulad.v1.Containers.Stop:input_type -> isulad.v1.StopRequest
+	4,  // 10: isulad.v1.Containers.Restart:input_type -> isulad.v1.StopRequest
+	5,  // 11: isulad.v1.Containers.Kill:input_type -> isulad.v1.KillRequest
+	6,  // 12: isulad.v1.Containers.Remove:input_type -> isulad.v1.RemoveRequest
+	8,  // 13: isulad.v1.Containers.List:input_type -> isulad.v1.ListRequest
+	1,  // 14: isulad.v1.Containers.Inspect:input_type -> isulad.v1.IDRequest
+	1,  // 15: isulad.v1.Containers.Wait:input_type -> isulad.v1.IDRequest
+	1,  // 16: isulad.v1.Containers.Pause:input_type -> isulad.v1.IDRequest
+	1,  // 17: isulad.v1.Containers.Unpause:input_type -> isulad.v1.IDRequest
+	12, // 18: isulad.v1.Containers.Rename:input_type -> isulad.v1.RenameRequest
+	13, // 19: isulad.v1.Containers.Top:input_type -> isulad.v1.TopRequest
+	16, // 20: isulad.v1.Containers.Logs:input_type -> isulad.v1.LogsRequest
+	21, // 21: isulad.v1.Containers.Attach:input_type -> isulad.v1.StreamIn
+	21, // 22: isulad.v1.Containers.Exec:input_type -> isulad.v1.StreamIn
+	0,  // 23: isulad.v1.Containers.Version:input_type -> isulad.v1.Empty
+	0,  // 24: isulad.v1.Containers.Info:input_type -> isulad.v1.Empty
+	3,  // 25: isulad.v1.Containers.Create:output_type -> isulad.v1.CreateResponse
+	0,  // 26: isulad.v1.Containers.Start:output_type -> isulad.v1.Empty
+	0,  // 27: isulad.v1.Containers.Stop:output_type -> isulad.v1.Empty
+	0,  // 28: isulad.v1.Containers.Restart:output_type -> isulad.v1.Empty
+	0,  // 29: isulad.v1.Containers.Kill:output_type -> isulad.v1.Empty
+	0,  // 30: isulad.v1.Containers.Remove:output_type -> isulad.v1.Empty
+	9,  // 31: isulad.v1.Containers.List:output_type -> isulad.v1.ListResponse
+	10, // 32: isulad.v1.Containers.Inspect:output_type -> isulad.v1.JSONResponse
+	11, // 33: isulad.v1.Containers.Wait:output_type -> isulad.v1.WaitResponse
+	0,  // 34: isulad.v1.Containers.Pause:output_type -> isulad.v1.Empty
+	0,  // 35: isulad.v1.Containers.Unpause:output_type -> isulad.v1.Empty
+	0,  // 36: isulad.v1.Containers.Rename:output_type -> isulad.v1.Empty
+	15, // 37: isulad.v1.Containers.Top:output_type -> isulad.v1.TopResponse
+	17, // 38: isulad.v1.Containers.Logs:output_type -> isulad.v1.LogEntry
+	23, // 39: isulad.v1.Containers.Attach:output_type -> isulad.v1.StreamOut
+	23, // 40: isulad.v1.Containers.Exec:output_type -> isulad.v1.StreamOut
+	24, // 41: isulad.v1.Containers.Version:output_type -> isulad.v1.VersionResponse
+	10, // 42: isulad.v1.Containers.Info:output_type -> isulad.v1.JSONResponse
+	25, // [25:43] is the sub-list for method output_type
+	7,  // [7:25] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_isulad_proto_init() }
@@ -1725,6 +1764,7 @@ func file_isulad_proto_init() {
 		(*StreamOut_Stderr)(nil),
 		(*StreamOut_Exit)(nil),
 		(*StreamOut_Ready)(nil),
+		(*StreamOut_Created)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -24,6 +24,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -291,6 +292,35 @@ func specCmd(args []string) {
 		}
 	}
 	linux["cgroupsPath"] = args[2]
+	// Files the engine bind-mounts from the container's directory (hosts, resolv.conf,
+	// hostname: made at its start) are made beside DST, with the same bind mounts.
+	srcDir, dstDir := filepath.Dir(args[0]), filepath.Dir(args[1])
+	if ms, ok := s["mounts"].([]any); ok {
+		for _, m := range ms {
+			mm, ok := m.(map[string]any)
+			if !ok {
+				continue
+			}
+			src, _ := mm["source"].(string)
+			if filepath.Dir(src) != srcDir {
+				continue
+			}
+			dst := filepath.Join(dstDir, filepath.Base(src))
+			if _, err := os.Stat(dst); err != nil {
+				content := ""
+				switch filepath.Base(src) {
+				case "hosts":
+					content = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+				case "hostname":
+					content = "bench\n"
+				}
+				if err := os.WriteFile(dst, []byte(content), 0o644); err != nil {
+					die(err.Error())
+				}
+			}
+			mm["source"] = dst
+		}
+	}
 	if len(args) > 3 {
 		proc, _ := s["process"].(map[string]any)
 		if proc == nil {
@@ -364,7 +394,14 @@ func stopCmd(args []string) {
 		die(fmt.Sprintf("%s kill: %v: %s", rt, err, out))
 	}
 	deadline := time.Now().Add(timeout)
+	// A signal that arrives before the container's shell has set its trap is lost (pid 1 of
+	// a namespace ignores what it has no handler for): send it again now and then.
+	resend := time.Now().Add(250 * time.Millisecond)
 	for time.Now().Before(deadline) {
+		if time.Now().After(resend) {
+			exec.Command(rt, "--root", root, "kill", id, sig).Run()
+			resend = time.Now().Add(250 * time.Millisecond)
+		}
 		if syscall.Kill(st.Pid, 0) == syscall.ESRCH {
 			return
 		}

@@ -51,6 +51,9 @@ func (f *fakeClient) Create(_ context.Context, in *apiv1.CreateRequest, _ ...grp
 		return nil, err
 	}
 	f.created = append(f.created, r)
+	if in.Start {
+		f.started = append(f.started, strings.Repeat("ab", 32))
+	}
 	return &apiv1.CreateResponse{Id: strings.Repeat("ab", 32), Warnings: []string{"careful"}}, nil
 }
 
@@ -83,9 +86,19 @@ type fakeStream struct {
 	grpc.ClientStream
 	f   *fakeClient
 	out []*apiv1.StreamOut
+	err error // a create refused: the stream's error
 }
 
 func (s *fakeStream) Send(m *apiv1.StreamIn) error {
+	// An attach that creates (run): as Create, then the created message first.
+	if a := m.GetAttach(); a != nil && a.CreateJson != nil {
+		resp, err := s.f.Create(context.Background(), &apiv1.CreateRequest{ConfigJson: a.CreateJson})
+		if err != nil {
+			s.err = err
+		} else {
+			s.out = append([]*apiv1.StreamOut{{Msg: &apiv1.StreamOut_Created{Created: resp}}}, s.out...)
+		}
+	}
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
 	s.f.sent = append(s.f.sent, m)
@@ -101,6 +114,9 @@ func (s *fakeStream) Send(m *apiv1.StreamIn) error {
 }
 
 func (s *fakeStream) Recv() (*apiv1.StreamOut, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
 	if len(s.out) == 0 && s.f.echo != nil {
 		return <-s.f.echo, nil
 	}
@@ -304,9 +320,13 @@ func TestRunExitCodes(t *testing.T) {
 		if code != tc.code || out != tc.out || !strings.Contains(errs, tc.errPart) {
 			t.Errorf("case %d: code %d out %q err %q", i, code, out, errs)
 		}
+		// One stream creates, attaches and starts.
 		a := f.sent[0].GetAttach()
-		if a == nil || !a.Start || a.Stdin || a.Id != strings.Repeat("ab", 32) {
+		if a == nil || !a.Start || a.Stdin || a.Id != "" || len(f.created) != 1 || f.created[0].Config.Cmd[0] != "sh" {
 			t.Errorf("case %d: first message %v", i, f.sent[0])
+		}
+		if !strings.Contains(errs, "WARNING: careful") {
+			t.Errorf("case %d: the create's warning was not printed: %q", i, errs)
 		}
 	}
 	// Create refused by the daemon: 125 with its message.
@@ -321,10 +341,10 @@ func TestRunExitCodes(t *testing.T) {
 	if code != 125 || !strings.HasPrefix(errs, "Cannot connect to the isulad daemon at") {
 		t.Errorf("conn error: %d %q", code, errs)
 	}
-	// -d: create, start, print the full ID.
+	// -d: create and start in one call, print the full ID.
 	f = &fakeClient{}
 	code, out, _ := run(t, f, "run", "-d", "--rm", "--external-rootfs", rootfs, "none")
-	if code != 0 || out != strings.Repeat("ab", 32)+"\n" || len(f.started) != 1 {
+	if code != 0 || out != strings.Repeat("ab", 32)+"\n" || len(f.started) != 1 || len(f.created) != 1 {
 		t.Errorf("-d: %d %q %v", code, out, f.started)
 	}
 }

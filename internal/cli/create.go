@@ -42,6 +42,11 @@ func newCreateCommand(c *CLI) *cobra.Command {
 
 // create sends a create request, prints the daemon's warnings and returns the new ID.
 func (c *CLI) create(req *types.CreateRequest) (string, error) {
+	return c.createStart(req, false)
+}
+
+// createStart creates the container and, with start, starts it in the same call (run -d).
+func (c *CLI) createStart(req *types.CreateRequest, start bool) (string, error) {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return "", err
@@ -50,12 +55,16 @@ func (c *CLI) create(req *types.CreateRequest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := cl.Create(ctx(), &apiv1.CreateRequest{ConfigJson: b})
+	resp, err := cl.Create(ctx(), &apiv1.CreateRequest{ConfigJson: b, Start: start})
 	if err != nil {
 		return "", c.apiErr(err)
 	}
-	for _, w := range resp.Warnings {
+	c.warnAll(resp.Warnings)
+	return resp.Id, nil
+}
+
+func (c *CLI) warnAll(warnings []string) {
+	for _, w := range warnings {
 		fmt.Fprintf(c.Err, "WARNING: %s\n", w)
 	}
-	return resp.Id, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -54,24 +55,29 @@ func (c *CLI) run(o *runOptions, image string, cmd []string) error {
 	if err := c.ensureImage(req.Config.Image, o.image.pull); err != nil {
 		return withCode(ExitEngine, err)
 	}
-	id, err := c.create(req)
-	if err != nil {
-		return withCode(ExitEngine, err)
-	}
-	cl, _ := c.client()
 	if o.detach {
-		if _, err := cl.Start(ctx(), &apiv1.IDRequest{Id: id}); err != nil {
-			return withCode(ExitEngine, c.apiErr(err))
+		// Created and started in one call.
+		id, err := c.createStart(req, true)
+		if err != nil {
+			return withCode(ExitEngine, err)
 		}
 		fmt.Fprintln(c.Out, id)
 		return nil
 	}
-	res, err := c.attach(id, true, o.interactive, o.tty, o.sigProxy)
+	// Created, attached to and started in one stream.
+	createJSON, err := json.Marshal(req)
 	if err != nil {
 		return withCode(ExitEngine, err)
 	}
+	res, err := c.attachCreate("", createJSON, true, o.interactive, o.tty, o.sigProxy)
+	if err != nil {
+		return withCode(ExitEngine, err)
+	}
+	id := res.id
 	err = c.streamExit(res)
-	if o.autoRemove && !res.detached {
+	// The daemon sends the Exit of an attached start once the exit is handled, --rm's
+	// removal included: only an exit learnt otherwise (Wait) needs to look for the removal.
+	if o.autoRemove && !res.detached && !res.streamExit {
 		c.waitRemoved(id, 60*time.Second)
 	}
 	return err
@@ -88,6 +94,12 @@ func exitWith(code int) error {
 // ended. Without an Exit message (the daemon closed the stream), the exit code comes from
 // Wait.
 func (c *CLI) attach(id string, start, stdin, tty, sigProxy bool) (streamResult, error) {
+	return c.attachCreate(id, nil, start, stdin, tty, sigProxy)
+}
+
+// attachCreate is attach; with createJSON (a types.CreateRequest, id empty) the daemon
+// creates the container first, and the result's id says which it is.
+func (c *CLI) attachCreate(id string, createJSON []byte, start, stdin, tty, sigProxy bool) (streamResult, error) {
 	cl, err := c.client()
 	if err != nil {
 		return streamResult{}, err
@@ -95,12 +107,16 @@ func (c *CLI) attach(id string, start, stdin, tty, sigProxy bool) (streamResult,
 	open := func(cx context.Context) (ioStream, error) { return cl.Attach(cx) }
 	first := func(w, h uint32) *apiv1.StreamIn {
 		return &apiv1.StreamIn{Msg: &apiv1.StreamIn_Attach{Attach: &apiv1.AttachRequest{
-			Id: id, Stdin: stdin, Start: start, Width: w, Height: h}}}
+			Id: id, Stdin: stdin, Start: start, Width: w, Height: h, CreateJson: createJSON}}}
 	}
 	res, err := c.runStream(open, first, streamSpec{tty: tty, stdin: stdin, killID: id, sigProxy: sigProxy})
-	if err != nil || res.exited || res.detached {
+	if res.id == "" {
+		res.id = id
+	}
+	if err != nil || res.exited || res.detached || res.id == "" {
 		return res, err
 	}
+	id = res.id
 	w, err := cl.Wait(ctx(), &apiv1.IDRequest{Id: id})
 	if err != nil {
 		return res, c.apiErr(err)

@@ -34,10 +34,14 @@ type streamSpec struct {
 
 // streamResult is how a stream ended.
 type streamResult struct {
-	code     int    // exit code (valid when exited)
-	errMsg   string // the daemon's message when the engine failed (code 125/126/127)
-	exited   bool   // an Exit message arrived
-	detached bool   // the user detached (ctrl-p ctrl-q)
+	code   int    // exit code (valid when exited)
+	errMsg string // the daemon's message when the engine failed (code 125/126/127)
+	exited bool   // the exit is known (code valid)
+	// streamExit: the daemon's Exit message ended the stream (after an attached start, the
+	// exit's handling, --rm's removal included, is done then).
+	streamExit bool
+	id         string // the container an attach with a create made (its created message)
+	detached   bool   // the user detached (ctrl-p ctrl-q)
 }
 
 var errNotTTY = errors.New("the input device is not a TTY")
@@ -145,18 +149,19 @@ func (c *CLI) runStream(open func(context.Context) (ioStream, error), first func
 			}
 		}
 	}()
+	var created string
 	for {
 		var r recvd
 		select {
 		case r = <-msgs:
 		case <-detached:
-			return streamResult{detached: true}, nil
+			return streamResult{detached: true, id: created}, nil
 		}
 		if r.err != nil {
 			if errors.Is(r.err, io.EOF) {
-				return streamResult{}, nil
+				return streamResult{id: created}, nil
 			}
-			return streamResult{}, c.apiErr(r.err)
+			return streamResult{id: created}, c.apiErr(r.err)
 		}
 		switch x := r.m.Msg.(type) {
 		case *apiv1.StreamOut_Stdout:
@@ -167,13 +172,17 @@ func (c *CLI) runStream(open func(context.Context) (ioStream, error), first func
 			if !sp.detach {
 				c.Err.Write(x.Stderr)
 			}
+		case *apiv1.StreamOut_Created:
+			created = x.Created.Id
+			sp.killID = created // before ready, which starts the signal proxy
+			c.warnAll(x.Created.Warnings)
 		case *apiv1.StreamOut_Ready:
 			if sp.detach {
-				return streamResult{exited: true}, nil
+				return streamResult{exited: true, id: created}, nil
 			}
 			startInput()
 		case *apiv1.StreamOut_Exit:
-			return streamResult{code: int(x.Exit.Code), errMsg: x.Exit.Error, exited: true}, nil
+			return streamResult{code: int(x.Exit.Code), errMsg: x.Exit.Error, exited: true, streamExit: true, id: created}, nil
 		}
 	}
 }

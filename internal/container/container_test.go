@@ -362,3 +362,40 @@ func TestLoadNameClash(t *testing.T) {
 		t.Fatalf("the new name was not saved: %+v", found.Renamed)
 	}
 }
+
+// A --rm container's record (CommitTransient: no fsync, no commit mark) is loaded when it is
+// whole; one a power loss left torn or empty is an unfinished create, not a quarantined
+// container: it never reached a durable commit point.
+func TestLoadTransientRecords(t *testing.T) {
+	s := newTestStore(t)
+	for _, id := range []string{"whole", "torn", "empty"} {
+		c := &Container{ID: id, Name: "n-" + id, Created: time.Now()}
+		c.State.Status = string(Created)
+		os.MkdirAll(s.Dir(id), 0o700)
+		if err := s.CommitTransient(c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(filepath.Join(s.Dir(id), commitFile)); !os.IsNotExist(err) {
+			t.Fatalf("a transient commit wrote a commit mark: %v", err)
+		}
+	}
+	p := filepath.Join(s.Dir("torn"), recordFile)
+	data, _ := os.ReadFile(p)
+	os.WriteFile(p, data[:len(data)/2], 0o600)
+	os.WriteFile(filepath.Join(s.Dir("empty"), recordFile), nil, 0o600)
+	s2, _ := NewStore(s.Root)
+	found, err := s2.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, d := range found.Unfinished {
+		got[filepath.Base(d)] = true
+	}
+	if len(found.Quarantined) != 0 || len(got) != 2 || !got["torn"] || !got["empty"] {
+		t.Fatalf("found %+v", found)
+	}
+	if c, err := s2.Get("n-whole"); err != nil || c.ID != "whole" {
+		t.Fatalf("whole transient record: %v %v", c, err)
+	}
+}

@@ -90,11 +90,14 @@ func (s *Store) Load() (Loaded, error) {
 			loaded = append(loaded, c)
 			continue
 		}
+		// Without a commit mark the create never reached a durable commit point: no
+		// record, or one that cannot be read (a --rm container's record, written without
+		// fsync, cut by a power loss), is an unfinished create.
+		if _, merr := os.Lstat(filepath.Join(dir, commitFile)); errors.Is(merr, os.ErrNotExist) {
+			out.Unfinished = append(out.Unfinished, dir)
+			continue
+		}
 		if errors.Is(err, os.ErrNotExist) {
-			if _, merr := os.Lstat(filepath.Join(dir, commitFile)); errors.Is(merr, os.ErrNotExist) {
-				out.Unfinished = append(out.Unfinished, dir)
-				continue
-			}
 			err = fmt.Errorf("the record is missing but the create was committed: %w", err)
 		}
 		s.quarantined[id] = true
@@ -191,6 +194,13 @@ func (s *Store) Commit(c *Container) error {
 	}
 	return atomicfile.Write(filepath.Join(s.Dir(c.ID), commitFile), nil, 0o600)
 }
+
+// CommitTransient writes the record of a new --rm container without fsync and without a
+// commit mark. Such a container never outlives a crash (a restarted daemon removes every
+// --rm container that is not running, and after a power loss none is), so durability buys
+// nothing: a process crash still finds the record whole (rename), and a power loss may leave
+// no record or a torn one, which Load then takes for an unfinished create.
+func (s *Store) CommitTransient(c *Container) error { return s.save(c, atomicfile.Replace) }
 
 // Save writes a state change of the record atomically. It does not fsync: after a power
 // loss every container is stopped anyway, and restore works from whichever record is found.

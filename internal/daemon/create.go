@@ -309,7 +309,13 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	if err != nil {
 		return fail(err)
 	}
-	if err := atomicfile.Write(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
+	// A --rm container does not outlive a crash (restore removes it unless it runs): none
+	// of its files needs to survive a power loss, so none is fsync'd.
+	write, commit := atomicfile.Write, d.store.Commit
+	if hc.AutoRemove {
+		write, commit = atomicfile.Replace, d.store.CommitTransient
+	}
+	if err := write(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
 		return fail(err)
 	}
 	hcData, _ := json.MarshalIndent(c.HostConfig, "", "  ")
@@ -323,7 +329,7 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	}
 	undo = append(undo, func() { releaseVolumes(true) })
 	// The record is the commit point: once it is on disk the container exists.
-	if err := d.store.Commit(c); err != nil {
+	if err := commit(c); err != nil {
 		return fail(err)
 	}
 	d.store.Add(c)

@@ -67,7 +67,7 @@ type Daemon struct {
 // New prepares the daemon's directories, loads every container and reconciles them with
 // what is actually running.
 func New(cfg Config, log *slog.Logger) (*Daemon, error) {
-	return newDaemon(cfg, log, binaryShims{cfg.ShimPath}, newRuncRuntime)
+	return newDaemon(cfg, log, binaryShims{shim.NewSpares(cfg.ShimPath)}, newRuncRuntime)
 }
 
 // newDaemon is New with the shims and the runtime given (tests give fakes).
@@ -262,10 +262,12 @@ func (d *Daemon) recover(c *container.Container) {
 	}
 	if status != container.Running && status != container.Paused {
 		d.cleanupRuntime(c.ID)
-		if status == container.Exited && c.HostConfig.AutoRemove {
-			// Its exit was recorded, but the daemon stopped before --rm removed it.
-			// Like an interrupted removal, done before the daemon serves.
-			d.log.Info("removing a --rm container whose exit was recorded before the daemon stopped", "id", c.ID)
+		if c.HostConfig.AutoRemove {
+			// Its exit was recorded, but the daemon stopped before --rm removed it; or it
+			// never started (created, or its start cut by the crash). A --rm container
+			// does not outlive the daemon (as docker's restore does): its record is not
+			// even durable. Like an interrupted removal, done before the daemon serves.
+			d.log.Info("removing a --rm container that was not running when the daemon stopped", "id", c.ID, "status", status)
 			if err := d.Remove(context.Background(), c, true); err != nil && !isErr(err, errNotFound) {
 				d.log.Error("auto-remove", "id", c.ID, "err", err)
 			}
@@ -344,6 +346,9 @@ func (d *Daemon) Close() {
 		delete(d.conns, id)
 	}
 	d.mu.Unlock()
+	if c, ok := d.shims.(interface{ Close() }); ok {
+		c.Close() // the spare shim exits
+	}
 	if d.events != nil {
 		d.events.Close()
 	}

@@ -187,6 +187,11 @@ func (c *fakeConn) Wait(ctx context.Context) (shim.ExitStatus, error) {
 	}
 }
 
+// Kill is the shim's kill: what the runtime's kill does, recorded the same way.
+func (c *fakeConn) Kill(ctx context.Context, signal int, all bool) error {
+	return fakeRuntime{w: c.w}.Kill(ctx, c.p.cfg.ID, syscall.Signal(signal), all)
+}
+
 func (c *fakeConn) Resize(ctx context.Context, width, height uint16) error { return nil }
 
 func (c *fakeConn) ReopenLog(ctx context.Context) error { return nil }

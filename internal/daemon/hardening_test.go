@@ -62,11 +62,17 @@ func TestRestartFinishesInterruptedRemoval(t *testing.T) {
 	if err := f.store.Update(rm, func(c *container.Container) error { return c.SetExitedLocked(0, time.Now(), false) }); err != nil {
 		t.Fatal(err)
 	}
+	// And a --rm container that never started (its record is not durable: it does not
+	// outlive the daemon).
+	created := f.create("rm-created", func(r *types.CreateRequest) { r.HostConfig.AutoRemove = true })
+	if _, err := os.Stat(filepath.Join(f.store.Dir(created.ID), "committed")); !os.IsNotExist(err) {
+		t.Fatalf("a --rm container got a durable commit mark: %v", err)
+	}
 	f.restart()
 	if rows, _ := f.List(true, nil); len(rows) != 0 {
 		t.Fatalf("ps -a right after the restart lists %+v", rows)
 	}
-	for _, x := range []*container.Container{c, rm} {
+	for _, x := range []*container.Container{c, rm, created} {
 		if _, err := os.Stat(f.store.Dir(x.ID)); !os.IsNotExist(err) {
 			t.Fatalf("directory of the removed container %s: %v", x.Name, err)
 		}

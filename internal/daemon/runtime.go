@@ -43,6 +43,7 @@ type Runtime interface {
 type Shim interface {
 	Start(ctx context.Context) (int, error)
 	Pid() (int, error)
+	Kill(ctx context.Context, signal int, all bool) error
 	Wait(ctx context.Context) (shim.ExitStatus, error)
 	Resize(ctx context.Context, width, height uint16) error
 	ReopenLog(ctx context.Context) error // the CRI's ReopenContainerLog
@@ -59,11 +60,17 @@ type Shims interface {
 	Connect(ctx context.Context, socket string) (Shim, error)
 }
 
-// binaryShims runs the isulad-shim binary.
-type binaryShims struct{ path string }
+// binaryShims runs the isulad-shim binary, one spare started ahead (shim.Spares).
+type binaryShims struct{ spares *shim.Spares }
+
+// Close ends the spare shim.
+func (b binaryShims) Close() { b.spares.Close() }
+
+// Refill starts the next spare shim in the background.
+func (b binaryShims) Refill() { b.spares.Refill() }
 
 func (b binaryShims) Launch(ctx context.Context, cfg shim.Config) (Shim, error) {
-	c, err := shim.Launch(ctx, b.path, cfg)
+	c, err := b.spares.Launch(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

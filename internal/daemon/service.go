@@ -54,6 +54,13 @@ func (s *service) Create(ctx context.Context, r *apiv1.CreateRequest) (*apiv1.Cr
 	if err != nil {
 		return nil, gerr(err)
 	}
+	if r.Start {
+		// run -d in one call. A failed start leaves the container created, as a Start
+		// call after the Create would.
+		if err := s.d.Start(ctx, c, nil); err != nil {
+			return nil, gerr(err)
+		}
+	}
 	return &apiv1.CreateResponse{Id: c.ID, Warnings: warnings}, nil
 }
 
@@ -325,11 +332,33 @@ func (s *service) Attach(srv apiv1.Containers_AttachServer) error {
 	if ar == nil {
 		return gerr(fmt.Errorf("attach: the first message must be an attach request: %w", errInvalid))
 	}
-	c, err := s.get(ar.Id)
-	if err != nil {
+	var c *container.Container
+	var mu sync.Mutex
+	if ar.CreateJson != nil {
+		// run in one call: create, then attach and start as below.
+		if !ar.Start || ar.Id != "" {
+			return gerr(fmt.Errorf("attach: a create needs start and no id: %w", errInvalid))
+		}
+		var req types.CreateRequest
+		if err := decodeStrict(ar.CreateJson, &req); err != nil {
+			return gerr(fmt.Errorf("create request: %v: %w", err, errInvalid))
+		}
+		var warnings []string
+		if c, warnings, err = s.d.Create(srv.Context(), &req); err != nil {
+			return gerr(err)
+		}
+		mu.Lock()
+		err = srv.Send(&apiv1.StreamOut{Msg: &apiv1.StreamOut_Created{Created: &apiv1.CreateResponse{Id: c.ID, Warnings: warnings}}})
+		mu.Unlock()
+		if err != nil {
+			// The client went away before it learnt the id: a --rm container goes,
+			// another stays created (as when a client dies between create and start).
+			s.autoRemove(c)
+			return err
+		}
+	} else if c, err = s.get(ar.Id); err != nil {
 		return gerr(err)
 	}
-	var mu sync.Mutex
 	stdout := streamWriter{mu: &mu, send: srv.Send}
 	stderr := streamWriter{mu: &mu, send: srv.Send, stderr: true}
 	ctx := srv.Context()

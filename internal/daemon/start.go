@@ -221,6 +221,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		}()
 	}
 	pid, err := client.Start(ctx)
+	if r, ok := d.shims.(interface{ Refill() }); ok {
+		r.Refill() // the next start's spare shim, now that this one's runtime is done
+	}
 	if err != nil {
 		code := startCode(err.Error())
 		if serr := d.store.Update(c, func(c *container.Container) error {

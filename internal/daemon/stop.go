@@ -91,6 +91,14 @@ func (d *Daemon) waitExited(ctx context.Context, c *container.Container, run *co
 
 // signal sends sig to the container's init (or all its processes).
 func (d *Daemon) signal(ctx context.Context, c *container.Container, sig syscall.Signal, all bool) error {
+	// A running container's shim signals its init itself, without a runtime process (it
+	// falls back on the runtime's kill when it cannot do the same). Not a paused one: the
+	// runtime's kill of a frozen container is left to the runtime.
+	if cl := d.getShim(c.ID); cl != nil && c.Status() == container.Running {
+		if err := cl.Kill(ctx, int(sig), all); err == nil {
+			return nil
+		}
+	}
 	rt, err := d.runtime(c.Runtime)
 	if err != nil {
 		return err

@@ -132,3 +132,61 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// run in one call: an attach with a create request creates the container, says which it
+// is before ready, starts it, and with --rm sends the exit once the container is removed.
+// run -d in one call: Create with start.
+func TestRunInOneCall(t *testing.T) {
+	f := newFakeDaemon(t)
+	s := &service{d: f.Daemon}
+	req := types.CreateRequest{Name: "once"}
+	req.Config.Image = "none"
+	req.Config.Cmd = []string{"/bin/sh"}
+	req.HostConfig.ExternalRootfs = f.rootfs
+	req.HostConfig.AutoRemove = true
+	b, _ := json.Marshal(req)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := &fakeStream{ctx: ctx, msgs: make(chan *apiv1.StreamIn, 1), sent: make(chan *apiv1.StreamOut, 8)}
+	st.msgs <- &apiv1.StreamIn{Msg: &apiv1.StreamIn_Attach{Attach: &apiv1.AttachRequest{Start: true, CreateJson: b}}}
+	done := make(chan error, 1)
+	go func() { done <- s.Attach(st) }()
+	m := <-st.sent
+	if m.GetCreated() == nil || len(m.GetCreated().Id) != 64 {
+		t.Fatalf("first message %v, want created", m)
+	}
+	id := m.GetCreated().Id
+	if m := <-st.sent; !m.GetReady() {
+		t.Fatalf("second message %v, want ready", m)
+	}
+	if c, err := f.store.Get(id); err != nil || c.Status() != container.Running {
+		t.Fatalf("after ready: %v %v", c, err)
+	}
+	f.w.Exit(id, 3)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := <-st.sent; m.GetExit() == nil || m.GetExit().Code != 3 {
+		t.Fatalf("last message %v, want exit 3", m)
+	}
+	if f.store.Known(id) {
+		t.Fatal("the --rm container is still there when its exit is sent")
+	}
+
+	// A create needs start and no id.
+	st = &fakeStream{ctx: ctx, msgs: make(chan *apiv1.StreamIn, 1), sent: make(chan *apiv1.StreamOut, 8)}
+	st.msgs <- &apiv1.StreamIn{Msg: &apiv1.StreamIn_Attach{Attach: &apiv1.AttachRequest{CreateJson: b}}}
+	if err := s.Attach(st); err == nil || len(f.store.List()) != 0 {
+		t.Fatalf("attach with a create and no start: %v, %d containers", err, len(f.store.List()))
+	}
+
+	req.HostConfig.AutoRemove = false
+	b, _ = json.Marshal(req)
+	resp, err := s.Create(ctx, &apiv1.CreateRequest{ConfigJson: b, Start: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.store.Get(resp.Id); err != nil || c.Status() != container.Running {
+		t.Fatalf("create with start: %v %v", c, err)
+	}
+}

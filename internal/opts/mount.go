@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/isulad-go/isulad/api/types"
 )
@@ -32,10 +33,10 @@ const (
 const MountVolume = "volume"
 
 // volumeNameRe is docker's rule for volume names.
-var volumeNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var volumeNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`) })
 
 // ValidVolumeName tells whether s can name a volume (and so, as a -v source, is not a path).
-func ValidVolumeName(s string) bool { return volumeNameRe.MatchString(s) }
+func ValidVolumeName(s string) bool { return volumeNameRe().MatchString(s) }
 
 // checkPath checks an absolute path and returns it cleaned. what is "source" or "target".
 func checkPath(p, what string, allowRoot bool) (string, string) {

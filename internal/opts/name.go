@@ -3,9 +3,10 @@ package opts
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
-var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // MaxNameLen bounds container names (far above any real use; keeps records sane).
 const MaxNameLen = 255
@@ -14,7 +15,7 @@ const MaxNameLen = 255
 // [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most MaxNameLen bytes.
 func NormalizeName(s string) (string, error) {
 	n := strings.TrimPrefix(s, "/")
-	if !nameRe.MatchString(n) {
+	if !nameRe().MatchString(n) {
 		return "", newErr("--name", s, "", "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 	}
 	if len(n) > MaxNameLen {

@@ -5,13 +5,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/isulad-go/isulad/api/types"
 )
 
 // networkNameRe is what a network's name may be (docker's rule); it also keeps the name safe
 // in file names (isulacni-NAME.conflist) and in the CNI plugins' own paths.
-var networkNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+var networkNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`) })
 
 // ValidateNetworkName checks a network's name.
 func ValidateNetworkName(name string) error {
@@ -19,7 +20,7 @@ func ValidateNetworkName(name string) error {
 	case "none", "host", "bridge", "default":
 		return newErr("network name", name, "reserved", "another name")
 	}
-	if !networkNameRe.MatchString(name) {
+	if !networkNameRe().MatchString(name) {
 		return newErr("network name", name, "", "1 to 64 characters from [a-zA-Z0-9_.-], starting with a letter or digit")
 	}
 	return nil
@@ -38,7 +39,7 @@ func ValidateNetworkMode(mode string) error {
 	case mode == "bridge" || mode == "default":
 		return newErr("--network", mode, "there is no default bridge", "none, host, container:ID or a network made by network create")
 	}
-	if !networkNameRe.MatchString(mode) {
+	if !networkNameRe().MatchString(mode) {
 		return newErr("--network", mode, "", "none, host, container:ID or a network's name")
 	}
 	return nil
@@ -194,12 +195,12 @@ func ParsePortKey(k string) (int, string, error) {
 	return l, proto, nil
 }
 
-var hostNameRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$`)
+var hostNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$`) })
 
 // ValidateAddHost checks --add-host NAME:IP.
 func ValidateAddHost(s string) error {
 	name, ip, ok := strings.Cut(s, ":")
-	if !ok || !hostNameRe.MatchString(name) {
+	if !ok || !hostNameRe().MatchString(name) {
 		return newErr("--add-host", s, "", "NAME:IP")
 	}
 	if _, err := netip.ParseAddr(ip); err != nil {
@@ -254,7 +255,7 @@ func validateNetworking(cfg *types.Config, hc *types.HostConfig) error {
 		}
 	}
 	for _, s := range hc.DNSSearch {
-		if !hostNameRe.MatchString(s) && s != "." {
+		if !hostNameRe().MatchString(s) && s != "." {
 			return newErr("--dns-search", s, "", "a domain name")
 		}
 	}

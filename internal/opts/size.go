@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/isulad-go/isulad/internal/units"
 )
@@ -47,14 +48,14 @@ func ParseMemorySwap(s string) (int64, error) {
 	return n, nil
 }
 
-var cpusRe = regexp.MustCompile(`^([0-9]+)(?:\.([0-9]+))?$`)
+var cpusRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)(?:\.([0-9]+))?$`) })
 
 const cpusWant = "a decimal number of CPUs such as 0.5 or 2, at most 9 decimals"
 
 // ParseCPUs parses --cpus ("1.5", "2", "0.25") into nano-CPUs. 0 means no limit. Signs,
 // exponents and more than 9 decimals are refused.
 func ParseCPUs(s string) (int64, error) {
-	m := cpusRe.FindStringSubmatch(s)
+	m := cpusRe().FindStringSubmatch(s)
 	if m == nil {
 		return 0, newErr("--cpus", s, "", cpusWant)
 	}

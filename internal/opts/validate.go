@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/image/reference"
@@ -127,18 +128,20 @@ func ParseNsChangeOpt(s string) ([]string, error) {
 	return out, nil
 }
 
-var hostnameRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9_-]*[a-zA-Z0-9])?)*$`)
+var hostnameRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9_-]*[a-zA-Z0-9])?)*$`)
+})
 
 // ValidateHostname checks -h/--hostname: labels of letters, digits, "-" and "_", dot
 // separated, at most 64 bytes (the kernel's limit).
 func ValidateHostname(s string) error {
-	if len(s) > 64 || !hostnameRe.MatchString(s) {
+	if len(s) > 64 || !hostnameRe().MatchString(s) {
 		return newErr("--hostname", s, "", "a host name of letters, digits, '-', '_' and '.', at most 64 characters")
 	}
 	return nil
 }
 
-var runtimeRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var runtimeRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // ValidateLogOpts checks --log-opt keys: max-size (a size above 0) and max-file (1..1000).
 func ValidateLogOpts(cfg map[string]string) error {
@@ -301,7 +304,7 @@ func ValidateCreate(req *types.CreateRequest) error {
 	if hc.AutoRemove && hc.RestartPolicy.Name != RestartNo {
 		return invalidf("conflicting options: --restart %s and --rm (a container removed at exit cannot be restarted)", hc.RestartPolicy.Name)
 	}
-	if hc.Runtime != "" && !runtimeRe.MatchString(hc.Runtime) {
+	if hc.Runtime != "" && !runtimeRe().MatchString(hc.Runtime) {
 		return newErr("--runtime", hc.Runtime, "", "a runtime name such as runc or crun")
 	}
 	if err := validateNetworking(c, hc); err != nil { // network.go

@@ -59,7 +59,11 @@ func (r *Reaper) Run(stop <-chan struct{}) {
 }
 
 // Reap collects every child that has exited, without blocking.
+// The wait4 and the dispatch of its exit happen under the lock, so that PidFD never sees a
+// pid that is reaped (free for reuse) but not yet dispatched.
 func (r *Reaper) Reap() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -84,8 +88,6 @@ func (r *Reaper) Reap() {
 }
 
 func (r *Reaper) dispatch(e Exit) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if ws, ok := r.waiters[e.Pid]; ok {
 		delete(r.waiters, e.Pid)
 		for _, w := range ws {
@@ -123,4 +125,17 @@ func (r *Reaper) Forget(pid int) {
 	r.mu.Lock()
 	delete(r.kept, pid)
 	r.mu.Unlock()
+}
+
+// PidFD opens a pidfd of child pid, which must not have been waited for (no Wait(pid)
+// answered yet): signals sent through it reach that process and no other, even once the
+// pid is reused. It fails with ESRCH when the child has exited and been reaped already.
+func (r *Reaper) PidFD(pid int) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.kept[pid]; ok {
+		return -1, unix.ESRCH
+	}
+	// Not reaped (every reap and its dispatch happen under r.mu): the pid is still ours.
+	return unix.PidfdOpen(pid, 0)
 }

@@ -4,6 +4,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func spawn(t *testing.T, script string) int {
@@ -89,5 +91,48 @@ func TestKeptIsBounded(t *testing.T) {
 	}
 	if len(r.kept) > maxKept {
 		t.Fatalf("%d kept", len(r.kept))
+	}
+}
+
+// A pidfd taken while the child runs signals it; once the child is reaped, PidFD refuses,
+// and the old pidfd does not reach a process that got the pid since.
+func TestPidFD(t *testing.T) {
+	r := New()
+	stop := make(chan struct{})
+	defer close(stop)
+	go r.Run(stop)
+	pid := spawn(t, "sleep 30")
+	fd, err := r.PidFD(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	c := r.Wait(pid)
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if e := wait(t, c); e.Signal != int(unix.SIGKILL) {
+		t.Fatalf("%+v", e)
+	}
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != unix.ESRCH {
+		t.Fatalf("signal through the pidfd of a reaped child: %v", err)
+	}
+	// Exited and kept (nobody waited yet): refused.
+	pid = spawn(t, "exit 0")
+	for i := 0; ; i++ {
+		r.mu.Lock()
+		_, kept := r.kept[pid]
+		r.mu.Unlock()
+		if kept {
+			break
+		}
+		if i > 1000 {
+			t.Fatal("exit not kept")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if fd, err := r.PidFD(pid); err != unix.ESRCH {
+		unix.Close(fd)
+		t.Fatalf("PidFD of a reaped child: %v", err)
 	}
 }

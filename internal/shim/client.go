@@ -39,13 +39,7 @@ var ErrClientClosed = errors.New("shim client closed")
 // once it listens. The shim outlives the caller; while the caller lives it
 // reaps the shim.
 func Launch(ctx context.Context, shimBinary string, cfg Config) (*Client, error) {
-	if cfg.ID == "" || cfg.Bundle == "" || cfg.Runtime == "" || cfg.StateDir == "" || cfg.Socket == "" || cfg.LogPath == "" {
-		return nil, errors.New("shim: incomplete config")
-	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o700); err != nil {
+	if err := prepareLaunch(cfg); err != nil {
 		return nil, err
 	}
 	logf, err := os.OpenFile(filepath.Join(cfg.StateDir, ShimLogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -79,10 +73,6 @@ func Launch(ctx context.Context, shimBinary string, cfg Config) (*Client, error)
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 
-	type ready struct {
-		msg string
-		err error
-	}
 	rc := make(chan ready, 1)
 	go func() {
 		b, err := io.ReadAll(io.LimitReader(readyR, 64<<10))
@@ -103,6 +93,23 @@ func Launch(ctx context.Context, shimBinary string, cfg Config) (*Client, error)
 		cmd.Process.Kill()
 		return nil, ctx.Err()
 	}
+}
+
+// ready is a shim's answer on its ready pipe: "ok" or its error.
+type ready struct {
+	msg string
+	err error
+}
+
+// prepareLaunch checks cfg and makes the directories a shim for it needs.
+func prepareLaunch(cfg Config) error {
+	if cfg.ID == "" || cfg.Bundle == "" || cfg.Runtime == "" || cfg.StateDir == "" || cfg.Socket == "" || cfg.LogPath == "" {
+		return errors.New("shim: incomplete config")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return err
+	}
+	return os.MkdirAll(filepath.Dir(cfg.Socket), 0o700)
 }
 
 // args is the shim's command line for cfg.
@@ -321,8 +328,8 @@ func (c *Client) Resize(ctx context.Context, width, height uint16) error {
 	return err
 }
 
-// Kill sends signal to the container's init (all: to all its processes)
-// through the runtime's kill.
+// Kill sends signal to the container's init (all: to all its processes),
+// directly when the shim can do what the runtime's kill would, else through it.
 func (c *Client) Kill(ctx context.Context, signal int, all bool) error {
 	_, err := c.call(ctx, request{Op: opKill, Signal: signal, All: all})
 	return err

@@ -47,7 +47,8 @@
 //	exec      {exec_id (used in file names: no "/"), process (OCI process
 //	          JSON), stdin, detach}: 'k' {pid}
 //	          once started, then 'o'/'e' (client sends 'i'/'c'/'w'), 'r' {code}
-//	kill      {signal, all}: runtime kill; 'r'
+//	kill      {signal, all}: to init through its pidfd (all: only SIGKILL with
+//	          the container's own pid namespace), else runtime kill; 'r'
 //	shutdown  an idle shim (never started, failed, exited) exits; 'r'; while
 //	          a start is in flight 'r' {error, reason: "starting"}
 //

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/isulad-go/isulad/internal/fault"
 )
 
@@ -108,8 +110,15 @@ func (s *server) start() (pid int, err error) {
 	if err := writeFileAtomic(filepath.Join(cfg.StateDir, InitPidFile), []byte(strconv.Itoa(pid))); err != nil {
 		logf("write %s: %v", InitPidFile, err)
 	}
+	// A pidfd of init (our child now: the runtime has exited), taken before anything can
+	// reap it, lets kill signal init itself instead of running the runtime's kill.
+	initFD, ferr := s.reaper.PidFD(pid)
+	if ferr != nil {
+		initFD = -1
+	}
 	s.mu.Lock()
 	s.pid = pid
+	s.initFD = initFD
 	s.status = statusRunning
 	s.mu.Unlock()
 	// What came during the start goes out in the background: a slow client must
@@ -148,6 +157,12 @@ func (s *server) startFailed(err error) error {
 // opened is closed once the output held during the start went out.
 func (s *server) waitInit(pid int, opened <-chan struct{}) {
 	e := <-s.reaper.Wait(pid)
+	s.mu.Lock()
+	if s.initFD >= 0 {
+		unix.Close(s.initFD)
+		s.initFD = -1
+	}
+	s.mu.Unlock()
 	close(s.initDone)
 	st := &ExitStatus{Code: e.Status, Signal: e.Signal, ExitedAt: e.At.UTC(), OOMKilled: oomKilled(s.bundle.cgroupsPath)}
 	b, _ := json.Marshal(st)

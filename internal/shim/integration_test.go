@@ -1361,3 +1361,49 @@ func TestStuckClientDoesNotHoldExit(t *testing.T) {
 		}
 	})
 }
+
+// The shim's kill: a signal to init alone, and SIGKILL to all (own pid namespace: the
+// kernel kills the namespace with its init), both without the runtime's kill; the exit
+// status tells which signal arrived.
+func TestKill(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		for _, tc := range []struct {
+			sig  int
+			all  bool
+			code int
+		}{
+			{int(syscall.SIGTERM), false, 143},
+			{int(syscall.SIGKILL), true, 137},
+		} {
+			ctx := testCtx(t)
+			// init is a shell (no default action for TERM as pid 1: the trap gives it one)
+			// with a child of its own.
+			e := newEnv(t, rt, opts{args: []string{"sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"}})
+			c := e.launch(ctx)
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Kill(ctx, tc.sig, tc.all); err != nil {
+				t.Fatalf("kill %d all=%v: %v", tc.sig, tc.all, err)
+			}
+			st, err := c.Wait(ctx)
+			if err != nil {
+				if !errors.Is(err, ErrShimGone) {
+					t.Fatal(err)
+				}
+				ef, _ := ReadExitFile(e.cfg.StateDir)
+				if ef == nil {
+					t.Fatal("no exit file")
+				}
+				st = *ef
+			}
+			if st.Code != tc.code {
+				t.Errorf("kill %d all=%v: exit %+v, want code %d", tc.sig, tc.all, st, tc.code)
+			}
+			// After the exit the shim refuses, it does not signal a reused pid.
+			if err := c.Kill(ctx, tc.sig, tc.all); err == nil {
+				t.Errorf("kill after the exit succeeded")
+			}
+		}
+	})
+}

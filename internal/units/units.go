@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Multipliers of the units, for Parse's largest.
@@ -33,7 +34,7 @@ func (e *UnitError) Unwrap() error { return ErrUnit }
 
 // sizeRe: digits, an optional fraction with digits on both sides of the point, an optional
 // unit. No space, sign or exponent.
-var sizeRe = regexp.MustCompile(`^([0-9]+)(?:\.([0-9]+))?([A-Za-z]*)$`)
+var sizeRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)(?:\.([0-9]+))?([A-Za-z]*)$`) })
 
 var multipliers = map[string]int64{
 	"": 1, "b": 1,
@@ -50,7 +51,7 @@ var multipliers = map[string]int64{
 // unknown. A fraction is rounded down to whole bytes. Errors wrap ErrSyntax, ErrUnit (a
 // *UnitError) or ErrRange (more than an int64).
 func Parse(s string, largest int64) (int64, error) {
-	m := sizeRe.FindStringSubmatch(s)
+	m := sizeRe().FindStringSubmatch(s)
 	if m == nil {
 		return 0, ErrSyntax
 	}

@@ -1,0 +1,202 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// A spare shim is an isulad-shim started ahead of need (--spare): it has paid its fork,
+// exec and Go start, and waits on fd 3, one end of a socket pair whose other end the
+// daemon holds, for the Config of the container it is to serve. It then goes on exactly
+// as a shim launched for that container (Launch). Fd 3 reaching EOF before a Config (the
+// daemon closed it, or died: the kernel closes it then) makes the spare exit, so a spare
+// never outlives its daemon and leaves nothing behind: it has no socket, no state
+// directory and no child until it is adopted.
+
+// Spares launches shims, handing each a spare started ahead when there is one, and
+// starts the next spare in the background. The zero value is not usable: NewSpares.
+type Spares struct {
+	bin string
+
+	mu      sync.Mutex
+	spare   *spare
+	filling bool
+	closed  bool
+}
+
+type spare struct {
+	cmd    *exec.Cmd
+	conn   *os.File // the daemon's end of the socket pair
+	exited chan struct{}
+}
+
+// NewSpares returns a launcher of shimBinary. No spare runs until the first Launch.
+func NewSpares(shimBinary string) *Spares { return &Spares{bin: shimBinary} }
+
+// Launch starts a shim for cfg (as the package's Launch does), through the spare if one
+// is ready. The next spare is started by Refill, which the caller calls once the
+// container's start is done: a spare's fork, exec and Go start (2-3 ms of CPU) would
+// otherwise compete with that start.
+func (s *Spares) Launch(ctx context.Context, cfg Config) (*Client, error) {
+	s.mu.Lock()
+	sp := s.spare
+	s.spare = nil
+	s.mu.Unlock()
+	if sp != nil {
+		c, err := sp.adopt(ctx, cfg)
+		if !errors.Is(err, errSpareGone) {
+			return c, err
+		}
+	}
+	return Launch(ctx, s.bin, cfg)
+}
+
+// Close ends the spare (it exits at the EOF); Launch then starts no more.
+func (s *Spares) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.spare != nil {
+		s.spare.conn.Close()
+		s.spare = nil
+	}
+}
+
+// Refill starts a spare in the background unless one is there or on its way.
+func (s *Spares) Refill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.spare != nil || s.filling || s.closed {
+		return
+	}
+	s.filling = true
+	go func() {
+		sp, err := startSpare(s.bin)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.filling = false
+		if err != nil {
+			return // the next Launch launches as without spares, and tries again
+		}
+		if s.closed || s.spare != nil {
+			sp.conn.Close()
+			return
+		}
+		s.spare = sp
+		go func() {
+			<-sp.exited
+			s.mu.Lock()
+			if s.spare == sp {
+				s.spare = nil
+			}
+			s.mu.Unlock()
+		}()
+	}()
+}
+
+func startSpare(bin string) (*spare, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "spare"), os.NewFile(uintptr(fds[1]), "spare")
+	defer theirs.Close()
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		mine.Close()
+		return nil, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(bin, "--spare")
+	cmd.Dir = "/"
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	cmd.ExtraFiles = []*os.File{theirs} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		mine.Close()
+		return nil, fmt.Errorf("start spare shim: %w", err)
+	}
+	sp := &spare{cmd: cmd, conn: mine, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(sp.exited) }()
+	return sp, nil
+}
+
+// errSpareGone: the spare exited without taking the Config; nothing was started.
+var errSpareGone = errors.New("spare shim gone")
+
+// adopt hands cfg to the spare and returns once it listens for the container.
+func (sp *spare) adopt(ctx context.Context, cfg Config) (*Client, error) {
+	if err := prepareLaunch(cfg); err != nil {
+		sp.conn.Close()
+		return nil, err
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		sp.conn.Close()
+		return nil, err
+	}
+	if _, err := sp.conn.Write(append(b, '\n')); err != nil {
+		sp.conn.Close()
+		return nil, errSpareGone
+	}
+	rc := make(chan ready, 1)
+	go func() {
+		b, err := io.ReadAll(io.LimitReader(sp.conn, 64<<10))
+		rc <- ready{strings.TrimSpace(string(b)), err}
+	}()
+	select {
+	case r := <-rc:
+		sp.conn.Close()
+		if r.err == nil && r.msg == "ok" {
+			return &Client{socket: cfg.Socket}, nil
+		}
+		if r.msg == "" {
+			// No answer: the spare died. Whether it took the Config or not, it is gone,
+			// and a shim that is gone listens on nothing.
+			<-sp.exited
+			return nil, errSpareGone
+		}
+		sp.cmd.Process.Kill()
+		return nil, fmt.Errorf("shim: %s", r.msg)
+	case <-ctx.Done():
+		sp.cmd.Process.Kill()
+		sp.conn.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// awaitAdoption is the spare's side: the Config read from fd 3, with the shim's stderr
+// moved to the container's shim.log as Launch would have set it. (nil, nil) at EOF: the
+// daemon let the spare go.
+func awaitAdoption(f *os.File) (*Config, error) {
+	line, err := bufio.NewReaderSize(f, 64<<10).ReadBytes('\n')
+	if len(line) == 0 && (err == nil || errors.Is(err, io.EOF)) {
+		return nil, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	var cfg Config
+	if err := json.Unmarshal(line, &cfg); err != nil {
+		return nil, fmt.Errorf("spare: bad config: %v", err)
+	}
+	if cfg.StateDir != "" {
+		if lf, err := os.OpenFile(filepath.Join(cfg.StateDir, ShimLogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+			unix.Dup3(int(lf.Fd()), 2, 0)
+			lf.Close()
+		}
+	}
+	return &cfg, nil
+}

@@ -1,0 +1,128 @@
+package shim
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func waitSpareExit(t *testing.T, sp *spare) {
+	t.Helper()
+	select {
+	case <-sp.exited:
+	case <-time.After(10 * time.Second):
+		sp.cmd.Process.Kill()
+		t.Fatal("the spare shim did not exit")
+	}
+}
+
+// A spare takes the container's config and is then its shim: it runs it, reports its
+// exit, and its shim.pid is the spare's own pid.
+func TestSpareAdopted(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "echo hi; exit 4"}})
+		sp, err := startSpare(shimBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := sp.adopt(ctx, e.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		b, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, ShimPidFile))
+		if got := strings.TrimSpace(string(b)); got != strconv.Itoa(sp.cmd.Process.Pid) {
+			t.Errorf("shim.pid %q, the spare is %d", got, sp.cmd.Process.Pid)
+		}
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Wait(ctx)
+		if err != nil {
+			if !errors.Is(err, ErrShimGone) {
+				t.Fatal(err)
+			}
+			ef, _ := ReadExitFile(e.cfg.StateDir)
+			if ef == nil {
+				t.Fatal("no exit file")
+			}
+			st = *ef
+		}
+		if st.Code != 4 {
+			t.Errorf("exit %+v, want 4", st)
+		}
+		waitSpareExit(t, sp)
+		if es := e.logEntries(); len(es) != 1 || es[0].Log != "hi\n" {
+			t.Errorf("log %+v", es)
+		}
+	})
+}
+
+// A spare that is let go (EOF on its fd 3: the daemon closed it or died) exits, having
+// made nothing; one given a config it cannot serve says why and exits.
+func TestSpareLetGo(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	sp, err := startSpare(shimBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.conn.Close()
+	waitSpareExit(t, sp)
+	if !sp.cmd.ProcessState.Success() {
+		t.Errorf("spare let go: %v", sp.cmd.ProcessState)
+	}
+
+	sp, err = startSpare(shimBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := Config{ID: "x", Bundle: dir, Runtime: "/nonexistent/runtime", StateDir: filepath.Join(dir, "state"),
+		Socket: filepath.Join(dir, "sock"), LogPath: filepath.Join(dir, "nodir", "nodir", "log")}
+	os.WriteFile(filepath.Join(dir, "nodir"), nil, 0o600) // the log cannot be opened
+	if _, err := sp.adopt(testCtx(t), cfg); err == nil || errors.Is(err, errSpareGone) {
+		t.Fatalf("adopting with an unusable log path: %v", err)
+	}
+	waitSpareExit(t, sp)
+	if _, err := os.Stat(cfg.Socket); !os.IsNotExist(err) {
+		t.Errorf("a failed spare left its socket: %v", err)
+	}
+}
+
+// Spares: launches keep working whether a spare is ready or not, and Close lets the
+// spare go.
+func TestSparesLaunch(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		s := NewSpares(shimBin)
+		for i := 0; i < 3; i++ {
+			e := newEnv(t, rt, opts{args: []string{"true"}})
+			c, err := s.Launch(ctx, e.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.Refill()
+			if _, err := c.Wait(ctx); err != nil && !errors.Is(err, ErrShimGone) {
+				t.Fatal(err)
+			}
+			c.Close()
+		}
+		s.mu.Lock()
+		sp := s.spare
+		s.mu.Unlock()
+		s.Close()
+		if sp != nil {
+			waitSpareExit(t, sp)
+		}
+	})
+}
