@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	runc "github.com/containerd/go-runc"
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/isulad-go/isulad/internal/shim"
 )
@@ -129,16 +131,14 @@ func removeCgroups(cgroupsPath string) error {
 	if cgroupsPath == "/" {
 		return nil
 	}
-	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
-		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
-	})
+	mounts, err := cgroupMountpoints()
 	if err != nil {
 		return err
 	}
 	var errs []error
 	seen := map[string]bool{}
 	for _, m := range mounts {
-		dir := filepath.Join(m.Mountpoint, cgroupsPath)
+		dir := filepath.Join(m, cgroupsPath)
 		if seen[dir] {
 			continue
 		}
@@ -148,6 +148,52 @@ func removeCgroups(cgroupsPath string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cgroupMounts caches the mount points of the cgroup hierarchies. Parsing the mount table
+// for each removal (every start cleans up after a possible earlier run) cost 7% of the
+// daemon's CPU with 100 CRI pods in bench/cri.sh, the table growing with every container.
+// The cache is keyed by /proc/cgroups (a dozen lines), whose hierarchy ids change when a
+// controller moves between hierarchies (scripts/cgroup-hugetlb.sh) or one is mounted anew;
+// a cached mount point that is no longer a cgroup file system also makes it read again.
+var cgroupMounts struct {
+	sync.Mutex
+	key    string
+	points []string
+}
+
+func cgroupMountpoints() ([]string, error) {
+	key, err := os.ReadFile("/proc/cgroups")
+	if err != nil {
+		return nil, err
+	}
+	cgroupMounts.Lock()
+	defer cgroupMounts.Unlock()
+	if cgroupMounts.points != nil && cgroupMounts.key == string(key) && allCgroupFS(cgroupMounts.points) {
+		return cgroupMounts.points, nil
+	}
+	ms, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
+	})
+	if err != nil {
+		return nil, err
+	}
+	points := make([]string, 0, len(ms))
+	for _, m := range ms {
+		points = append(points, m.Mountpoint)
+	}
+	cgroupMounts.key, cgroupMounts.points = string(key), points
+	return points, nil
+}
+
+func allCgroupFS(points []string) bool {
+	for _, p := range points {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) != nil || (st.Type != unix.CGROUP_SUPER_MAGIC && st.Type != unix.CGROUP2_SUPER_MAGIC) {
+			return false
+		}
+	}
+	return true
 }
 
 func removeCgroupTree(dir string) error {
