@@ -196,17 +196,7 @@ EOC
 ISULA_IMAGES=pulled
 if [ "$ONLY" != ctr ]; then
 	start_isulad
-	if ! ic pull "$IMG" >"$W/isula-pull.log" 2>&1; then
-		# No CRI PullImage yet: the stand-in of internal/cri/images_dir.go, a directory named
-		# after the reference (shared by every container: no copy-on-write layer).
-		ISULA_IMAGES="stand-in directory (ISULAD_CRI_DIR_IMAGES; PullImage: $(tail -1 "$W/isula-pull.log"))"
-		kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=
-		mkdir -p "$W/standin/$REG/bench"
-		cp -a "$W/busybox" "$W/standin/$REG/bench/busybox:1"
-		export ISULAD_CRI_DIR_IMAGES=$W/standin
-		start_isulad
-		unset ISULAD_CRI_DIR_IMAGES
-	fi
+	ic pull "$IMG" >"$W/isula-pull.log" 2>&1 || die "isulad: crictl pull $IMG: $(tail -1 "$W/isula-pull.log")"
 	ic inspecti "$IMG" >/dev/null || die "isulad does not have $IMG"
 fi
 
