@@ -84,6 +84,8 @@ func timed(s string, r int) float64 {
 	d := time.Since(t0)
 	if err != nil {
 		out, _ := os.ReadFile(f.Name())
+		f.Close()
+		os.Remove(f.Name()) // die exits without running the deferred removal
 		die(fmt.Sprintf("%q: %v: %s", s, err, strings.TrimSpace(string(out))))
 	}
 	return float64(d.Microseconds()) / 1000
