@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/isulad-go/isulad/internal/errdefs"
@@ -117,6 +118,11 @@ func (i *imageService) PullImage(ctx context.Context, r *runtimeapi.PullImageReq
 	start := time.Now()
 	img, err := i.s.images.Pull(ctx, ref, auth)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller's deadline or cancel ended the pull: say that (a kubelet's pull
+			// timeout, critest's), not what it looked like inside.
+			return nil, status.FromContextError(cerr).Err()
+		}
 		return nil, gerr(err)
 	}
 	i.s.log.Info("CRI image pulled", "image", ref, "id", img.ID, "took", time.Since(start).Round(time.Millisecond))

@@ -158,6 +158,13 @@ func Code(err error) codes.Code {
 			return e.code
 		}
 	}
+	// An error of no category that a context ended is that context's end, as gRPC's own.
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	}
 	return codes.Unknown
 }
 
