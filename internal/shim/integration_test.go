@@ -1383,10 +1383,32 @@ func TestKill(t *testing.T) {
 			if _, err := c.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Kill(ctx, tc.sig, tc.all); err != nil {
-				t.Fatalf("kill %d all=%v: %v", tc.sig, tc.all, err)
+			// A TERM that comes before the shell has set its trap finds pid 1 without a
+			// handler and is dropped: send it again until the exit comes.
+			type waited struct {
+				st  ExitStatus
+				err error
 			}
-			st, err := c.Wait(ctx)
+			done := make(chan waited, 1)
+			go func() { st, err := c.Wait(ctx); done <- waited{st, err} }()
+			var w waited
+		signal:
+			for {
+				if err := c.Kill(ctx, tc.sig, tc.all); err != nil {
+					select {
+					case w = <-done: // exited between the two
+						break signal
+					default:
+					}
+					t.Fatalf("kill %d all=%v: %v", tc.sig, tc.all, err)
+				}
+				select {
+				case w = <-done:
+					break signal
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			st, err := w.st, w.err
 			if err != nil {
 				if !errors.Is(err, ErrShimGone) {
 					t.Fatal(err)
