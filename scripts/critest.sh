@@ -146,6 +146,14 @@ cleanup() {
 	done
 	ip link show "$bridge" >/dev/null 2>&1 && ip link del "$bridge"
 	remove_cni_chains
+	# The run's cgroup parent, in every hierarchy (empty by now: deepest first).
+	if [ -n "${cgroup_parent:-}" ]; then
+		for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+			[ -d "$h${cgroup_parent#/}" ] || continue
+			find "$h${cgroup_parent#/}" -depth -type d -exec rmdir {} + 2>/dev/null ||
+				log "cgroup left: $h${cgroup_parent#/}"
+		done
+	fi
 	if [ "${CRITEST_KEEP:-}" = 1 ]; then
 		log "kept $work"
 	else
@@ -228,7 +236,11 @@ cat >"$work/daemon.json" <<EOF
 }
 EOF
 : >"$work/crictl.yaml"
+# Containers whose pod names no cgroup parent go under one of this run's own (removed at the
+# end), not the daemon's default /isulad, which would stay behind on the host.
+cgroup_parent=/critest-${work##*.}
 "$bindir/isulad" --graph "$work/graph" --state "$work/state" -H "unix://$work/isulad.sock" \
+	--cgroup-parent "$cgroup_parent" \
 	--config-file "$work/daemon.json" --log-level info >"$work/isulad.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 200); do
