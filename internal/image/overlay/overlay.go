@@ -30,6 +30,8 @@ func Mount(target, upper, work string, lowers []string) error {
 	return nil
 }
 
+// mountNew and mountClassic mount lowers (bottom first) with upper and work above, or
+// read-only when upper is "".
 func mountNew(target, upper, work string, lowers []string) error {
 	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
@@ -42,15 +44,19 @@ func mountNew(target, upper, work string, lowers []string) error {
 			return err
 		}
 	}
-	for _, kv := range [][2]string{{"upperdir", upper}, {"workdir", work}} {
-		if err := unix.FsconfigSetString(fd, kv[0], kv[1]); err != nil {
-			return fmt.Errorf("%s=%s: %w", kv[0], kv[1], err)
+	attr := unix.MOUNT_ATTR_RDONLY
+	if upper != "" {
+		attr = 0
+		for _, kv := range [][2]string{{"upperdir", upper}, {"workdir", work}} {
+			if err := unix.FsconfigSetString(fd, kv[0], kv[1]); err != nil {
+				return fmt.Errorf("%s=%s: %w", kv[0], kv[1], err)
+			}
 		}
 	}
 	if err := unix.FsconfigCreate(fd); err != nil {
 		return err
 	}
-	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, 0)
+	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, attr)
 	if err != nil {
 		return err
 	}
@@ -65,6 +71,9 @@ func mountClassic(target, upper, work string, lowers []string) error {
 			return fmt.Errorf("layer path %q has ':' or ','", l)
 		}
 		top[len(lowers)-1-i] = l
+	}
+	if upper == "" {
+		return unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, "lowerdir="+strings.Join(top, ":"))
 	}
 	return unix.Mount("overlay", target, "overlay", 0,
 		"lowerdir="+strings.Join(top, ":")+",upperdir="+upper+",workdir="+work)
@@ -103,41 +112,12 @@ func MountReadOnly(target, empty string, lowers []string) error {
 	if len(lowers) == 1 {
 		lowers = []string{empty, lowers[0]}
 	}
-	err := mountReadOnlyNew(target, lowers)
+	err := mountNew(target, "", "", lowers)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		top := make([]string, len(lowers))
-		for i, l := range lowers {
-			if strings.ContainsAny(l, ":,") {
-				return fmt.Errorf("layer path %q has ':' or ','", l)
-			}
-			top[len(lowers)-1-i] = l
-		}
-		err = unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, "lowerdir="+strings.Join(top, ":"))
+		err = mountClassic(target, "", "", lowers)
 	}
 	if err != nil {
 		return fmt.Errorf("mounting an image read-only at %s: %w", target, err)
 	}
 	return nil
-}
-
-func mountReadOnlyNew(target string, lowers []string) error {
-	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	for i := len(lowers) - 1; i >= 0; i-- {
-		if err := unix.FsconfigSetString(fd, "lowerdir+", lowers[i]); err != nil {
-			return err
-		}
-	}
-	if err := unix.FsconfigCreate(fd); err != nil {
-		return err
-	}
-	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(mfd)
-	return unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
 }
