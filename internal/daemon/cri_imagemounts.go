@@ -122,13 +122,7 @@ func (d *Daemon) mountImageMounts(c *container.Container) error {
 // inside it (openat2 RESOLVE_IN_ROOT: an image's symbolic link cannot lead out of it), and
 // cloned from the file descriptor found, so no path is walked again.
 func bindSubPath(root, sub, target string) error {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(rfd)
-	fd, err := unix.Openat2(rfd, sub, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	fd, st, err := openInRoot(root, sub, 0)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return errdefs.Errorf(errdefs.ErrNotFound, "not in the image")
 	}
@@ -136,10 +130,6 @@ func bindSubPath(root, sub, target string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		if err := os.Mkdir(target, 0o700); err != nil && !os.IsExist(err) {

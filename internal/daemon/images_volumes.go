@@ -55,13 +55,7 @@ func (d *Daemon) imageVolumes(ctx context.Context, c *container.Container, taken
 // directory found is attached at a private mount point, and containerd's tar writer and
 // applier copy it (ownership, modes, xattrs, links; nothing followed).
 func (d *Daemon) fillVolume(ctx context.Context, c *container.Container, target, dir string) error {
-	root, err := unix.Open(c.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(root)
-	fd, err := unix.Openat2(root, target, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	fd, st, err := openInRoot(c.Rootfs, target, unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) {
 		return nil // nothing there in the image: an empty volume
 	}
@@ -72,10 +66,6 @@ func (d *Daemon) fillVolume(ctx context.Context, c *container.Container, target,
 		return err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
 	os.Lchown(dir, int(st.Uid), int(st.Gid))
 	os.Chmod(dir, os.FileMode(st.Mode&0o7777))
 	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
@@ -97,4 +87,27 @@ func (d *Daemon) fillVolume(ctx context.Context, c *container.Container, target,
 	_, err = archive.Apply(ctx, dir, pr)
 	pr.CloseWithError(err)
 	return err
+}
+
+// openInRoot opens name inside the directory root as an O_PATH descriptor (with extra open
+// flags), resolved as if root were "/" (openat2 RESOLVE_IN_ROOT: a symbolic link of an image
+// cannot lead out of it), and stats what it found: the caller acts on the descriptor, never
+// on the path again.
+func openInRoot(root, name string, flags uint64) (int, unix.Stat_t, error) {
+	var st unix.Stat_t
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, st, err
+	}
+	defer unix.Close(rfd)
+	fd, err := unix.Openat2(rfd, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | flags,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return -1, st, err
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, st, err
+	}
+	return fd, st, nil
 }
