@@ -63,6 +63,10 @@ type Container struct {
 	// StartedOnce tells unless-stopped/always after a daemon restart whether to start.
 	StartedOnce bool `json:"StartedOnce"`
 
+	// NoShimYet is set for a container this daemon created and has not launched a shim
+	// for (not stored): no shim or runtime state of an earlier run can be left to wait for.
+	NoShimYet bool `json:"-"`
+
 	// run is the current run's bookkeeping (not stored).
 	run *Run
 }

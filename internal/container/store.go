@@ -27,6 +27,9 @@ const (
 // name resolve to exactly one winner.
 type Store struct {
 	Root string
+	// RemoveDir removes a deleted container's directory (nil: os.RemoveAll). The daemon
+	// gives its trash (internal/trash), which takes it off the removal's path.
+	RemoveDir func(string) error
 
 	mu          sync.RWMutex
 	byID        map[string]*Container
@@ -267,6 +270,9 @@ func (s *Store) Delete(c *Container) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	c.deleted = true
+	if s.RemoveDir != nil {
+		return s.RemoveDir(s.Dir(c.ID))
+	}
 	return os.RemoveAll(s.Dir(c.ID))
 }
 

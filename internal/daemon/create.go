@@ -332,6 +332,7 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	if err := commit(c); err != nil {
 		return fail(err)
 	}
+	c.NoShimYet = true
 	d.store.Add(c)
 	releaseVolumes(false)
 	d.unmountRootfs(c) // mounted again by start

@@ -27,6 +27,7 @@ import (
 	"github.com/isulad-go/isulad/internal/hostchannel"
 	"github.com/isulad-go/isulad/internal/network"
 	"github.com/isulad-go/isulad/internal/shim"
+	"github.com/isulad-go/isulad/internal/trash"
 	"github.com/isulad-go/isulad/internal/volume"
 )
 
@@ -42,10 +43,12 @@ type Daemon struct {
 	log      *slog.Logger
 	store    *container.Store
 	channels *hostchannel.Manager
-	net      *network.Manager // network.go
-	netMu    sync.RWMutex     // creates (read) against network removal (write)
-	events   *events.Log
-	volumes  *volume.Store
+	// graphTrash and stateTrash delete removed containers' directories in the background.
+	graphTrash, stateTrash *trash.Bin
+	net                    *network.Manager // network.go
+	netMu                  sync.RWMutex     // creates (read) against network removal (write)
+	events                 *events.Log
+	volumes                *volume.Store
 	// closing is closed when the API shuts down: streams that never end by themselves
 	// (events, stats) end then, so a graceful stop does not wait for them.
 	closing     chan struct{}
@@ -79,6 +82,17 @@ func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary
 	if err != nil {
 		return nil, err
 	}
+	// Removed containers' directories go to a trash beside them and are deleted in the
+	// background (what a crash left there goes now).
+	graphTrash, err := trash.Open(filepath.Join(cfg.Graph, ".trash"))
+	if err != nil {
+		return nil, err
+	}
+	stateTrash, err := trash.Open(filepath.Join(cfg.State, ".trash"))
+	if err != nil {
+		return nil, err
+	}
+	store.RemoveDir = graphTrash.Remove
 	hc, err := hostchannel.NewManager(filepath.Join(cfg.Graph, "hostchannels"), filepath.Join(cfg.State, "hostchannels"), log)
 	if err != nil {
 		return nil, err
@@ -95,7 +109,7 @@ func newDaemon(cfg Config, log *slog.Logger, shims Shims, newRuntime func(binary
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, images: im, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}, done: make(chan struct{}), events: ev, volumes: vols, closing: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, store: store, channels: hc, images: im, shims: shims, newRuntime: newRuntime, conns: map[string]Shim{}, done: make(chan struct{}), events: ev, volumes: vols, closing: make(chan struct{}), graphTrash: graphTrash, stateTrash: stateTrash}
 	if err := d.initNetwork(); err != nil {
 		return nil, err
 	}
@@ -288,7 +302,7 @@ func (d *Daemon) recover(c *container.Container) {
 	}
 	d.cleanupRuntime(c.ID)
 	run := c.NewRun()
-	d.bgGo(func() { d.handleExit(c, run, *es) })
+	d.bgGo(func() { d.handleExit(c, run, *es, exitInfo{}) })
 }
 
 // killOrphan kills a container that has no shim any more.
@@ -351,6 +365,11 @@ func (d *Daemon) Close() {
 	}
 	if d.events != nil {
 		d.events.Close()
+	}
+	for _, t := range []*trash.Bin{d.graphTrash, d.stateTrash} {
+		if t != nil {
+			t.Wait()
+		}
 	}
 }
 

@@ -129,7 +129,7 @@ func TestSecondExitHandlingIsNoOp(t *testing.T) {
 	f.w.Exit(c.ID, 3)
 	waitDone(t, c)
 	first := c.Snapshot()
-	f.handleExit(c, c.NewRun(), shim.ExitStatus{Code: 9, ExitedAt: time.Now().Add(time.Hour)})
+	f.handleExit(c, c.NewRun(), shim.ExitStatus{Code: 9, ExitedAt: time.Now().Add(time.Hour)}, exitInfo{})
 	if st := c.Snapshot(); st.ExitCode != 3 || !st.FinishedAt.Equal(first.FinishedAt) {
 		t.Fatalf("a second exit report overwrote the first: %+v", st)
 	}

@@ -220,15 +220,26 @@ func (d *Daemon) resume(ctx context.Context, c *container.Container) error {
 // Remove deletes a stopped container (force: kill it first), its host channels, its
 // runtime state and its records. The external rootfs is never touched.
 func (d *Daemon) Remove(ctx context.Context, c *container.Container, force bool) error {
-	if err := d.markRemoving(ctx, c, force); err != nil {
+	if err := d.markRemoving(ctx, c, force, true); err != nil {
 		return err
 	}
 	return d.finishRemove(c)
 }
 
+// removeExited is --rm's removal right after the exit; xi is what the exit's report said
+// of its shim. The Removing status is not written: a daemon that dies in the middle removes
+// every --rm container that is not running when it comes back (restore), whatever its
+// record says.
+func (d *Daemon) removeExited(c *container.Container, xi exitInfo) error {
+	if err := d.markRemoving(context.Background(), c, true, false); err != nil {
+		return err
+	}
+	return d.finishRemoveWith(c, xi)
+}
+
 // markRemoving stops a running container when force allows it, then records the container
-// as being removed, under the container's operation lock.
-func (d *Daemon) markRemoving(ctx context.Context, c *container.Container, force bool) error {
+// as being removed (on disk too when persist), under the container's operation lock.
+func (d *Daemon) markRemoving(ctx context.Context, c *container.Container, force, persist bool) error {
 	c.Op.Lock()
 	defer c.Op.Unlock()
 	st := c.Status()
@@ -254,13 +265,26 @@ func (d *Daemon) markRemoving(ctx context.Context, c *container.Container, force
 	if !d.store.Known(c.ID) {
 		return fmt.Errorf("no such container: %s: %w", c.Name, errNotFound)
 	}
+	if !persist {
+		c.Lock()
+		defer c.Unlock()
+		return c.SetStatusLocked(container.Removing)
+	}
 	return d.store.Update(c, func(c *container.Container) error { return c.SetStatusLocked(container.Removing) })
 }
 
 // finishRemove does the removal proper; it is also what a restarted daemon runs for a
 // container whose removal was interrupted. A removal that fails leaves the container Dead,
 // from which rm -f tries again.
-func (d *Daemon) finishRemove(c *container.Container) (err error) {
+func (d *Daemon) finishRemove(c *container.Container) error {
+	return d.finishRemoveWith(c, exitInfo{})
+}
+
+// finishRemoveWith is finishRemove after an exit reported as xi says: a shim that exits by
+// itself is not told to, one whose client is known is told without first probing its socket,
+// and the runtime's state and cgroups the shim deleted are not looked for again (together
+// 3 round trips to the shim and a cgroupfs walk less on --rm's exit path).
+func (d *Daemon) finishRemoveWith(c *container.Container, xi exitInfo) (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	defer func() {
@@ -277,12 +301,22 @@ func (d *Daemon) finishRemove(c *container.Container) (err error) {
 		cl.Close()
 		d.setShim(c.ID, nil)
 	}
-	// No process of the container may be left before its channels are unmounted.
-	if cl, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID)); err == nil {
-		cl.Shutdown(ctx)
-		cl.Close()
+	// No process of the container may be left before its channels are unmounted. The shim
+	// that reported the exit answered its wait after the container's processes and cgroups
+	// were gone; it is told to go (not Close: its attach streams may still be read).
+	probe := !xi.gone
+	if probe && xi.shim != nil && xi.shim.Shutdown(ctx) == nil {
+		probe = false
 	}
-	if err := d.cleanupRuntime(c.ID); err != nil {
+	if probe {
+		if cl, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID)); err == nil {
+			cl.Shutdown(ctx)
+			cl.Close()
+		}
+	}
+	if xi.cleaned {
+		os.Remove(shim.SocketPath(d.cfg.State, c.ID)) // the rest of cleanupRuntime is done
+	} else if err := d.cleanupRuntime(c.ID); err != nil {
 		return fmt.Errorf("removing container %s from its runtime: %w", c.Name, err)
 	}
 	d.networkDown(c) // again, idempotent: a crash may have skipped the one at exit
@@ -295,7 +329,7 @@ func (d *Daemon) finishRemove(c *container.Container) (err error) {
 	if err := d.unmountRootfs(c); err != nil {
 		return fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	os.RemoveAll(d.stateDir(c.ID))
+	d.stateTrash.Remove(d.stateDir(c.ID))
 	if err := d.store.Delete(c); err != nil {
 		return err
 	}

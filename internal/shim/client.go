@@ -322,6 +322,20 @@ func (c *Client) Wait(ctx context.Context) (ExitStatus, error) {
 	return *r.Exit, nil
 }
 
+// WaitFinal is Wait as the client's last request: once it is answered the shim exits by
+// itself (no Shutdown needed). cleaned reports that the shim deleted the runtime's state
+// and the container's cgroups after the exit.
+func (c *Client) WaitFinal(ctx context.Context) (es ExitStatus, cleaned bool, err error) {
+	r, err := c.call(ctx, request{Op: opWait, Final: true})
+	if err != nil {
+		return ExitStatus{}, false, err
+	}
+	if r.Exit == nil {
+		return ExitStatus{}, false, errors.New("shim: wait without exit status")
+	}
+	return *r.Exit, r.Cleaned, nil
+}
+
 // Resize sets the size of the container's terminal.
 func (c *Client) Resize(ctx context.Context, width, height uint16) error {
 	_, err := c.call(ctx, request{Op: opResize, Width: width, Height: height})

@@ -169,6 +169,7 @@ func (s *server) waitInit(pid int, opened <-chan struct{}) {
 	if err := writeFileAtomic(filepath.Join(s.cfg.StateDir, ExitFile), b); err != nil {
 		logf("write %s: %v", ExitFile, err)
 	}
+	cleaned := true
 	if err := s.rt.fastDelete(s.cfg.ID, s.bundle); err != nil {
 		if !errors.Is(err, errNoFastDelete) {
 			logf("fast delete: %v; running the runtime's delete", err)
@@ -176,6 +177,7 @@ func (s *server) waitInit(pid int, opened <-chan struct{}) {
 		if err := s.rt.run("delete", [3]*os.File{}, "delete", s.cfg.ID); err != nil {
 			if err := s.rt.run("delete", [3]*os.File{}, "delete", "--force", s.cfg.ID); err != nil {
 				logf("delete: %v", err)
+				cleaned = false
 			}
 		}
 	}
@@ -186,6 +188,7 @@ func (s *server) waitInit(pid int, opened <-chan struct{}) {
 
 	s.mu.Lock()
 	s.exit = st
+	s.cleaned = cleaned
 	s.status = statusStopped
 	s.mu.Unlock()
 

@@ -44,6 +44,9 @@ type request struct {
 	KillOnClose bool `json:"kill_on_close,omitempty"`
 	Signal      int  `json:"signal,omitempty"`
 	All         bool `json:"all,omitempty"`
+	// Final (wait): the client's last request; once it is answered the shim exits, as
+	// after a shutdown, instead of lingering for late waiters.
+	Final bool `json:"final,omitempty"`
 }
 
 // Operations.
@@ -65,7 +68,10 @@ type result struct {
 	Code   int         `json:"code,omitempty"`   // exec: the process's exit code
 	Status string      `json:"status,omitempty"` // state: created, running, stopped, failed
 	Exit   *ExitStatus `json:"exit,omitempty"`   // wait, and state once exited
-	Reason string      `json:"reason,omitempty"` // with Error: what the client can act on
+	// Cleaned (wait): the runtime's state and the container's cgroups were deleted after
+	// the exit (the fast delete or the runtime's delete succeeded).
+	Cleaned bool   `json:"cleaned,omitempty"`
+	Reason  string `json:"reason,omitempty"` // with Error: what the client can act on
 }
 
 // Reasons of a failed request.

@@ -121,6 +121,7 @@ type server struct {
 	pid       int
 	initFD    int // pidfd of init while it is not reaped, else -1
 	exit      *ExitStatus
+	cleaned   bool // the runtime's state and cgroups were deleted after the exit
 	startErr  error
 	startOnce bool
 	// shuttingDown: a shutdown was accepted before any start; a start is refused.
@@ -242,7 +243,7 @@ func (s *server) handle(c *os.File) {
 	case opAttach:
 		s.handleAttach(c, br, req)
 	case opWait:
-		s.handleWait(c, br)
+		s.handleWait(c, br, req.Final)
 	case opState:
 		s.reply(c, s.state())
 	case opResize:
@@ -280,9 +281,14 @@ func (s *server) state() result {
 	return result{Status: s.status, Pid: s.pid, Exit: s.exit}
 }
 
-func (s *server) handleWait(c *os.File, br *bufio.Reader) {
+func (s *server) handleWait(c *os.File, br *bufio.Reader, final bool) {
 	s.waiters.Add(1)
-	defer s.waiters.Add(-1)
+	counted := true
+	defer func() {
+		if counted {
+			s.waiters.Add(-1)
+		}
+	}()
 	gone := make(chan struct{})
 	go func() { io.Copy(io.Discard, br); close(gone) }()
 	select {
@@ -292,13 +298,20 @@ func (s *server) handleWait(c *os.File, br *bufio.Reader) {
 		return
 	}
 	s.mu.Lock()
-	st, serr := s.exit, s.startErr
+	st, serr, cleaned := s.exit, s.startErr, s.cleaned
 	s.mu.Unlock()
 	if serr != nil {
 		s.reply(c, result{Error: "container failed to start: " + serr.Error()})
 		return
 	}
-	s.reply(c, result{Exit: st})
+	s.reply(c, result{Exit: st, Cleaned: cleaned})
+	if final {
+		// The daemon's last word: the shim goes now (waitInit exits once no other
+		// waiter or exec is left).
+		s.waiters.Add(-1)
+		counted = false
+		s.quit()
+	}
 }
 
 // running returns nil if the container runs.
