@@ -266,7 +266,11 @@ func (d *Daemon) recover(c *container.Container) {
 			}
 			run := c.NewRun()
 			d.setShim(c.ID, client)
-			d.bgGo(func() { d.monitor(c, client, run) })
+			d.bgGo(func() {
+				waited := make(chan waitResult, 1)
+				waited <- d.waitExit(c, client)
+				d.monitor(c, client, run, waited)
+			})
 			d.log.Info("reconnected to running container", "id", c.ID, "pid", pid)
 			return
 		}

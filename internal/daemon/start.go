@@ -216,19 +216,39 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		}
 		client.Close()
 	})
-	if st != nil {
-		wait, err := client.AttachStream(context.Background(), st.Stdin, st.Stdout, st.Stderr)
-		if err != nil {
-			return fmt.Errorf("attaching to the shim: %w", err)
+	// The monitor's wait is asked before the start: a container that exits at once (a
+	// short command) is reported as soon as the start's bookkeeping below is done, not a
+	// connection later. A failed start ends it with an error nobody reads.
+	waited := make(chan waitResult, 1)
+	go func() { waited <- d.waitExit(c, client) }()
+	var pid int
+	as, oneCall := client.(attachStarter)
+	if st != nil && oneCall {
+		// The streams and the start in one request to the shim.
+		var wait func() error
+		if pid, wait, err = as.AttachStart(ctx, st.Stdin, st.Stdout, st.Stderr); err == nil {
+			go func() {
+				err := wait()
+				if st.Done != nil {
+					st.Done <- err
+				}
+			}()
 		}
-		go func() {
-			err := wait()
-			if st.Done != nil {
-				st.Done <- err
+	} else {
+		if st != nil {
+			wait, err := client.AttachStream(context.Background(), st.Stdin, st.Stdout, st.Stderr)
+			if err != nil {
+				return fmt.Errorf("attaching to the shim: %w", err)
 			}
-		}()
+			go func() {
+				err := wait()
+				if st.Done != nil {
+					st.Done <- err
+				}
+			}()
+		}
+		pid, err = client.Start(ctx)
 	}
-	pid, err := client.Start(ctx)
 	if err != nil || !hc.AutoRemove {
 		// The next start's spare shim, now that this one's runtime is done. A --rm
 		// container's spare comes once it is removed (finishRemove): started here, its
@@ -258,7 +278,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	d.log.Info("container started", "id", c.ID, "pid", pid)
 	d.event(c, "start")
 	undo = nil
-	d.bgGo(func() { d.monitor(c, client, run) })
+	d.bgGo(func() { d.monitor(c, client, run, waited) })
 	return nil
 }
 
@@ -290,19 +310,31 @@ func (d *Daemon) logPath(c *container.Container) string {
 	return filepath.Join(d.store.Dir(c.ID), c.ID+"-json.log")
 }
 
-// monitor waits for the container's exit through its shim.
-func (d *Daemon) monitor(c *container.Container, client Shim, run *container.Run) {
-	var es shim.ExitStatus
-	var err error
-	xi := exitInfo{shim: client}
+// waitResult is what waitExit learnt.
+type waitResult struct {
+	es  shim.ExitStatus
+	xi  exitInfo
+	err error
+}
+
+// waitExit waits for the container's exit through its shim.
+func (d *Daemon) waitExit(c *container.Container, client Shim) waitResult {
+	r := waitResult{xi: exitInfo{shim: client}}
 	if fw, ok := client.(finalWaiter); ok && c.HostConfig.AutoRemove {
 		// A --rm container's shim has nothing left to do for the daemon after this: it
 		// exits once it answered, and says whether it deleted the runtime's state.
-		es, xi.cleaned, err = fw.WaitFinal(context.Background())
-		xi.gone = err == nil
+		r.es, r.xi.cleaned, r.err = fw.WaitFinal(context.Background())
+		r.xi.gone = r.err == nil
 	} else {
-		es, err = client.Wait(context.Background())
+		r.es, r.err = client.Wait(context.Background())
 	}
+	return r
+}
+
+// monitor handles the container's exit, which waited reports (waitExit).
+func (d *Daemon) monitor(c *container.Container, client Shim, run *container.Run, waited <-chan waitResult) {
+	r := <-waited
+	es, xi, err := r.es, r.xi, r.err
 	if err != nil {
 		if !errors.Is(err, shim.ErrShimGone) {
 			// The connection was closed by us (daemon shutting down): nothing to do.
@@ -325,6 +357,12 @@ func (d *Daemon) monitor(c *container.Container, client Shim, run *container.Run
 		xi = exitInfo{} // gone: the removal looks for a shim itself
 	}
 	d.handleExit(c, run, es, xi)
+}
+
+// attachStarter is a shim client that attaches and starts in one request
+// (shim.Client.AttachStart).
+type attachStarter interface {
+	AttachStart(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int, func() error, error)
 }
 
 // finalWaiter is a shim client that can wait as its last request (shim.Client.WaitFinal).

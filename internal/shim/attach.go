@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 )
 
@@ -45,9 +46,36 @@ func (s *server) handleAttach(c *os.File, br *bufio.Reader, req *request) {
 			s.stdio.closeStdin()
 		}
 	}
+	starting := false
+	if req.Start {
+		// The start of an attach-with-start: its pid goes out on this stream; a failed
+		// start ends the stream (and the other streams) with its error (startFailed).
+		if err := s.beginStart(); err != nil {
+			sk.finish(resultFrame(errResult(err)))
+		} else {
+			starting = true
+			go func() {
+				if pid, err := s.start(); err == nil {
+					b, _ := json.Marshal(result{Pid: pid})
+					sk.send(encodeFrame(frameStarted, b), nil)
+				}
+			}()
+		}
+	}
 	readInput(br, stdin, closeStdin, func(w, h uint16) { s.resize(w, h) }, nil)
 	// Not the other way round: an output waiting for this client's room holds the
 	// broadcaster until the client is dropped.
 	sk.abort()
 	s.out.remove(sk)
+	if starting {
+		// Like a failed start's own connection (handleStart): a shim whose start failed
+		// goes once the client that started it went away.
+		<-s.started
+		s.mu.Lock()
+		failed := s.status == statusFailed
+		s.mu.Unlock()
+		if failed {
+			s.quit()
+		}
+	}
 }

@@ -400,6 +400,53 @@ func (c *Client) AttachStream(ctx context.Context, stdin io.Reader, stdout, stde
 	}, nil
 }
 
+// AttachStart is AttachStream and Start in one request: the shim registers the streams,
+// then starts the container. It returns the pid of the container's init once the start is
+// done (output that came before is already written); wait blocks like Attach's. The start
+// is bounded by ctx, the streams are not.
+func (c *Client) AttachStart(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (pid int, wait func() error, err error) {
+	k, err := c.open(ctx, request{Op: opAttach, Stdin: stdin != nil, Start: true})
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := k.ready(ctx, nil); err != nil {
+		k.close()
+		return 0, nil, err
+	}
+	if stdin != nil {
+		go k.copyStdin(stdin)
+	}
+	started := make(chan int, 1)
+	done := make(chan error, 1)
+	go func() {
+		defer k.close()
+		out := output(stdout, stderr)
+		_, err := k.frames(context.Background(), func(typ byte, p []byte) error {
+			if typ == frameStarted {
+				var r result
+				json.Unmarshal(p, &r)
+				started <- r.Pid
+				return nil
+			}
+			return out(typ, p)
+		})
+		done <- err
+	}()
+	select {
+	case pid := <-started:
+		return pid, func() error { return <-done }, nil
+	case err := <-done:
+		if err == nil {
+			err = errors.New("shim: the stream ended before the start")
+		}
+		return 0, nil, err
+	case <-ctx.Done():
+		k.close()
+		<-done
+		return 0, nil, ctx.Err()
+	}
+}
+
 // ready waits for the 'k' frame; its payload goes to into, if not nil.
 func (k *conn) ready(ctx context.Context, into any) error {
 	buf := make([]byte, 512)

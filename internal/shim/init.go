@@ -18,21 +18,25 @@ import (
 
 // The container's init: its start, a failed start, its exit.
 
-func (s *server) handleStart(c *os.File, br *bufio.Reader) {
+// beginStart claims the one start of the shim.
+func (s *server) beginStart() error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.shuttingDown {
-		s.mu.Unlock()
-		s.reply(c, result{Error: "shim is shutting down"})
-		return
+		return errors.New("shim is shutting down")
 	}
 	if s.startOnce {
-		s.mu.Unlock()
-		s.reply(c, result{Error: "container already started"})
-		return
+		return errors.New("container already started")
 	}
 	s.startOnce = true
-	s.mu.Unlock()
+	return nil
+}
 
+func (s *server) handleStart(c *os.File, br *bufio.Reader) {
+	if err := s.beginStart(); err != nil {
+		s.reply(c, errResult(err))
+		return
+	}
 	pid, err := s.start()
 	if err == nil {
 		s.reply(c, result{Pid: pid})

@@ -1429,3 +1429,75 @@ func TestKill(t *testing.T) {
 		}
 	})
 }
+
+// AttachStart registers the streams and starts in one request; WaitFinal is the daemon's
+// last request: the shim says it deleted the runtime state and exits by itself.
+func TestAttachStartAndFinalWait(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "echo out1; echo err1 >&2; exit 5"}})
+		c := e.launch(ctx)
+		shim := e.shimPid()
+		type waited struct {
+			st      ExitStatus
+			cleaned bool
+			err     error
+		}
+		waitc := make(chan waited, 1)
+		// Asked before the start, as the daemon does.
+		go func() {
+			st, cleaned, err := c.WaitFinal(ctx)
+			waitc <- waited{st, cleaned, err}
+		}()
+		var stdout, stderr buffer
+		pid, wait, err := c.AttachStart(ctx, nil, &stdout, &stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pid <= 0 {
+			t.Fatalf("pid %d", pid)
+		}
+		if err := wait(); err != nil {
+			t.Fatalf("attach: %v", err)
+		}
+		if stdout.String() != "out1\n" || stderr.String() != "err1\n" {
+			t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
+		}
+		w := <-waitc
+		if w.err != nil || w.st.Code != 5 || !w.cleaned {
+			t.Fatalf("final wait: %+v", w)
+		}
+		// No shutdown: the shim goes by itself, and the runtime state is gone.
+		e.waitGone(shim)
+		out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
+		if strings.TrimSpace(string(out)) != "" {
+			t.Errorf("runtime still lists %q", out)
+		}
+		if _, _, err := c.AttachStart(ctx, nil, io.Discard, io.Discard); !errors.Is(err, ErrShimGone) {
+			t.Errorf("attach-start on a gone shim: %v", err)
+		}
+	})
+}
+
+func TestAttachStartMissingExecutable(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"nosuchcmd"}})
+		c := e.launch(ctx)
+		shim := e.shimPid()
+		var stdout, stderr buffer
+		_, _, err := c.AttachStart(ctx, nil, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "nosuchcmd") || !strings.Contains(err.Error(), "not found") {
+			t.Fatalf("attach-start: %v", err)
+		}
+		if stdout.String()+stderr.String() != "" {
+			t.Errorf("runtime output leaked to the container's streams: %q %q", stdout.String(), stderr.String())
+		}
+		// The shim goes once its starter went away.
+		e.waitGone(shim)
+		out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
+		if strings.TrimSpace(string(out)) != "" {
+			t.Errorf("runtime still lists %q", out)
+		}
+	})
+}

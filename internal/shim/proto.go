@@ -21,7 +21,10 @@ const (
 	frameStdout = 'o'
 	frameStderr = 'e'
 	frameReady  = 'k' // the streams are registered (attach) or the process started (exec)
-	frameResult = 'r' // JSON result; the last frame of every request
+	// attach with start: the container started, JSON {pid} (a failed start ends the
+	// stream with its error result instead)
+	frameStarted = 's'
+	frameResult  = 'r' // JSON result; the last frame of every request
 )
 
 // maxFrame bounds a frame's payload.
@@ -44,6 +47,9 @@ type request struct {
 	KillOnClose bool `json:"kill_on_close,omitempty"`
 	Signal      int  `json:"signal,omitempty"`
 	All         bool `json:"all,omitempty"`
+	// Start (attach): start the container once the streams are registered, and say so
+	// in a frameStarted on the stream (one request instead of an attach and a start).
+	Start bool `json:"start,omitempty"`
 	// Final (wait): the client's last request; once it is answered the shim exits, as
 	// after a shutdown, instead of lingering for late waiters.
 	Final bool `json:"final,omitempty"`
