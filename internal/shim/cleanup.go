@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -74,7 +75,7 @@ func (r *runtime) fastDelete(id string, bi bundleInfo) error {
 	if _, err := os.Lstat(stateDir); err != nil {
 		return err
 	}
-	mounts, err := cgroupMounts()
+	mounts, err := cachedCgroupMounts()
 	if err != nil {
 		return err
 	}
@@ -89,6 +90,13 @@ func (r *runtime) fastDelete(id string, bi bundleInfo) error {
 	}
 	return os.RemoveAll(stateDir)
 }
+
+// cachedCgroupMounts is cgroupMounts read once: a spare shim reads it before it is adopted
+// (warmCgroupMounts), so the exit path does not parse the mount table.
+var cachedCgroupMounts = sync.OnceValues(cgroupMounts)
+
+// warmCgroupMounts reads the cgroup mounts ahead, in the background.
+func warmCgroupMounts() { go cachedCgroupMounts() }
 
 // cgroupMounts lists the mount points of every cgroup (v1) and cgroup2
 // hierarchy visible to the shim.
@@ -119,6 +127,14 @@ func hierarchyRoots(ms []*mountinfo.Info) ([]string, error) {
 // (the last processes of the pid namespace still exiting) is retried for a
 // while, as runc does.
 func removeCgroup(dir string) error {
+	// Most containers' cgroups have no children: one rmdir, no listing.
+	switch err := syscall.Rmdir(dir); err {
+	case nil, syscall.ENOENT:
+		return nil
+	case syscall.EBUSY, syscall.ENOTEMPTY:
+	default:
+		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

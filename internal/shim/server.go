@@ -75,6 +75,7 @@ func Main(args []string) int {
 		return 2
 	}
 	if *spare {
+		warmCgroupMounts() // for the exit's fast delete, while the spare waits
 		c, err := awaitAdoption(ready)
 		if c == nil && err == nil {
 			return 0 // let go before any container
