@@ -34,14 +34,19 @@
 //
 // Client to shim: 'i' stdin bytes, 'c' stdin EOF, 'w' resize (width,
 // height as big-endian uint16). Shim to client: 'o' stdout bytes, 'e' stderr
-// bytes, 'k' ready, 'r' result (JSON, always the last frame; "error" set on
-// failure). Operations:
+// bytes, 'k' ready, 's' started (attach with start), 'r' result (JSON, always
+// the last frame; "error" set on failure). Operations:
 //
 //	start     runtime run --detach; result {pid} or {error}
 //	attach    'k' once registered, then 'o'/'e' frames of all output produced
 //	          from then on; the client may send 'i'/'c'/'w'; 'r' after the
-//	          container exited and its output ended
-//	wait      'r' {exit} once init exited
+//	          container exited and its output ended. With {start: true} the
+//	          shim then starts the container as start does and sends 's' {pid}
+//	          on the stream (output may come before it); a failed start ends
+//	          the stream with 'r' {error}
+//	wait      'r' {exit, cleaned} once init exited (cleaned: the runtime's
+//	          state and the cgroups were deleted); with {final: true} the
+//	          shim exits once it answered, as after a shutdown
 //	state     'r' {status, pid, exit}
 //	resize    {width, height} of the container's pty; 'r'
 //	exec      {exec_id (used in file names: no "/"), process (OCI process
