@@ -25,6 +25,7 @@ import (
 
 	apiv1 "github.com/isulad-go/isulad/api/v1"
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/errdefs/grpcerr"
 )
 
 // DefaultHost is the daemon's default API address.
@@ -318,7 +319,7 @@ func (c *CLI) apiErr(err error) error {
 	if s, ok := status.FromError(err); ok && s.Code() == codes.Canceled {
 		return errdefs.Wrap(errdefs.ErrCanceled, errors.New("canceled"))
 	}
-	return &daemonError{err: errdefs.FromGRPC(err)}
+	return &daemonError{err: grpcerr.FromGRPC(err)}
 }
 
 func isConnErr(err error) bool {
