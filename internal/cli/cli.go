@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -333,3 +334,17 @@ func isConnErr(err error) bool {
 }
 
 func ctx() context.Context { return context.Background() }
+
+func invalid(format string, args ...any) error {
+	return errdefs.Errorf(errdefs.ErrInvalidArgument, format, args...)
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
