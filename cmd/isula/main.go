@@ -9,6 +9,9 @@ import (
 	"runtime"
 
 	"github.com/isulad-go/isulad/internal/front"
+	// Before the other packages' init: a command line that is not run is handed to
+	// isula-full at once.
+	_ "github.com/isulad-go/isulad/internal/front/handover"
 )
 
 func main() {

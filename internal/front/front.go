@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -25,6 +24,7 @@ import (
 
 	"github.com/isulad-go/isulad/internal/cli/runopts"
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/front/fullexec"
 	"github.com/isulad-go/isulad/internal/lightproto"
 	"github.com/isulad-go/isulad/internal/opts"
 	"github.com/isulad-go/isulad/internal/unixsock"
@@ -35,8 +35,6 @@ const (
 	defaultHost = "unix:///var/run/isulad.sock"
 	hostEnv     = "ISULAD_HOST"
 	exitEngine  = 125
-	// FullName is the full client's file name, in the front's directory.
-	FullName = "isula-full"
 )
 
 // Plan is what the front does with a command line.
@@ -139,19 +137,8 @@ func Main() int {
 	return code
 }
 
-// ExecFull replaces the process with the full client, same argv and environment; it
-// returns (125, with one line on stderr) only when that cannot be done.
-func ExecFull() int {
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "Error: cannot find the isula binary's directory to run %s: %v\n", FullName, err)
-		return exitEngine
-	}
-	full := filepath.Join(filepath.Dir(exe), FullName)
-	err = syscall.Exec(full, os.Args, os.Environ())
-	fmt.Fprintf(os.Stderr, "Error: cannot run the full client %s: %v\n", full, err)
-	return exitEngine
-}
+// ExecFull replaces the process with the full client (internal/front/fullexec).
+func ExecFull() int { return fullexec.Exec() }
 
 // Run serves p: it returns the exit code, or full when the full client must run the
 // command instead (nothing was made: the daemon cannot be reached on the light protocol,

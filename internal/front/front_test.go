@@ -129,7 +129,9 @@ func TestRun(t *testing.T) {
 	}
 	ready := func(w io.Writer) { lightproto.WriteFrame(w, lightproto.FrameReady, nil) }
 	exit := func(code int, msg string) func(io.Writer) {
-		return func(w io.Writer) { lightproto.WriteJSON(w, lightproto.FrameExit, lightproto.Exit{Code: code, Error: msg}) }
+		return func(w io.Writer) {
+			lightproto.WriteJSON(w, lightproto.FrameExit, lightproto.Exit{Code: code, Error: msg})
+		}
 	}
 	fail := func(kind, msg string) func(io.Writer) {
 		return func(w io.Writer) {
