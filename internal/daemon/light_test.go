@@ -2,13 +2,19 @@ package daemon
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/container"
+	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/lightproto"
 )
 
@@ -129,4 +135,158 @@ func errTimeout(err error) error {
 		return err
 	}
 	return errors.New("not a timeout")
+}
+
+// lightDaemon serves the light protocol of a fake daemon on a unix socket, as the Server
+// does: the sniffing listener, the light sessions on the service's own Attach.
+func lightDaemon(t *testing.T) (*fakeDaemon, *lightServer, string) {
+	t.Helper()
+	f := newFakeDaemon(t)
+	ls := newLightServer(&service{d: f.Daemon})
+	path := filepath.Join(t.TempDir(), "d.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSniffListener(l, ls.serve)
+	go func() { // the gRPC side: nothing comes here in these tests
+		for {
+			c, err := s.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		ls.shutdown(ctx)
+	})
+	return f, ls, path
+}
+
+func lightRun(t *testing.T, path string, req types.CreateRequest, sigProxy bool) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	b, _ := json.Marshal(req)
+	if err := lightproto.WriteHello(c, lightproto.Hello{Create: b, SigProxy: sigProxy}); err != nil {
+		t.Fatal(err)
+	}
+	return c, bufio.NewReader(c)
+}
+
+func readFrame(t *testing.T, r *bufio.Reader, want byte, v any) []byte {
+	t.Helper()
+	typ, p, err := lightproto.ReadFrame(r)
+	if err != nil || typ != want {
+		t.Fatalf("frame %q %s %v, want %q", typ, p, err, want)
+	}
+	if v != nil {
+		if err := json.Unmarshal(p, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// A light run goes through the service's Attach: created, ready, the exit after --rm's
+// removal; a signal frame is the Kill call; the client going is the stream's cancel; an
+// error Attach returns comes as the error frame with its category.
+func TestLightRun(t *testing.T) {
+	f, _, path := lightDaemon(t)
+	req := types.CreateRequest{Name: "light"}
+	req.Config.Image = "none"
+	req.Config.Cmd = []string{"/bin/sh"}
+	req.HostConfig.ExternalRootfs = f.rootfs
+	req.HostConfig.AutoRemove = true
+
+	_, r := lightRun(t, path, req, true)
+	var cr lightproto.Created
+	readFrame(t, r, lightproto.FrameCreated, &cr)
+	readFrame(t, r, lightproto.FrameReady, nil)
+	if c, err := f.store.Get(cr.ID); err != nil || c.Status() != container.Running {
+		t.Fatalf("after ready: %v %v", c, err)
+	}
+	f.w.Exit(cr.ID, 3)
+	var x lightproto.Exit
+	readFrame(t, r, lightproto.FrameExit, &x)
+	if x.Code != 3 || x.Error != "" || f.store.Known(cr.ID) {
+		t.Fatalf("exit %+v, container still known: %v", x, f.store.Known(cr.ID))
+	}
+	if _, _, err := lightproto.ReadFrame(r); err != io.EOF {
+		t.Fatalf("after the exit: %v, want the daemon's close", err)
+	}
+
+	// sig-proxy: the signal goes to the container (the fake runtime's kill exits it 128+n).
+	req.Name = "sig"
+	c, r := lightRun(t, path, req, true)
+	readFrame(t, r, lightproto.FrameCreated, &cr)
+	readFrame(t, r, lightproto.FrameReady, nil)
+	if err := lightproto.WriteJSON(c, lightproto.FrameSignal, lightproto.Signal{Name: "SIGTERM"}); err != nil {
+		t.Fatal(err)
+	}
+	readFrame(t, r, lightproto.FrameExit, &x)
+	if x.Code != 128+15 || len(f.w.Calls("kill "+cr.ID)) != 1 {
+		t.Fatalf("exit %+v, kills %v", x, f.w.Calls("kill"))
+	}
+
+	// Without sig_proxy a signal frame does nothing; the client going cancels the stream:
+	// the container keeps running, as when a gRPC client goes.
+	req.Name, req.HostConfig.AutoRemove = "gone", false
+	c, r = lightRun(t, path, req, false)
+	readFrame(t, r, lightproto.FrameCreated, &cr)
+	readFrame(t, r, lightproto.FrameReady, nil)
+	lightproto.WriteJSON(c, lightproto.FrameSignal, lightproto.Signal{Name: "SIGKILL"})
+	c.Close()
+	holdsFor(t, func() bool { return len(f.w.Calls("kill "+cr.ID)) == 0 })
+	if ct, err := f.store.Get(cr.ID); err != nil || ct.Status() != container.Running {
+		t.Fatalf("after the client went: %v %v", ct, err)
+	}
+	f.w.Exit(cr.ID, 0)
+
+	// Errors: the name is taken (already exists), the image is not here (not found), a bad
+	// hello (invalid argument).
+	for _, tc := range []struct {
+		mod  func(*types.CreateRequest)
+		kind error
+	}{
+		{func(r *types.CreateRequest) { r.Name = "gone" }, errdefs.ErrAlreadyExists},
+		{func(r *types.CreateRequest) { r.Name, r.Config.Image, r.HostConfig.ExternalRootfs = "img", "nosuch:1", "" }, errdefs.ErrNotFound},
+	} {
+		q := req
+		tc.mod(&q)
+		_, r := lightRun(t, path, q, true)
+		var e lightproto.Error
+		readFrame(t, r, lightproto.FrameError, &e)
+		if lightproto.KindOf(e.Kind) != tc.kind || e.Message == "" || strings.Contains(e.Message, "rpc error") {
+			t.Errorf("%+v, want kind %v", e, tc.kind)
+		}
+	}
+	bad, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	bad.Write([]byte(lightproto.Magic + "{\"create\":null}\n"))
+	var e lightproto.Error
+	readFrame(t, bufio.NewReader(bad), lightproto.FrameError, &e)
+	if lightproto.KindOf(e.Kind) != errdefs.ErrInvalidArgument {
+		t.Errorf("bad hello: %+v", e)
+	}
+}
+
+// holdsFor watches cond for a moment, failing if cond turns false (a negative assertion).
+func holdsFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if !cond() {
+			t.Fatal("condition broken")
+		}
+	}
 }
