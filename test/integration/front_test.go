@@ -14,10 +14,9 @@ import (
 // The isula front (cmd/isula) serves an attached run over the light protocol and execs
 // isula-full for the rest. frontOnly is a directory with the front and no isula-full: what
 // it serves works there, what it hands over fails with the exec's error.
-func frontOnly(t *testing.T) string {
+func frontOnly(t *testing.T, d *Daemon) string {
 	t.Helper()
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
+	dir := d.TempDir()
 	data, err := os.ReadFile(filepath.Join(binDir, "isula"))
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +30,7 @@ func frontOnly(t *testing.T) string {
 // The front prints and exits exactly as the full client for what it serves.
 func TestFrontRunSameAsFull(t *testing.T) {
 	d := StartDaemon(t)
-	front, full := frontOnly(t), filepath.Join(binDir, "isula-full")
+	front, full := frontOnly(t, d), filepath.Join(binDir, "isula-full")
 	r := []string{"--external-rootfs", busyboxRoot, "none"}
 	chdir := d.TempDir()
 	cases := []struct {
@@ -58,6 +57,9 @@ func TestFrontRunSameAsFull(t *testing.T) {
 		if tc.code != 0 && tc.code != 3 && a.Stderr == "" {
 			t.Errorf("%s: no error line: %s", tc.name, a)
 		}
+		if tc.name == "warning" && !strings.HasPrefix(a.Stderr, "WARNING: host channels total") {
+			t.Errorf("%s: no warning: %s", tc.name, a)
+		}
 	}
 	// --rm is done when the front returns: nothing of the runs above is left.
 	if ps := d.Must("ps", "-a", "--format", "{{.Names}}"); ps != "taken" {
@@ -70,7 +72,7 @@ func TestFrontRunSameAsFull(t *testing.T) {
 func TestFrontHandsOver(t *testing.T) {
 	d := StartDaemon(t)
 	front, full := filepath.Join(binDir, "isula"), filepath.Join(binDir, "isula-full")
-	alone := frontOnly(t)
+	alone := frontOnly(t, d)
 	r := []string{"--external-rootfs", busyboxRoot, "none"}
 	for _, args := range [][]string{
 		{"version"},
@@ -121,7 +123,7 @@ func firstLines(s string, n int) string {
 // registry is a closed local port, so no network is needed.
 func TestFrontMissingImageFallsBack(t *testing.T) {
 	d := StartDaemon(t)
-	front, full, alone := filepath.Join(binDir, "isula"), filepath.Join(binDir, "isula-full"), frontOnly(t)
+	front, full, alone := filepath.Join(binDir, "isula"), filepath.Join(binDir, "isula-full"), frontOnly(t, d)
 	args := []string{"run", "--rm", "127.0.0.1:1/nosuch/light:1", "true"}
 	a := d.RunClient(front, "", args...)
 	b := d.RunClient(full, "", args...)
@@ -141,7 +143,7 @@ func TestFrontMissingImageFallsBack(t *testing.T) {
 // the full client alike; with --sig-proxy=false it does not.
 func TestFrontSigProxy(t *testing.T) {
 	d := StartDaemon(t)
-	for _, bin := range []string{frontOnly(t), filepath.Join(binDir, "isula-full")} {
+	for _, bin := range []string{frontOnly(t, d), filepath.Join(binDir, "isula-full")} {
 		name := "sig-" + filepath.Base(filepath.Dir(bin))
 		cmd := exec.Command(bin, "-H", "unix://"+d.Sock, "run", "--rm", "--name", name, "--external-rootfs", busyboxRoot, "none",
 			"sh", "-c", `trap "exit 7" TERM; echo ready; while :; do sleep 0.1; done`)
@@ -207,5 +209,30 @@ func TestFrontAndGRPCTogether(t *testing.T) {
 		if e := <-errs; e != "" {
 			t.Error(e)
 		}
+	}
+}
+
+// The light protocol is root only too (the socket's SO_PEERCRED check comes first): with the
+// socket opened to everyone, nobody's front gets no answer, creates nothing, and hands over.
+func TestFrontRootOnly(t *testing.T) {
+	d := StartDaemon(t)
+	alone := frontOnly(t, d)
+	if err := os.Chmod(d.Sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(d.Sock, 0o600)
+	os.Chmod(d.Dir, 0o755)
+	cmd := exec.Command(alone, "-H", "unix://"+d.Sock, "run", "--rm", "--external-rootfs", busyboxRoot, "none", "true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 || !strings.Contains(string(out), "cannot run the full client") {
+		t.Fatalf("nobody's light run: %v %s", err, out)
+	}
+	if ps := d.Must("ps", "-aq"); ps != "" {
+		t.Fatalf("nobody's light run made a container: %s", ps)
+	}
+	// Root's, on the same socket, works.
+	if r := d.RunClient(alone, "", "run", "--rm", "--external-rootfs", busyboxRoot, "none", "echo", "root"); r.Code != 0 || r.Stdout != "root\n" {
+		t.Fatalf("root's light run: %s", r)
 	}
 }
