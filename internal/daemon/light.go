@@ -182,7 +182,7 @@ func (ls *lightServer) serve(conn net.Conn, br *bufio.Reader) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := &lightAttach{ctx: ctx, conn: conn,
+	a := &lightAttach{ctx: ctx, cancel: cancel, conn: conn,
 		first: &apiv1.StreamIn{Msg: &apiv1.StreamIn_Attach{Attach: &apiv1.AttachRequest{Start: true, CreateJson: hello.Create}}}}
 	ls.mu.Lock()
 	if ls.closed {
@@ -190,7 +190,6 @@ func (ls *lightServer) serve(conn net.Conn, br *bufio.Reader) {
 		return
 	}
 	ls.sessions[a] = struct{}{}
-	a.cancel = cancel
 	ls.wg.Add(1)
 	ls.mu.Unlock()
 	defer func() {

@@ -281,6 +281,39 @@ func TestLightRun(t *testing.T) {
 	}
 }
 
+// A daemon that stops gives running light sessions the grace time, then cuts them (the
+// container keeps running, as with gRPC's Stop); later connections get no session.
+func TestLightShutdown(t *testing.T) {
+	f, ls, path := lightDaemon(t)
+	req := types.CreateRequest{Name: "long"}
+	req.Config.Image = "none"
+	req.Config.Cmd = []string{"/bin/sh"}
+	req.HostConfig.ExternalRootfs = f.rootfs
+	_, r := lightRun(t, path, req, true)
+	var cr lightproto.Created
+	readFrame(t, r, lightproto.FrameCreated, &cr)
+	readFrame(t, r, lightproto.FrameReady, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	ls.shutdown(ctx)
+	if el := time.Since(start); el < 200*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("shutdown took %v, want the grace time and little more", el)
+	}
+	if _, _, err := lightproto.ReadFrame(r); err == nil {
+		t.Fatal("a frame after the cut, want the end of the connection")
+	}
+	if c, err := f.store.Get(cr.ID); err != nil || c.Status() != container.Running {
+		t.Fatalf("after the cut: %v %v", c, err)
+	}
+	req.Name = "late"
+	_, r = lightRun(t, path, req, true)
+	if typ, _, err := lightproto.ReadFrame(r); err == nil {
+		t.Fatalf("a session after shutdown: frame %q", typ)
+	}
+	f.w.Exit(cr.ID, 0)
+}
+
 // holdsFor watches cond for a moment, failing if cond turns false (a negative assertion).
 func holdsFor(t *testing.T, cond func() bool) {
 	t.Helper()
