@@ -257,7 +257,9 @@ func TestLightRun(t *testing.T) {
 		kind error
 	}{
 		{func(r *types.CreateRequest) { r.Name = "gone" }, errdefs.ErrAlreadyExists},
-		{func(r *types.CreateRequest) { r.Name, r.Config.Image, r.HostConfig.ExternalRootfs = "img", "nosuch:1", "" }, errdefs.ErrNotFound},
+		{func(r *types.CreateRequest) {
+			r.Name, r.Config.Image, r.HostConfig.ExternalRootfs = "img", "nosuch:1", ""
+		}, errdefs.ErrNotFound},
 	} {
 		q := req
 		tc.mod(&q)
