@@ -36,7 +36,7 @@ missing() {
 root=$(cd "$(dirname "$0")/.." && pwd)
 bindir=${ISULAD_BIN_DIR:-$root/bin}
 [ "$(id -u)" = 0 ] || missing "must run as root (it starts a daemon)"
-for b in isulad isula isulad-shim; do
+for b in isulad isula isula-full isulad-shim; do
 	[ -x "$bindir/$b" ] || die "$bindir/$b is missing: run make build first"
 done
 for c in docker-registry iptables-save curl ss apt-get dpkg-deb ldd; do

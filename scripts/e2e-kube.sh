@@ -46,7 +46,7 @@ for c in etcd openssl iptables ip6tables ss curl runc busybox; do
 	command -v "$c" >/dev/null || die "$c is not installed (Debian: etcd-server, openssl, iptables, iproute2, curl, runc, busybox-static)"
 done
 bindir=${ISULAD_BIN:-$repo/bin}
-for b in isula isulad isulad-shim; do
+for b in isula isula-full isulad isulad-shim; do
 	[ -x "$bindir/$b" ] || die "$bindir/$b is missing (run make build, or set ISULAD_BIN)"
 done
 

@@ -1,19 +1,23 @@
-// Command isula is the client of the isulad container engine.
+// Command isula is the isulad container engine's client. It is a small front: an attached,
+// non-interactive `isula run` it serves itself over the daemon's light protocol; every
+// other command line it hands to the full client, isula-full in the same directory, by
+// exec with the same arguments and environment (internal/front).
 package main
 
 import (
 	"os"
 	"runtime"
 
-	"github.com/isulad-go/isulad/internal/cli"
+	"github.com/isulad-go/isulad/internal/front"
+	// Before the other packages' init: a command line that is not run is handed to
+	// isula-full at once.
+	_ "github.com/isulad-go/isulad/internal/front/handover"
 )
 
 func main() {
-	// A client waits on one connection: a single P keeps idle Ps from spinning for work,
-	// 2 ms of CPU in a `run --rm` (7.6 against 9.7 ms, perf stat), which 100 clients
-	// started at once pay in full. GOMAXPROCS in the environment still decides.
+	// One P, as the full client: a client waits on one connection.
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(front.Main())
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ import (
 
 	apiv1 "github.com/isulad-go/isulad/api/v1"
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/errdefs/grpcerr"
 )
 
 // DefaultHost is the daemon's default API address.
@@ -322,7 +324,7 @@ func (c *CLI) apiErr(err error) error {
 	if s, ok := status.FromError(err); ok && s.Code() == codes.Canceled {
 		return errdefs.Wrap(errdefs.ErrCanceled, errors.New("canceled"))
 	}
-	return &daemonError{err: errdefs.FromGRPC(err)}
+	return &daemonError{err: grpcerr.FromGRPC(err)}
 }
 
 func isConnErr(err error) bool {
@@ -336,3 +338,17 @@ func isConnErr(err error) bool {
 }
 
 func ctx() context.Context { return context.Background() }
+
+func invalid(format string, args ...any) error {
+	return errdefs.Errorf(errdefs.ErrInvalidArgument, format, args...)
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

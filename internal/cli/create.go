@@ -8,12 +8,13 @@ import (
 
 	"github.com/isulad-go/isulad/api/types"
 	apiv1 "github.com/isulad-go/isulad/api/v1"
+	"github.com/isulad-go/isulad/internal/cli/runopts"
 )
 
 func init() { register(newCreateCommand) }
 
 func newCreateCommand(c *CLI) *cobra.Command {
-	o := &containerOptions{}
+	o := &runopts.Options{}
 	cmd := &cobra.Command{
 		Use:         "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short:       "Create a new container",
@@ -21,11 +22,11 @@ func newCreateCommand(c *CLI) *cobra.Command {
 		Args:        minArgs(1),
 		Annotations: map[string]string{"engine-exit": "125"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req, err := o.buildRequest(args[0], args[1:], true, c.LookupEnv)
+			req, err := o.BuildRequest(args[0], args[1:], true, c.LookupEnv)
 			if err != nil {
 				return withCode(ExitEngine, err)
 			}
-			if err := c.ensureImage(req.Config.Image, o.image.pull); err != nil {
+			if err := c.ensureImage(req.Config.Image, o.Image.Pull); err != nil {
 				return withCode(ExitEngine, err)
 			}
 			id, err := c.create(req)
@@ -36,7 +37,7 @@ func newCreateCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
-	addContainerFlags(cmd.Flags(), o)
+	runopts.AddFlags(cmd.Flags(), o)
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/isulad-go/isulad/api/types"
 	apiv1 "github.com/isulad-go/isulad/api/v1"
+	"github.com/isulad-go/isulad/internal/cli/runopts"
 )
 
 func init() { register(newExecCommand) }
@@ -20,7 +21,7 @@ type execOptions struct {
 
 // config builds the exec request's configuration.
 func (o *execOptions) config(cmd []string, lookup func(string) (string, bool)) (*types.ExecConfig, error) {
-	env, err := parseEnvWith(o.env, lookup)
+	env, err := runopts.ParseEnvWith(o.env, lookup)
 	if err != nil {
 		return nil, err
 	}

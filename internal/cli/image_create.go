@@ -5,24 +5,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/isulad-go/isulad/api/types"
 	apiv1 "github.com/isulad-go/isulad/api/v1"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/image/reference"
 )
-
-// imageRunOptions are create's and run's image flags.
-type imageRunOptions struct {
-	pull       string
-	entrypoint string
-}
-
-func addImageRunFlags(fs *pflag.FlagSet, o *imageRunOptions) {
-	fs.StringVar(&o.pull, "pull", "missing", "pull the image: missing (when not here), always, never")
-	fs.StringVar(&o.entrypoint, "entrypoint", "", "replace the image's entrypoint (\"\" clears it)")
-}
 
 // ensureImage pulls the image of a create or run as --pull says (docker's default:
 // when it is missing). Progress goes to stderr: stdout is the container's.

@@ -10,19 +10,14 @@ import (
 	"github.com/spf13/cobra"
 
 	apiv1 "github.com/isulad-go/isulad/api/v1"
+	"github.com/isulad-go/isulad/internal/cli/runopts"
 	"github.com/isulad-go/isulad/internal/errdefs"
 )
 
 func init() { register(newRunCommand) }
 
-type runOptions struct {
-	containerOptions
-	detach   bool
-	sigProxy bool
-}
-
 func newRunCommand(c *CLI) *cobra.Command {
-	o := &runOptions{}
+	o := &runopts.RunOptions{}
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and start a container",
@@ -35,27 +30,24 @@ func newRunCommand(c *CLI) *cobra.Command {
 			return c.run(o, args[0], args[1:])
 		},
 	}
-	fs := cmd.Flags()
-	fs.BoolVarP(&o.detach, "detach", "d", false, "run in the background and print the container ID")
-	fs.BoolVar(&o.sigProxy, "sig-proxy", true, "forward received signals to the container (not with -t)")
-	addContainerFlags(fs, &o.containerOptions)
+	runopts.AddRunFlags(cmd.Flags(), o)
 	return cmd
 }
 
-func (c *CLI) run(o *runOptions, image string, cmd []string) error {
-	req, err := o.buildRequest(image, cmd, o.detach, c.LookupEnv)
+func (c *CLI) run(o *runopts.RunOptions, image string, cmd []string) error {
+	req, err := o.BuildRequest(image, cmd, o.Detach, c.LookupEnv)
 	if err != nil {
 		return withCode(ExitEngine, err)
 	}
-	if !o.detach {
-		if err := c.checkTTY(o.tty, o.interactive); err != nil {
+	if !o.Detach {
+		if err := c.checkTTY(o.TTY, o.Interactive); err != nil {
 			return withCode(ExitEngine, err)
 		}
 	}
-	if err := c.ensureImage(req.Config.Image, o.image.pull); err != nil {
+	if err := c.ensureImage(req.Config.Image, o.Image.Pull); err != nil {
 		return withCode(ExitEngine, err)
 	}
-	if o.detach {
+	if o.Detach {
 		// Created and started in one call.
 		id, err := c.createStart(req, true)
 		if err != nil {
@@ -69,7 +61,7 @@ func (c *CLI) run(o *runOptions, image string, cmd []string) error {
 	if err != nil {
 		return withCode(ExitEngine, err)
 	}
-	res, err := c.attachCreate("", createJSON, true, o.interactive, o.tty, o.sigProxy)
+	res, err := c.attachCreate("", createJSON, true, o.Interactive, o.TTY, o.SigProxy)
 	if err != nil {
 		return withCode(ExitEngine, err)
 	}
@@ -77,7 +69,7 @@ func (c *CLI) run(o *runOptions, image string, cmd []string) error {
 	err = c.streamExit(res)
 	// The daemon sends the Exit of an attached start once the exit is handled, --rm's
 	// removal included: only an exit learnt otherwise (Wait) needs to look for the removal.
-	if o.autoRemove && !res.detached && !res.streamExit {
+	if o.AutoRemove && !res.detached && !res.streamExit {
 		c.waitRemoved(id, 60*time.Second)
 	}
 	return err

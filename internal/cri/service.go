@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/errdefs/grpcerr"
 )
 
 // Config is the CRI's part of daemon.json and the engine's directories.
@@ -103,7 +104,7 @@ func gerr(err error) error {
 	if err == nil {
 		return nil
 	}
-	return errdefs.ToGRPC(err)
+	return grpcerr.ToGRPC(err)
 }
 
 func invalidf(format string, a ...any) error {

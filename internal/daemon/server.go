@@ -22,6 +22,8 @@ type Server struct {
 	D    *Daemon
 	GRPC *grpc.Server
 	lis  []net.Listener
+	// light serves the light protocol's connections on the same sockets (light.go).
+	light *lightServer
 	// stopCRI stops the CRI's streaming server (cri.go).
 	stopCRI func()
 }
@@ -29,9 +31,10 @@ type Server struct {
 // NewServer takes the state directory's lock (one daemon per --state), loads the daemon
 // and opens the API sockets (mode 0600, root only).
 func NewServer(d *Daemon) (*Server, error) {
-	s := &Server{D: d, GRPC: grpc.NewServer()}
+	svc := &service{d: d}
+	s := &Server{D: d, GRPC: grpc.NewServer(), light: newLightServer(svc)}
 	// Keep registration open: the CRI services can be registered on the same server.
-	apiv1.RegisterContainersServer(s.GRPC, &service{d: d})
+	apiv1.RegisterContainersServer(s.GRPC, svc)
 	apiv1.RegisterNetworksServer(s.GRPC, &networkService{d: d})
 	apiv1.RegisterOpsServer(s.GRPC, &opsService{d: d})
 	apiv1.RegisterImagesServer(s.GRPC, &imageService{d: d})
@@ -51,7 +54,8 @@ func NewServer(d *Daemon) (*Server, error) {
 			s.Close()
 			return nil, err
 		}
-		s.lis = append(s.lis, l)
+		// Root only for both protocols: the light one is sniffed after rootOnly's check.
+		s.lis = append(s.lis, newSniffListener(l, s.light.serve))
 	}
 	return s, nil
 }
@@ -142,11 +146,16 @@ func (s *Server) Close() {
 	s.D.EndStreams()
 	done := make(chan struct{})
 	go func() { s.GRPC.GracefulStop(); close(done) }()
+	grace, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	lightDone := make(chan struct{})
+	go func() { s.light.shutdown(grace); close(lightDone) }()
 	select {
 	case <-done:
-	case <-time.After(3 * time.Second):
+	case <-grace.Done():
 		s.GRPC.Stop()
 	}
+	<-lightDone
+	cancel()
 	for _, l := range s.lis {
 		l.Close()
 	}

@@ -15,6 +15,7 @@ import (
 	apiv1 "github.com/isulad-go/isulad/api/v1"
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/errdefs/grpcerr"
 	"github.com/isulad-go/isulad/internal/logfile"
 )
 
@@ -29,7 +30,7 @@ func gerr(err error) error {
 	if err == nil {
 		return nil
 	}
-	return errdefs.ToGRPC(err)
+	return grpcerr.ToGRPC(err)
 }
 
 func (s *service) get(ref string) (*container.Container, error) {

@@ -1,7 +1,9 @@
 // Package errdefs defines the error categories of the engine. Every error that crosses the API
-// carries at most one category; the daemon maps it to a gRPC status code at its edge (ToGRPC)
-// and the client maps the status back (FromGRPC), so that both sides can test errors with
-// errors.Is and users see one plain line.
+// carries at most one category; the daemon maps it to a gRPC status code at its edge
+// (grpcerr.ToGRPC) and the client maps the status back (grpcerr.FromGRPC), so that both sides
+// can test errors with errors.Is and users see one plain line. This package does not import
+// gRPC (the light client, cmd/isula, links it): a raw gRPC status error has no category here
+// until grpcerr.FromGRPC turns it into one.
 //
 // Categories are sentinel errors. Wrap them either with fmt.Errorf:
 //
@@ -18,9 +20,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // The categories.
@@ -54,22 +53,11 @@ var (
 	ErrUnknown = errors.New("unknown error")
 )
 
-var kinds = []struct {
-	err  error
-	code codes.Code
-}{
-	{ErrInvalidArgument, codes.InvalidArgument},
-	{ErrNotFound, codes.NotFound},
-	{ErrAlreadyExists, codes.AlreadyExists},
-	{ErrConflict, codes.FailedPrecondition},
-	{ErrUnavailable, codes.Unavailable},
-	{ErrPermissionDenied, codes.PermissionDenied},
-	{ErrNotImplemented, codes.Unimplemented},
-	{ErrDeadlineExceeded, codes.DeadlineExceeded},
-	{ErrCanceled, codes.Canceled},
-	{ErrResourceExhausted, codes.ResourceExhausted},
-	{ErrInternal, codes.Internal},
-	{ErrUnknown, codes.Unknown},
+// Kinds are the categories, in the order Kind tests them.
+var Kinds = []error{
+	ErrInvalidArgument, ErrNotFound, ErrAlreadyExists, ErrConflict, ErrUnavailable,
+	ErrPermissionDenied, ErrNotImplemented, ErrDeadlineExceeded, ErrCanceled,
+	ErrResourceExhausted, ErrInternal, ErrUnknown,
 }
 
 // kindError is an error whose message is its own, and whose category is kind.
@@ -116,16 +104,15 @@ func Register(target, kind error) {
 }
 
 // Kind returns the category of err: one of the sentinels above, or nil when err is nil or
-// has no category (Code maps that to codes.Unknown). context.DeadlineExceeded and
-// context.Canceled count as ErrDeadlineExceeded and ErrCanceled; a gRPC status error
-// counts as the category of its code.
+// has no category (grpcerr.Code maps that to codes.Unknown). context.DeadlineExceeded and
+// context.Canceled count as ErrDeadlineExceeded and ErrCanceled.
 func Kind(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, k := range kinds {
-		if errors.Is(err, k.err) {
-			return k.err
+	for _, k := range Kinds {
+		if errors.Is(err, k) {
+			return k
 		}
 	}
 	regMu.RLock()
@@ -141,85 +128,11 @@ func Kind(err error) error {
 	case errors.Is(err, context.Canceled):
 		return ErrCanceled
 	}
-	if s, ok := status.FromError(err); ok {
-		return kindOf(s.Code())
-	}
 	return nil
 }
 
-// Code returns the gRPC code of err's category (codes.OK for nil).
-func Code(err error) codes.Code {
-	if err == nil {
-		return codes.OK
-	}
-	k := Kind(err)
-	for _, e := range kinds {
-		if e.err == k {
-			return e.code
-		}
-	}
-	// An error of no category that a context ended is that context's end, as gRPC's own.
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return codes.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		return codes.Canceled
-	}
-	return codes.Unknown
-}
-
-func kindOf(c codes.Code) error {
-	for _, k := range kinds {
-		if k.code == c {
-			return k.err
-		}
-	}
-	switch c {
-	case codes.Aborted:
-		return ErrConflict
-	case codes.OutOfRange:
-		return ErrInvalidArgument
-	case codes.DataLoss:
-		return ErrInternal
-	case codes.Unauthenticated:
-		return ErrPermissionDenied
-	}
-	return ErrUnknown
-}
-
-// ToGRPC turns err into a gRPC status error carrying the category's code and err's message
-// (made one line). nil stays nil. Use it at the daemon's API edge.
-func ToGRPC(err error) error {
-	if err == nil {
-		return nil
-	}
-	if s, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
-		// Already a status error, passed through unchanged.
-		return s.(error)
-	}
-	return status.Error(Code(err), oneLine(err.Error()))
-}
-
-// FromGRPC turns a gRPC status error back into an error of the right category whose message
-// is the status message only (no "rpc error: code = ..." prefix). Errors that are not status
-// errors are returned unchanged; nil stays nil.
-func FromGRPC(err error) error {
-	if err == nil {
-		return nil
-	}
-	s, ok := status.FromError(err)
-	if !ok {
-		return err
-	}
-	msg := s.Message()
-	if msg == "" {
-		msg = kindOf(s.Code()).Error()
-	}
-	return &kindError{kind: kindOf(s.Code()), err: errors.New(oneLine(msg))}
-}
-
-// oneLine joins the lines of a message with "; " and trims it.
-func oneLine(s string) string {
+// OneLine joins the lines of a message with "; " and trims it.
+func OneLine(s string) string {
 	s = strings.TrimSpace(s)
 	if !strings.ContainsAny(s, "\r\n") {
 		return s

@@ -4,45 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
-func TestRoundTrip(t *testing.T) {
-	for _, k := range kinds {
-		err := Errorf(k.err, "thing %q is wrong", "x")
-		if !errors.Is(err, k.err) {
-			t.Fatalf("%v: errors.Is failed", k.err)
+func TestKinds(t *testing.T) {
+	for _, k := range Kinds {
+		err := Errorf(k, "thing %q is wrong", "x")
+		if !errors.Is(err, k) || Kind(err) != k {
+			t.Fatalf("%v: errors.Is / Kind failed", k)
 		}
 		if err.Error() != `thing "x" is wrong` {
 			t.Fatalf("message %q", err.Error())
-		}
-		g := ToGRPC(err)
-		s, ok := status.FromError(g)
-		if !ok || s.Code() != k.code || s.Message() != `thing "x" is wrong` {
-			t.Fatalf("%v: status %v", k.err, g)
-		}
-		back := FromGRPC(g)
-		if !errors.Is(back, k.err) {
-			t.Fatalf("%v: FromGRPC lost the kind: %v", k.err, back)
-		}
-		if back.Error() != `thing "x" is wrong` || strings.Contains(back.Error(), "rpc error") {
-			t.Fatalf("FromGRPC message %q", back.Error())
 		}
 	}
 }
 
 func TestFmtWrap(t *testing.T) {
 	err := fmt.Errorf("container %q: %w", "a", ErrNotFound)
-	if Code(err) != codes.NotFound || !IsNotFound(err) {
+	if Kind(err) != ErrNotFound || !IsNotFound(err) {
 		t.Fatal("fmt wrap not recognised")
 	}
 	err = fmt.Errorf("outer: %w", Errorf(ErrConflict, "inner"))
-	if Code(err) != codes.FailedPrecondition || err.Error() != "outer: inner" {
-		t.Fatalf("%v %v", Code(err), err)
+	if Kind(err) != ErrConflict || err.Error() != "outer: inner" {
+		t.Fatalf("%v %v", Kind(err), err)
 	}
 	if !errors.Is(ErrFailedPrecondition, ErrConflict) {
 		t.Fatal("alias")
@@ -61,16 +45,13 @@ func TestWrapKeepsChain(t *testing.T) {
 }
 
 func TestPlainAndContext(t *testing.T) {
-	if Code(errors.New("x")) != codes.Unknown {
-		t.Fatal("plain")
-	}
-	if Code(fmt.Errorf("wait: %w", context.DeadlineExceeded)) != codes.DeadlineExceeded {
+	if Kind(fmt.Errorf("wait: %w", context.DeadlineExceeded)) != ErrDeadlineExceeded {
 		t.Fatal("deadline")
 	}
-	if Code(context.Canceled) != codes.Canceled {
+	if Kind(context.Canceled) != ErrCanceled {
 		t.Fatal("canceled")
 	}
-	if Code(nil) != codes.OK || ToGRPC(nil) != nil || FromGRPC(nil) != nil || Kind(nil) != nil {
+	if Kind(nil) != nil {
 		t.Fatal("nil")
 	}
 }
@@ -80,34 +61,17 @@ var errPkg = errors.New("pkg sentinel")
 func TestRegister(t *testing.T) {
 	Register(errPkg, ErrAlreadyExists)
 	err := fmt.Errorf("host path: %w", errPkg)
-	if Code(err) != codes.AlreadyExists || !IsAlreadyExists(err) {
-		t.Fatal(Code(err))
+	if Kind(err) != ErrAlreadyExists || !IsAlreadyExists(err) {
+		t.Fatal(Kind(err))
 	}
 }
 
-func TestStatusPassThroughAndOneLine(t *testing.T) {
-	s := status.Error(codes.Aborted, "busy")
-	if ToGRPC(s) != s {
-		t.Fatal("status not passed through")
+func TestOneLine(t *testing.T) {
+	if got := OneLine("line1\n  line2\n"); got != "line1; line2" {
+		t.Fatalf("%q", got)
 	}
-	if !IsConflict(FromGRPC(s)) {
-		t.Fatal("aborted -> conflict")
-	}
-	g := ToGRPC(Errorf(ErrInternal, "line1\n  line2\n"))
-	if st, _ := status.FromError(g); st.Message() != "line1; line2" {
-		t.Fatalf("%q", st.Message())
-	}
-	plain := errors.New("not grpc")
-	if FromGRPC(plain) != plain {
-		t.Fatal("non-status changed")
-	}
-	if e := FromGRPC(status.Error(codes.Unavailable, "")); e.Error() != "unavailable" || !IsUnavailable(e) {
-		t.Fatal(e)
-	}
-	// a wrapped status (e.g. from a shim call) keeps its code
-	w := fmt.Errorf("shim: %w", status.Error(codes.NotFound, "gone"))
-	if Code(w) != codes.NotFound {
-		t.Fatal(Code(w))
+	if got := OneLine("  one  "); got != "one" {
+		t.Fatalf("%q", got)
 	}
 }
 

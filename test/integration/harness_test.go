@@ -50,7 +50,8 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(tmp, 0o755) // the client is also run as an unprivileged user
 	binDir = filepath.Join(tmp, "bin")
-	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/isula", "./cmd/isulad", "./cmd/isulad-shim", "./cmd/isula-ring")
+	// isula is the light front; what it does not serve it execs isula-full, beside it.
+	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/isula", "./cmd/isula-full", "./cmd/isulad", "./cmd/isulad-shim", "./cmd/isula-ring")
 	build.Dir = repoRoot
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -256,9 +257,14 @@ func (d *Daemon) Isula(args ...string) Result {
 
 // IsulaStdin runs the client with stdin.
 func (d *Daemon) IsulaStdin(stdin string, args ...string) Result {
+	return d.RunClient(filepath.Join(binDir, "isula"), stdin, args...)
+}
+
+// RunClient runs the client binary bin (isula, isula-full, or a copy) against this daemon.
+func (d *Daemon) RunClient(bin, stdin string, args ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "isula"), append([]string{"-H", "unix://" + d.Sock}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-H", "unix://" + d.Sock}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Stdin = strings.NewReader(stdin)

@@ -1,4 +1,4 @@
-package cli
+package runopts
 
 import (
 	"github.com/spf13/pflag"

@@ -1,4 +1,4 @@
-package errdefs
+package grpcerr
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/isulad-go/isulad/internal/errdefs"
 )
 
 // An error of no category that wraps a context's end maps to that end's gRPC code; a
@@ -17,7 +19,7 @@ func TestCodeOfContextErrors(t *testing.T) {
 	}{
 		{fmt.Errorf("pull x: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{fmt.Errorf("pull x: %w", context.Canceled), codes.Canceled},
-		{Errorf(ErrNotFound, "image x: %v", context.DeadlineExceeded), codes.NotFound},
+		{errdefs.Errorf(errdefs.ErrNotFound, "image x: %v", context.DeadlineExceeded), codes.NotFound},
 		{fmt.Errorf("plain"), codes.Unknown},
 	} {
 		if got := Code(tc.err); got != tc.want {

@@ -1,8 +1,10 @@
-package cli
+// Package runopts holds the flags of create and run and turns them into a create request:
+// one definition for the full client (internal/cli) and the light front (cmd/isula), which
+// must parse a command line the same way. It links no gRPC.
+package runopts
 
 import (
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -13,9 +15,9 @@ import (
 	"github.com/isulad-go/isulad/internal/opts"
 )
 
-// containerOptions are the flags shared by create and run.
-type containerOptions struct {
-	interactive, tty, autoRemove  bool
+// Options are the flags shared by create and run.
+type Options struct {
+	Interactive, TTY, AutoRemove  bool
 	name, hostname, user, workdir string
 	env, envFile                  []string
 	labels                        []string
@@ -46,19 +48,45 @@ type containerOptions struct {
 	hookSpec        string
 	cgroupParent    string
 
-	image imageRunOptions // --pull, --entrypoint (image_create.go)
+	Image ImageOptions // --pull, --entrypoint
 
 	flags *pflag.FlagSet // to know which flags were given
 }
 
-func addContainerFlags(fs *pflag.FlagSet, o *containerOptions) {
+// ImageOptions are create's and run's image flags.
+type ImageOptions struct {
+	Pull       string
+	entrypoint string
+}
+
+func addImageFlags(fs *pflag.FlagSet, o *ImageOptions) {
+	fs.StringVar(&o.Pull, "pull", "missing", "pull the image: missing (when not here), always, never")
+	fs.StringVar(&o.entrypoint, "entrypoint", "", "replace the image's entrypoint (\"\" clears it)")
+}
+
+// RunOptions are run's flags: the container's, and -d and --sig-proxy.
+type RunOptions struct {
+	Options
+	Detach   bool
+	SigProxy bool
+}
+
+// AddRunFlags defines run's flags on fs.
+func AddRunFlags(fs *pflag.FlagSet, o *RunOptions) {
+	fs.BoolVarP(&o.Detach, "detach", "d", false, "run in the background and print the container ID")
+	fs.BoolVar(&o.SigProxy, "sig-proxy", true, "forward received signals to the container (not with -t)")
+	AddFlags(fs, &o.Options)
+}
+
+// AddFlags defines the container flags of create and run on fs.
+func AddFlags(fs *pflag.FlagSet, o *Options) {
 	o.flags = fs
 	fs.SetInterspersed(false) // flags stop at the image: isula run IMG sh -c '...'
-	addImageRunFlags(fs, &o.image)
+	addImageFlags(fs, &o.Image)
 	fs.Bool("help", false, "print usage") // -h is --hostname, as in docker
-	fs.BoolVarP(&o.interactive, "interactive", "i", false, "keep stdin open and forward it")
-	fs.BoolVarP(&o.tty, "tty", "t", false, "allocate a pseudo-terminal")
-	fs.BoolVar(&o.autoRemove, "rm", false, "remove the container when it exits")
+	fs.BoolVarP(&o.Interactive, "interactive", "i", false, "keep stdin open and forward it")
+	fs.BoolVarP(&o.TTY, "tty", "t", false, "allocate a pseudo-terminal")
+	fs.BoolVar(&o.AutoRemove, "rm", false, "remove the container when it exits")
 	fs.StringVar(&o.name, "name", "", "name the container")
 	fs.StringVarP(&o.hostname, "hostname", "h", "", "the container's host name")
 	fs.StringArrayVarP(&o.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy it from here)")
@@ -98,9 +126,9 @@ func addContainerFlags(fs *pflag.FlagSet, o *containerOptions) {
 	fs.SortFlags = false
 }
 
-// buildRequest turns the flags, the image and the command into a create request, with every
+// BuildRequest turns the flags, the image and the command into a create request, with every
 // value checked by the daemon's own validators. lookup reads the client's environment.
-func (o *containerOptions) buildRequest(image string, cmd []string, detach bool, lookup func(string) (string, bool)) (*types.CreateRequest, error) {
+func (o *Options) BuildRequest(image string, cmd []string, detach bool, lookup func(string) (string, bool)) (*types.CreateRequest, error) {
 	req := &types.CreateRequest{Name: o.name}
 	c, hc := &req.Config, &req.HostConfig
 	changed := func(n string) bool { return o.flags != nil && o.flags.Changed(n) }
@@ -108,14 +136,14 @@ func (o *containerOptions) buildRequest(image string, cmd []string, detach bool,
 	c.Image = image
 	c.Cmd = cmd
 	if changed("entrypoint") {
-		c.Entrypoint = []string{o.image.entrypoint} // [""] clears the image's
+		c.Entrypoint = []string{o.Image.entrypoint} // [""] clears the image's
 	}
 	c.Hostname = o.hostname
 	c.User = o.user
 	c.WorkingDir = o.workdir
-	c.Tty = o.tty
-	c.OpenStdin = o.interactive
-	c.AttachStdin = o.interactive && !detach
+	c.Tty = o.TTY
+	c.OpenStdin = o.Interactive
+	c.AttachStdin = o.Interactive && !detach
 	c.AttachStdout = !detach
 	c.AttachStderr = !detach
 
@@ -128,7 +156,7 @@ func (o *containerOptions) buildRequest(image string, cmd []string, detach bool,
 		}
 		env = append(env, e...)
 	}
-	e, err := parseEnvWith(o.env, lookup)
+	e, err := ParseEnvWith(o.env, lookup)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +248,7 @@ func (o *containerOptions) buildRequest(image string, cmd []string, detach bool,
 	if hc.RestartPolicy, err = opts.ParseRestartPolicy(o.restart); err != nil {
 		return nil, err
 	}
-	hc.AutoRemove = o.autoRemove
+	hc.AutoRemove = o.AutoRemove
 	hc.Runtime = o.runtime
 	hc.NetworkMode = o.network
 	if err := o.net.apply(c, hc); err != nil {
@@ -275,7 +303,9 @@ func (o *containerOptions) buildRequest(image string, cmd []string, detach bool,
 	return req, nil
 }
 
-func parseEnvWith(list []string, lookup func(string) (string, bool)) ([]string, error) {
+// ParseEnvWith parses -e values; a bare KEY takes its value from lookup (nil: the process
+// environment).
+func ParseEnvWith(list []string, lookup func(string) (string, bool)) ([]string, error) {
 	if lookup == nil {
 		return opts.ParseEnv(list)
 	}
@@ -296,14 +326,4 @@ func parseEnvWith(list []string, lookup func(string) (string, bool)) ([]string, 
 
 func invalid(format string, args ...any) error {
 	return errdefs.Errorf(errdefs.ErrInvalidArgument, format, args...)
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -1,0 +1,60 @@
+package front
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// cmd/isula links neither gRPC nor protobuf: that is what it is for.
+func TestNoGRPC(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command("go", "list", "-deps", "github.com/isulad-go/isulad/cmd/isula").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	n := 0
+	for _, p := range strings.Fields(string(out)) {
+		n++
+		if strings.HasPrefix(p, "google.golang.org/grpc") || strings.HasPrefix(p, "google.golang.org/protobuf") {
+			t.Errorf("cmd/isula links %s", p)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("go list gave %d packages: %s", n, out)
+	}
+}
+
+// A command line that is not run is handed to isula-full from handover's init, before the
+// packages whose init costs (regular expressions) run; without isula-full the front says
+// so, one line, exit 125.
+func TestHandoverBeforeHeavyInit(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/isulad-go/isulad/cmd/isula").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"version"}, {"-H", "/x.sock", "ps"}, {"--help"}, {"run", "-d", "busybox"}} {
+		cmd := exec.Command(dir+"/isula", args...)
+		cmd.Env = append(cmd.Environ(), "GODEBUG=inittrace=1")
+		out, err := cmd.CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		want := "Error: cannot run the full client " + dir + "/isula-full: no such file or directory"
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 || lines[len(lines)-1] != want {
+			t.Fatalf("%q: %v\n%s", args, err, out)
+		}
+		heavy := strings.Contains(string(out), "init github.com/distribution/reference")
+		if args[0] == "run" {
+			// run goes through the whole init and the front's decision (-d: not served).
+			if !heavy {
+				t.Errorf("%q: the trace has no init of distribution/reference: %s", args, out)
+			}
+		} else if heavy {
+			t.Errorf("%q: distribution/reference was initialised before the hand-over:\n%s", args, out)
+		}
+	}
+}

@@ -1,0 +1,275 @@
+// Package front is the light isula client (cmd/isula). It serves the common case, an
+// attached non-interactive `isula run`, over the light protocol (internal/lightproto), and
+// execs the full client (isula-full, beside it) with the same arguments and environment for
+// everything else. It must not link gRPC or protobuf: their package initialisation and page
+// faults are ~2 ms of every client start (docs/ARCHITECTURE.md, "Front and full client").
+//
+// What it serves it must print exactly as the full client does: the same flag definitions
+// and request building (internal/cli/runopts), the same messages and exit codes.
+package front
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/isulad-go/isulad/internal/cli/runopts"
+	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/front/fullexec"
+	"github.com/isulad-go/isulad/internal/lightproto"
+	"github.com/isulad-go/isulad/internal/opts"
+	"github.com/isulad-go/isulad/internal/unixsock"
+)
+
+// Kept in step with internal/cli (cli.go): the front cannot import it (gRPC).
+const (
+	defaultHost = "unix:///var/run/isulad.sock"
+	hostEnv     = "ISULAD_HOST"
+	exitEngine  = 125
+)
+
+// Plan is what the front does with a command line.
+type Plan struct {
+	Serve bool   // serve it over the light protocol; else exec the full client
+	Host  string // -H as given (for messages)
+	Path  string // the daemon's socket
+	Hello lightproto.Hello
+	// Fallback: a not-found error before the container is made (the image is not here)
+	// execs the full client, which pulls it (--pull=missing) and runs.
+	Fallback bool
+}
+
+// Decide parses args (without the program name) the way the full client does and says
+// whether the front serves them: `run` without -d, -i, -t, --help, with --pull missing or
+// never, preceded by nothing but -H/--host. getenv and lookup read the environment.
+func Decide(args []string, getenv func(string) string, lookup func(string) (string, bool)) Plan {
+	var globals []string
+	i := 0 // args[i] is "run"
+	for ; i < len(args) && args[i] != "run"; i++ {
+		switch a := args[i]; {
+		case (a == "-H" || a == "--host") && i+1 < len(args):
+			globals = append(globals, a, args[i+1])
+			i++
+		case strings.HasPrefix(a, "-H=") || strings.HasPrefix(a, "--host="):
+			globals = append(globals, a)
+		default:
+			return Plan{}
+		}
+	}
+	if i >= len(args) {
+		return Plan{}
+	}
+	host := defaultHost
+	if h := getenv(hostEnv); h != "" {
+		host = h
+	}
+	// One flag set as cobra merges them: run's own and the root's persistent -H, which
+	// may come before or after `run`.
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVarP(&host, "host", "H", host, "")
+	o := &runopts.RunOptions{}
+	runopts.AddRunFlags(fs, o)
+	if err := fs.Parse(append(globals, args[i+1:]...)); err != nil {
+		return Plan{} // the full client prints the error
+	}
+	if help, _ := fs.GetBool("help"); help || fs.NArg() < 1 {
+		return Plan{}
+	}
+	if o.Detach || o.Interactive || o.TTY || (o.Image.Pull != "missing" && o.Image.Pull != "never") {
+		return Plan{}
+	}
+	path, ok := socketPath(host)
+	if !ok {
+		return Plan{}
+	}
+	req, err := o.BuildRequest(fs.Arg(0), fs.Args()[1:], false, lookup)
+	if err != nil {
+		return Plan{}
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return Plan{}
+	}
+	return Plan{Serve: true, Host: host, Path: path,
+		Hello:    lightproto.Hello{Create: b, SigProxy: o.SigProxy},
+		Fallback: o.Image.Pull == "missing" && req.Config.Image != "none"}
+}
+
+// socketPath is the full client's dialTarget: unix:///path, unix:/path or /path. A path
+// over sun_path's limit is left to the full client.
+func socketPath(h string) (string, bool) {
+	var p string
+	switch {
+	case strings.HasPrefix(h, "unix://"):
+		p = strings.TrimPrefix(h, "unix://")
+	case strings.HasPrefix(h, "unix:/"):
+		p = strings.TrimPrefix(h, "unix:")
+	default:
+		p = h
+	}
+	if !strings.HasPrefix(p, "/") || len(p) > 107 {
+		return "", false
+	}
+	return p, true
+}
+
+// Main runs the front with the process's arguments and returns only when it served them.
+func Main() int {
+	p := Decide(os.Args[1:], os.Getenv, os.LookupEnv)
+	if !p.Serve {
+		return ExecFull()
+	}
+	code, full := Run(p, os.Stdout, os.Stderr)
+	if full {
+		return ExecFull()
+	}
+	return code
+}
+
+// ExecFull replaces the process with the full client (internal/front/fullexec).
+func ExecFull() int { return fullexec.Exec() }
+
+// Run serves p: it returns the exit code, or full when the full client must run the
+// command instead (nothing was made: the daemon cannot be reached on the light protocol,
+// or the image is not here and --pull=missing).
+func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
+	conn, err := unixsock.Dial(context.Background(), p.Path)
+	if err != nil {
+		return 0, true // the full client says why
+	}
+	defer conn.Close()
+	if err := lightproto.WriteHello(conn, p.Hello); err != nil {
+		return 0, true
+	}
+	r := bufio.NewReaderSize(conn, 64<<10)
+	created, first := false, true
+	for {
+		typ, payload, err := lightproto.ReadFrame(r)
+		if err != nil {
+			if first {
+				// The daemon closed without a word (it refused the caller, or it
+				// does not speak the light protocol): nothing was made.
+				return 0, true
+			}
+			fmt.Fprintf(stderr, "Error: the daemon at %s ended the stream before the container's exit: %s\n", p.Host, errText(err))
+			return exitEngine, false
+		}
+		first = false
+		switch typ {
+		case lightproto.FrameStdout:
+			stdout.Write(payload)
+		case lightproto.FrameStderr:
+			stderr.Write(payload)
+		case lightproto.FrameCreated:
+			var c lightproto.Created
+			if json.Unmarshal(payload, &c) == nil {
+				created = true
+				for _, w := range c.Warnings {
+					fmt.Fprintf(stderr, "WARNING: %s\n", w)
+				}
+			}
+		case lightproto.FrameReady:
+			if p.Hello.SigProxy {
+				stop := proxySignals(conn)
+				defer stop()
+			}
+		case lightproto.FrameExit:
+			var x lightproto.Exit
+			if err := json.Unmarshal(payload, &x); err != nil {
+				fmt.Fprintf(stderr, "Error: bad exit message from the daemon: %v\n", err)
+				return exitEngine, false
+			}
+			// As the full client's streamExit.
+			code := x.Code
+			if x.Error != "" {
+				if code == 0 {
+					code = exitEngine
+				}
+				fmt.Fprintf(stderr, "Error response from daemon: %s\n", oneLine(x.Error))
+			}
+			return code, false
+		case lightproto.FrameError:
+			var e lightproto.Error
+			if err := json.Unmarshal(payload, &e); err != nil {
+				fmt.Fprintf(stderr, "Error: bad error message from the daemon: %v\n", err)
+				return exitEngine, false
+			}
+			kind := lightproto.KindOf(e.Kind)
+			if kind == errdefs.ErrNotFound && !created && p.Fallback {
+				return 0, true
+			}
+			printDaemonError(stderr, p.Host, kind, e.Message)
+			return exitEngine, false
+		}
+	}
+}
+
+// printDaemonError prints an error of the daemon's Attach as the full client's apiErr and
+// report do (run exits 125 for all of them).
+func printDaemonError(w io.Writer, host string, kind error, msg string) {
+	if msg == "" {
+		msg = kind.Error()
+	}
+	msg = errdefs.OneLine(msg)
+	switch {
+	case kind == errdefs.ErrUnavailable && isConnMsg(msg):
+		if strings.Contains(msg, "permission denied") {
+			fmt.Fprintf(w, "Cannot connect to the isulad daemon at %s: permission denied (the socket is for root only).\n", host)
+		} else {
+			fmt.Fprintf(w, "Cannot connect to the isulad daemon at %s. Is the daemon running?\n", host)
+		}
+	case kind == errdefs.ErrCanceled:
+		fmt.Fprintln(w, "Error: canceled")
+	default:
+		fmt.Fprintf(w, "Error response from daemon: %s\n", oneLine(msg))
+	}
+}
+
+// isConnMsg is the full client's isConnErr test on an Unavailable status's message.
+func isConnMsg(m string) bool {
+	return strings.Contains(m, "connection error") || strings.Contains(m, "transport") ||
+		strings.Contains(m, "dial unix") || strings.Contains(m, "connect:")
+}
+
+// oneLine is the full client's (internal/cli).
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+func errText(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed"
+	}
+	return err.Error()
+}
+
+// proxySignals forwards the full client's sig-proxy signals as signal frames; the returned
+// func stops it.
+func proxySignals(w io.Writer) func() {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				lightproto.WriteJSON(w, lightproto.FrameSignal, lightproto.Signal{Name: opts.SignalName(s.(syscall.Signal))})
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}

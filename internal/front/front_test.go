@@ -1,0 +1,191 @@
+package front
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/lightproto"
+)
+
+func noEnv(string) string { return "" }
+
+func TestDecide(t *testing.T) {
+	rootfs := t.TempDir()
+	r := []string{"--external-rootfs", rootfs, "none", "true"}
+	cat := func(a ...[]string) []string {
+		var out []string
+		for _, x := range a {
+			out = append(out, x...)
+		}
+		return out
+	}
+	served := []struct {
+		args     []string
+		path     string
+		fallback bool
+	}{
+		{cat([]string{"run", "--rm"}, r), "/var/run/isulad.sock", false},
+		{cat([]string{"-H", "unix:///a.sock", "run"}, r), "/a.sock", false},
+		{cat([]string{"-H=unix:/b.sock", "run"}, r), "/b.sock", false},
+		{cat([]string{"--host", "/c.sock", "run"}, r), "/c.sock", false},
+		{cat([]string{"--host=/d.sock", "-H", "/e.sock", "run"}, r), "/e.sock", false},
+		{cat([]string{"-H", "/f.sock", "run", "-H", "/g.sock"}, r), "/g.sock", false},
+		{[]string{"-H", "run", "run", "busybox"}, "", false}, // -H's value is "run": not a path
+		{[]string{"run", "busybox", "sh", "-d", "-it"}, "/var/run/isulad.sock", true},
+		{[]string{"run", "--pull=never", "busybox"}, "/var/run/isulad.sock", false},
+		{[]string{"run", "--sig-proxy=false", "-e", "X", "busybox"}, "/var/run/isulad.sock", true},
+	}
+	for _, tc := range served {
+		p := Decide(tc.args, noEnv, nil)
+		if tc.path == "" {
+			if p.Serve {
+				t.Errorf("%q: served", tc.args)
+			}
+			continue
+		}
+		if !p.Serve || p.Path != tc.path || p.Fallback != tc.fallback {
+			t.Errorf("%q: %+v, want served on %s, fallback %v", tc.args, p, tc.path, tc.fallback)
+		}
+	}
+	for _, args := range [][]string{
+		{}, {"run"}, {"version"}, {"ps", "run"}, {"--help", "run", "busybox"}, {"-D", "run", "busybox"},
+		{"-H"}, {"-H", "/a.sock"}, {"--", "run", "busybox"}, {"-H/a.sock", "run", "busybox"},
+		{"run", "-d", "busybox"}, {"run", "-i", "busybox"}, {"run", "-t", "busybox"}, {"run", "-it", "busybox"},
+		{"run", "--detach=true", "busybox"}, {"run", "--help", "busybox"}, {"run", "--pull", "always", "busybox"},
+		{"run", "--pull=sometimes", "busybox"}, {"run", "--bogus", "busybox"}, {"run", "--memory", "lots", "busybox"},
+		{"run", "-H", "tcp://1.2.3.4:5", "busybox"}, {"-H", "relative.sock", "run", "busybox"},
+		{"run", "-H", "/" + strings.Repeat("x", 120), "busybox"}, {"run", "--name"}, {"create", "busybox"},
+	} {
+		if p := Decide(args, noEnv, nil); p.Serve {
+			t.Errorf("%q: served", args)
+		}
+	}
+	// The host's env var, and -H over it.
+	env := func(k string) string {
+		if k == "ISULAD_HOST" {
+			return "unix:///env.sock"
+		}
+		return ""
+	}
+	if p := Decide(cat([]string{"run"}, r), env, nil); p.Path != "/env.sock" {
+		t.Errorf("ISULAD_HOST: %+v", p)
+	}
+	if p := Decide(cat([]string{"-H", "/flag.sock", "run"}, r), env, nil); p.Path != "/flag.sock" {
+		t.Errorf("-H over ISULAD_HOST: %+v", p)
+	}
+	// The request: the command after the image, flags stop there, sig-proxy passed on.
+	p := Decide([]string{"run", "--rm", "--sig-proxy=false", "busybox", "sh", "-c", "x", "--rm"}, noEnv, nil)
+	var req types.CreateRequest
+	if err := json.Unmarshal(p.Hello.Create, &req); err != nil || p.Hello.SigProxy ||
+		req.Config.Image != "busybox" || strings.Join(req.Config.Cmd, " ") != "sh -c x --rm" ||
+		!req.HostConfig.AutoRemove || !req.Config.AttachStdout || req.Config.AttachStdin {
+		t.Fatalf("%+v %v", req, err)
+	}
+}
+
+// fakeDaemon answers one light connection with frames; it returns the hello it got.
+func fakeDaemon(t *testing.T, frames func(w io.Writer)) (string, chan lightproto.Hello) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "d.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	got := make(chan lightproto.Hello, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		m := make([]byte, len(lightproto.Magic))
+		if _, err := io.ReadFull(r, m); err != nil || string(m) != lightproto.Magic {
+			return
+		}
+		h, err := lightproto.ReadHello(r)
+		if err != nil {
+			return
+		}
+		got <- h
+		frames(c)
+	}()
+	return path, got
+}
+
+// The front prints what the full client prints for the same answers (internal/cli
+// TestRunExitCodes), and leaves to the full client what it must not serve.
+func TestRun(t *testing.T) {
+	created := func(w io.Writer) {
+		lightproto.WriteJSON(w, lightproto.FrameCreated, lightproto.Created{ID: "abc", Warnings: []string{"careful"}})
+	}
+	ready := func(w io.Writer) { lightproto.WriteFrame(w, lightproto.FrameReady, nil) }
+	exit := func(code int, msg string) func(io.Writer) {
+		return func(w io.Writer) {
+			lightproto.WriteJSON(w, lightproto.FrameExit, lightproto.Exit{Code: code, Error: msg})
+		}
+	}
+	fail := func(kind, msg string) func(io.Writer) {
+		return func(w io.Writer) {
+			lightproto.WriteJSON(w, lightproto.FrameError, lightproto.Error{Message: msg, Kind: kind})
+		}
+	}
+	out := func(typ byte, s string) func(io.Writer) {
+		return func(w io.Writer) { lightproto.WriteFrame(w, typ, []byte(s)) }
+	}
+	cases := []struct {
+		name     string
+		frames   []func(io.Writer)
+		fallback bool
+		code     int
+		full     bool
+		stdout   string
+		stderr   string
+	}{
+		{"output", []func(io.Writer){created, ready, out(lightproto.FrameStdout, "hi\n"), out(lightproto.FrameStderr, "oops\n"), exit(3, "")}, false,
+			3, false, "hi\n", "WARNING: careful\noops\n"},
+		{"not found", []func(io.Writer){created, exit(127, "exec: \"x\": executable file not found in $PATH\n")}, false,
+			127, false, "", "WARNING: careful\nError response from daemon: exec: \"x\": executable file not found in $PATH\n"},
+		{"engine", []func(io.Writer){exit(0, "runtime  failed")}, false, 125, false, "", "Error response from daemon: runtime failed\n"},
+		{"create refused", []func(io.Writer){fail("already exists", `container name "web" is already in use`)}, true,
+			125, false, "", "Error response from daemon: container name \"web\" is already in use\n"},
+		{"conn-like", []func(io.Writer){fail("unavailable", "dial unix /s: connect: refused")}, false,
+			125, false, "", "Cannot connect to the isulad daemon at H. Is the daemon running?\n"},
+		{"no image, pull", []func(io.Writer){fail("not found", "image x: not found on this host")}, true, 0, true, "", ""},
+		{"no image, never", []func(io.Writer){fail("not found", "image x: not found on this host")}, false,
+			125, false, "", "Error response from daemon: image x: not found on this host\n"},
+		{"not found after create", []func(io.Writer){created, fail("not found", "gone")}, true,
+			125, false, "", "WARNING: careful\nError response from daemon: gone\n"},
+		{"silent close", nil, true, 0, true, "", ""},
+		{"cut short", []func(io.Writer){created, ready}, false, 125, false, "", "WARNING: careful\nError: the daemon at H ended the stream before the container's exit: connection closed\n"},
+	}
+	for _, tc := range cases {
+		path, hello := fakeDaemon(t, func(w io.Writer) {
+			for _, f := range tc.frames {
+				f(w)
+			}
+		})
+		p := Plan{Serve: true, Host: "H", Path: path, Fallback: tc.fallback,
+			Hello: lightproto.Hello{Create: json.RawMessage(`{"Config":{"Image":"x"}}`), SigProxy: true}}
+		var o, e bytes.Buffer
+		code, full := Run(p, &o, &e)
+		if code != tc.code || full != tc.full || o.String() != tc.stdout || e.String() != tc.stderr {
+			t.Errorf("%s: code %d full %v stdout %q stderr %q", tc.name, code, full, o.String(), e.String())
+		}
+		if h := <-hello; string(h.Create) != string(p.Hello.Create) || !h.SigProxy {
+			t.Errorf("%s: the daemon got %+v", tc.name, h)
+		}
+	}
+	// No daemon: the full client says so.
+	if _, full := Run(Plan{Serve: true, Path: filepath.Join(t.TempDir(), "none.sock")}, io.Discard, io.Discard); !full {
+		t.Error("no daemon: not left to the full client")
+	}
+}
