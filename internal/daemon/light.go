@@ -198,10 +198,28 @@ func (ls *lightServer) serve(conn net.Conn, br *bufio.Reader) {
 		ls.mu.Unlock()
 		ls.wg.Done()
 	}()
-	go ls.readClient(a, br, hello.SigProxy)
+	go ls.readClient(a, br, hello.SigProxy && !hello.Detach)
+	if hello.Detach {
+		ls.createStart(a, hello.Create)
+		return
+	}
 	if err := ls.svc.Attach(a); err != nil && ctx.Err() == nil {
 		a.sendError(err)
 	}
+}
+
+// createStart serves run -d: the gRPC service's Create with start, its answer as Created
+// and Exit 0, its error as the Error frame.
+func (ls *lightServer) createStart(a *lightAttach, create []byte) {
+	resp, err := ls.svc.Create(a.ctx, &apiv1.CreateRequest{ConfigJson: create, Start: true})
+	if err != nil {
+		if a.ctx.Err() == nil {
+			a.sendError(err)
+		}
+		return
+	}
+	a.Send(&apiv1.StreamOut{Msg: &apiv1.StreamOut_Created{Created: &apiv1.CreateResponse{Id: resp.Id, Warnings: resp.Warnings}}})
+	a.Send(&apiv1.StreamOut{Msg: &apiv1.StreamOut_Exit{Exit: &apiv1.Exit{}}})
 }
 
 // readClient reads the client's frames: signals (with sig_proxy) go to the container as the

@@ -38,7 +38,7 @@ func TestHandoverBeforeHeavyInit(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/isulad-go/isulad/cmd/isula").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, args := range [][]string{{"version"}, {"-H", "/x.sock", "ps"}, {"--help"}, {"run", "-d", "busybox"}} {
+	for _, args := range [][]string{{"version"}, {"-H", "/x.sock", "ps"}, {"--help"}, {"run", "-it", "busybox"}} {
 		cmd := exec.Command(dir+"/isula", args...)
 		cmd.Env = append(cmd.Environ(), "GODEBUG=inittrace=1")
 		out, err := cmd.CombinedOutput()
@@ -49,7 +49,7 @@ func TestHandoverBeforeHeavyInit(t *testing.T) {
 		}
 		heavy := strings.Contains(string(out), "init github.com/distribution/reference")
 		if args[0] == "run" {
-			// run goes through the whole init and the front's decision (-d: not served).
+			// run goes through the whole init and the front's decision (-it: not served).
 			if !heavy {
 				t.Errorf("%q: the trace has no init of distribution/reference: %s", args, out)
 			}

@@ -1,5 +1,6 @@
-// Package front is the light isula client (cmd/isula). It serves the common case, an
-// attached non-interactive `isula run`, over the light protocol (internal/lightproto), and
+// Package front is the light isula client (cmd/isula). It serves the common cases, an
+// attached non-interactive `isula run` and `isula run -d`, over the light protocol
+// (internal/lightproto), and
 // execs the full client (isula-full, beside it) with the same arguments and environment for
 // everything else. It must not link gRPC or protobuf: their package initialisation and page
 // faults are ~2 ms of every client start (docs/ARCHITECTURE.md, "Front and full client").
@@ -49,8 +50,8 @@ type Plan struct {
 }
 
 // Decide parses args (without the program name) the way the full client does and says
-// whether the front serves them: `run` without -d, -i, -t, --help, with --pull missing or
-// never, preceded by nothing but -H/--host. getenv and lookup read the environment.
+// whether the front serves them: `run` without --help, with --pull missing or never, either
+// -d or without -i and -t, preceded by nothing but -H/--host. getenv and lookup read the environment.
 func Decide(args []string, getenv func(string) string, lookup func(string) (string, bool)) Plan {
 	var globals []string
 	i := 0 // args[i] is "run"
@@ -86,14 +87,16 @@ func Decide(args []string, getenv func(string) string, lookup func(string) (stri
 	if help, _ := fs.GetBool("help"); help || fs.NArg() < 1 {
 		return Plan{}
 	}
-	if o.Detach || o.Interactive || o.TTY || (o.Image.Pull != "missing" && o.Image.Pull != "never") {
+	// -d is served whatever -i and -t say: nothing is attached (the full client checks the
+	// terminal only for an attached run).
+	if (!o.Detach && (o.Interactive || o.TTY)) || (o.Image.Pull != "missing" && o.Image.Pull != "never") {
 		return Plan{}
 	}
 	path, ok := socketPath(host)
 	if !ok {
 		return Plan{}
 	}
-	req, err := o.BuildRequest(fs.Arg(0), fs.Args()[1:], false, lookup)
+	req, err := o.BuildRequest(fs.Arg(0), fs.Args()[1:], o.Detach, lookup)
 	if err != nil {
 		return Plan{}
 	}
@@ -102,7 +105,7 @@ func Decide(args []string, getenv func(string) string, lookup func(string) (stri
 		return Plan{}
 	}
 	return Plan{Serve: true, Host: host, Path: path,
-		Hello:    lightproto.Hello{Create: b, SigProxy: o.SigProxy},
+		Hello:    lightproto.Hello{Create: b, SigProxy: o.SigProxy, Detach: o.Detach},
 		Fallback: o.Image.Pull == "missing" && req.Config.Image != "none"}
 }
 
@@ -154,6 +157,7 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 	}
 	r := bufio.NewReaderSize(conn, 64<<10)
 	created, first := false, true
+	id := ""
 	for {
 		typ, payload, err := lightproto.ReadFrame(r)
 		if err != nil {
@@ -174,7 +178,7 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 		case lightproto.FrameCreated:
 			var c lightproto.Created
 			if json.Unmarshal(payload, &c) == nil {
-				created = true
+				created, id = true, c.ID
 				for _, w := range c.Warnings {
 					fmt.Fprintf(stderr, "WARNING: %s\n", w)
 				}
@@ -189,6 +193,11 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 			if err := json.Unmarshal(payload, &x); err != nil {
 				fmt.Fprintf(stderr, "Error: bad exit message from the daemon: %v\n", err)
 				return exitEngine, false
+			}
+			if p.Hello.Detach && x.Code == 0 && x.Error == "" {
+				// run -d: the id, after the warnings (the full client's createStart).
+				fmt.Fprintln(stdout, id)
+				return 0, false
 			}
 			// As the full client's streamExit.
 			code := x.Code

@@ -41,6 +41,8 @@ func TestDecide(t *testing.T) {
 		{[]string{"run", "busybox", "sh", "-d", "-it"}, "/var/run/isulad.sock", true},
 		{[]string{"run", "--pull=never", "busybox"}, "/var/run/isulad.sock", false},
 		{[]string{"run", "--sig-proxy=false", "-e", "X", "busybox"}, "/var/run/isulad.sock", true},
+		{[]string{"run", "-d", "busybox"}, "/var/run/isulad.sock", true},
+		{[]string{"run", "--detach=true", "-it", "--pull=never", "busybox"}, "/var/run/isulad.sock", false},
 	}
 	for _, tc := range served {
 		p := Decide(tc.args, noEnv, nil)
@@ -57,8 +59,8 @@ func TestDecide(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"run"}, {"version"}, {"ps", "run"}, {"--help", "run", "busybox"}, {"-D", "run", "busybox"},
 		{"-H"}, {"-H", "/a.sock"}, {"--", "run", "busybox"}, {"-H/a.sock", "run", "busybox"},
-		{"run", "-d", "busybox"}, {"run", "-i", "busybox"}, {"run", "-t", "busybox"}, {"run", "-it", "busybox"},
-		{"run", "--detach=true", "busybox"}, {"run", "--help", "busybox"}, {"run", "--pull", "always", "busybox"},
+		{"run", "-i", "busybox"}, {"run", "-t", "busybox"}, {"run", "-it", "busybox"},
+		{"run", "--help", "busybox"}, {"run", "-d", "--help", "busybox"}, {"run", "--pull", "always", "busybox"},
 		{"run", "--pull=sometimes", "busybox"}, {"run", "--bogus", "busybox"}, {"run", "--memory", "lots", "busybox"},
 		{"run", "-H", "tcp://1.2.3.4:5", "busybox"}, {"-H", "relative.sock", "run", "busybox"},
 		{"run", "-H", "/" + strings.Repeat("x", 120), "busybox"}, {"run", "--name"}, {"create", "busybox"},

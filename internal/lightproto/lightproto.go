@@ -54,6 +54,9 @@ const (
 type Hello struct {
 	Create   json.RawMessage `json:"create"`
 	SigProxy bool            `json:"sig_proxy"`
+	// Detach (run -d): the container is created and started, not attached to; the daemon
+	// answers Created, then Exit with code 0 (or Error), as the Create call with start.
+	Detach bool `json:"detach,omitempty"`
 }
 
 // Created says which container the daemon made, with its warnings.

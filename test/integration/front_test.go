@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,6 +65,50 @@ func TestFrontRunSameAsFull(t *testing.T) {
 	// --rm is done when the front returns: nothing of the runs above is left.
 	if ps := d.Must("ps", "-a", "--format", "{{.Names}}"); ps != "taken" {
 		t.Errorf("containers left after run --rm: %q", ps)
+	}
+
+	// run -d: the id on stdout (only the name differs between the two runs), the same
+	// warnings and errors, a running container.
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"detached", append([]string{"run", "-d", "-it"}, append(r, "sleep", "60")...), 0},
+		{"detached warning", append([]string{"run", "-d", "-m", "16m", "--host-channel", chdir + "/d%d:/d:rw:64M"}, append(r, "sleep", "60")...), 0},
+		{"detached name in use", append([]string{"run", "-d", "--name", "taken"}, append(r, "true")...), 125},
+		{"detached not found", append([]string{"run", "-d"}, append(r, "/nonexistent")...), 125},
+		{"detached no image", []string{"run", "-d", "--pull=never", "nosuch-light:1", "true"}, 125},
+	} {
+		// A host channel's path cannot be shared by the two runs: each its own.
+		argsOf := func(n int) []string {
+			out := make([]string, len(tc.args))
+			for i, a := range tc.args {
+				out[i] = strings.ReplaceAll(a, "%d", strconv.Itoa(n))
+			}
+			return out
+		}
+		a := d.RunClient(front, "", argsOf(1)...)
+		b := d.RunClient(full, "", argsOf(2)...)
+		if a.Code != tc.code || b.Code != tc.code || a.Stderr != b.Stderr {
+			t.Errorf("%s: front and full differ (want exit %d)\nfront: %s\nfull:  %s", tc.name, tc.code, a, b)
+			continue
+		}
+		if tc.code != 0 {
+			if a.Stdout != b.Stdout || a.Stderr == "" {
+				t.Errorf("%s: front %s, full %s", tc.name, a, b)
+			}
+			continue
+		}
+		id := strings.TrimSpace(a.Stdout)
+		if !hexID.MatchString(id) || len(id) != 64 || a.Stdout != id+"\n" {
+			t.Errorf("%s: stdout %q is not an id line", tc.name, a.Stdout)
+			continue
+		}
+		if st := d.Must("inspect", "--format", "{{.State.Status}}", id); st != "running" {
+			t.Errorf("%s: %s is %s", tc.name, id, st)
+		}
+		d.Must("rm", "-f", id, strings.TrimSpace(b.Stdout))
 	}
 }
 
