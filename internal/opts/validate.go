@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/isulad-go/isulad/api/types"
-	"github.com/isulad-go/isulad/internal/image/reference"
+	"github.com/isulad-go/isulad/internal/image/refcheck"
 )
 
 // MinMemory is the smallest -m docker accepts (6 MiB).
@@ -193,9 +193,11 @@ func ValidateCreate(req *types.CreateRequest) error {
 		return invalidf("no image given (want an image name, or none with --external-rootfs DIR)")
 	case hc.ExternalRootfs == "" && c.Image == "none":
 		return invalidf("image none needs --external-rootfs DIR (the root file system to run)")
-	case c.Image != "none" && !reference.IsID(c.Image):
-		// An image: its rootfs (or --external-rootfs DIR) with its config.
-		if _, err := reference.Parse(c.Image); err != nil {
+	case c.Image != "none" && !refcheck.IsID(c.Image):
+		// An image: its rootfs (or --external-rootfs DIR) with its config. Checked with
+		// distribution's grammar where internal/image/reference is linked (the daemon, the
+		// full client); the front decides only plain references (refcheck).
+		if err := refcheck.Check(c.Image); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	dref "github.com/distribution/reference"
 
 	"github.com/isulad-go/isulad/internal/errdefs"
+	"github.com/isulad-go/isulad/internal/image/refcheck"
 )
 
 // Ref is a parsed, normalized image reference.
@@ -94,17 +95,14 @@ func FamiliarRepo(full string) string {
 
 // IsID tells whether s looks like an image ID or a prefix of one (hex, optionally
 // "sha256:"), as rmi and inspect accept them.
-func IsID(s string) bool {
-	s = strings.TrimPrefix(s, "sha256:")
-	if len(s) == 0 || len(s) > 64 {
-		return false
+func IsID(s string) bool { return refcheck.IsID(s) }
+
+// The whole grammar for internal/opts' image check wherever this package is linked.
+func init() {
+	refcheck.Full = func(s string) error {
+		_, err := Parse(s)
+		return err
 	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // WithTag returns r retagged (the digest dropped).

@@ -3,6 +3,8 @@ package reference
 import (
 	"strings"
 	"testing"
+
+	"github.com/isulad-go/isulad/internal/image/refcheck"
 )
 
 func TestParse(t *testing.T) {
@@ -62,4 +64,38 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = Familiar(r.String())
 	})
+}
+
+// What refcheck.Plain accepts (the front's check) distribution's grammar accepts too, and
+// refcheck.Full is this package's parser.
+func TestPlainIsASubsetOfTheGrammar(t *testing.T) {
+	if refcheck.Full == nil {
+		t.Fatal("refcheck.Full not set by this package")
+	}
+	parts := []string{"a", "b0", "x-y", "x--y", "x.y", "x_y", "x__y", "x___y", "X", "_", "-", ".", "/", ":", "@",
+		"localhost", "host.io", "host.io:5000", "1.2.3.4", "h-o.st", ":1", ":v1", ":V_1.2-x", "@sha256:" + strings.Repeat("c", 64)}
+	n := 0
+	var build func(prefix string, depth int)
+	build = func(prefix string, depth int) {
+		if depth == 0 {
+			return
+		}
+		for _, p := range parts {
+			s := prefix + p
+			if refcheck.Plain(s) {
+				n++
+				if _, err := Parse(s); err != nil {
+					t.Errorf("Plain(%q) but the grammar refuses it: %v", s, err)
+				}
+				if err := refcheck.Full(s); err != nil {
+					t.Errorf("Full(%q): %v", s, err)
+				}
+			}
+			build(s, depth-1)
+		}
+	}
+	build("", 4)
+	if n < 1000 {
+		t.Fatalf("only %d plain references generated", n)
+	}
 }
