@@ -157,6 +157,9 @@ func checkMemberPath(p string) error {
 			return fmt.Errorf("path %q: want a path inside the archive (no ..)", p)
 		}
 	}
+	if cleanName(p) == "" {
+		return fmt.Errorf("path %q: want a file inside the archive, not its top", p)
+	}
 	return nil
 }
 

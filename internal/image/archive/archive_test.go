@@ -9,7 +9,7 @@ func TestParseDockerManifest(t *testing.T) {
 	if _, err := ParseDockerManifest([]byte(`[{"Config":"a.json","RepoTags":["x:y"],"Layers":["l/layer.tar"]}]`)); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{`[]`, `{}`, `[{"Config":"/etc/passwd","Layers":[]}]`, `[{"Config":"a.json","Layers":["../../x"]}]`, `[{"Config":"","Layers":[]}]`, `not json`} {
+	for _, bad := range []string{`[]`, `{}`, `[{"Config":"/etc/passwd","Layers":[]}]`, `[{"Config":"a.json","Layers":["../../x"]}]`, `[{"Config":"","Layers":[]}]`, `[{"Config":"."}]`, `[{"Config":"a.json","Layers":["./"]}]`, `[{"Config":"././/."}]`, `not json`} {
 		if _, err := ParseDockerManifest([]byte(bad)); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
