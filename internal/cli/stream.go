@@ -257,20 +257,9 @@ func (c *CLI) watchResize(send func(*apiv1.StreamIn) error) func() {
 // proxySignals forwards the usual termination signals to the container (docker's
 // --sig-proxy); the returned func stops it.
 func (c *CLI) proxySignals(id string) func() {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-ch:
-				if cl, err := c.client(); err == nil {
-					cl.Kill(context.Background(), &apiv1.KillRequest{Id: id, Signal: opts.SignalName(s.(syscall.Signal))})
-				}
-			case <-done:
-				return
-			}
+	return opts.ProxySignals(func(name string) {
+		if cl, err := c.client(); err == nil {
+			cl.Kill(context.Background(), &apiv1.KillRequest{Id: id, Signal: name})
 		}
-	}()
-	return func() { signal.Stop(ch); close(done) }
+	})
 }

@@ -269,7 +269,7 @@ func (d *Daemon) recover(c *container.Container) {
 			d.bgGo(func() {
 				waited := make(chan waitResult, 1)
 				waited <- d.waitExit(c, client)
-				d.monitor(c, client, run, waited)
+				d.monitor(c, run, waited)
 			})
 			d.log.Info("reconnected to running container", "id", c.ID, "pid", pid)
 			return

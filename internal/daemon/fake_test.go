@@ -205,6 +205,25 @@ func (c *fakeConn) AttachStream(ctx context.Context, stdin io.Reader, stdout, st
 	return func() error { <-c.p.done; return nil }, nil
 }
 
+func (c *fakeConn) AttachStart(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int, func() error, error) {
+	wait, _ := c.AttachStream(ctx, stdin, stdout, stderr)
+	pid, err := c.Start(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return pid, wait, nil
+}
+
+// WaitFinal is Wait, then the shim goes as a real one does after a final wait; it does not
+// delete the runtime's state (cleaned false), so the daemon's cleanup still runs.
+func (c *fakeConn) WaitFinal(ctx context.Context) (shim.ExitStatus, bool, error) {
+	es, err := c.Wait(ctx)
+	if err == nil {
+		c.Shutdown(ctx)
+	}
+	return es, false, err
+}
+
 func (c *fakeConn) Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, opts shim.ExecOptions) (int, error) {
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()

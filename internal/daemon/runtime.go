@@ -47,10 +47,15 @@ type Shim interface {
 	Pid() (int, error)
 	Kill(ctx context.Context, signal int, all bool) error
 	Wait(ctx context.Context) (shim.ExitStatus, error)
+	// WaitFinal is Wait as the last request: the shim then exits by itself; cleaned says it
+	// deleted the runtime's state and the cgroups.
+	WaitFinal(ctx context.Context) (es shim.ExitStatus, cleaned bool, err error)
 	Resize(ctx context.Context, width, height uint16) error
 	ReopenLog(ctx context.Context) error // the CRI's ReopenContainerLog
 	Attach(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	AttachStream(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (wait func() error, err error)
+	// AttachStart is AttachStream and Start in one request.
+	AttachStart(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (pid int, wait func() error, err error)
 	Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, opts shim.ExecOptions) (int, error)
 	Shutdown(ctx context.Context) error
 	Close() error

@@ -222,11 +222,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	waited := make(chan waitResult, 1)
 	go func() { waited <- d.waitExit(c, client) }()
 	var pid int
-	as, oneCall := client.(attachStarter)
-	if st != nil && oneCall {
+	if st != nil {
 		// The streams and the start in one request to the shim.
 		var wait func() error
-		if pid, wait, err = as.AttachStart(ctx, st.Stdin, st.Stdout, st.Stderr); err == nil {
+		if pid, wait, err = client.AttachStart(ctx, st.Stdin, st.Stdout, st.Stderr); err == nil {
 			go func() {
 				err := wait()
 				if st.Done != nil {
@@ -235,23 +234,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 			}()
 		}
 	} else {
-		if st != nil {
-			wait, err := client.AttachStream(context.Background(), st.Stdin, st.Stdout, st.Stderr)
-			if err != nil {
-				return fmt.Errorf("attaching to the shim: %w", err)
-			}
-			go func() {
-				err := wait()
-				if st.Done != nil {
-					st.Done <- err
-				}
-			}()
-		}
 		pid, err = client.Start(ctx)
 	}
 	if err != nil || !hc.AutoRemove {
 		// The next start's spare shim, now that this one's runtime is done. A --rm
-		// container's spare comes once it is removed (finishRemove): started here, its
+		// container's spare comes once its exit is handled (handleExit): started here, its
 		// fork, exec and Go start competed with the exit and the removal of a short run.
 		d.refillSpare()
 	}
@@ -278,7 +265,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	d.log.Info("container started", "id", c.ID, "pid", pid)
 	d.event(c, "start")
 	undo = nil
-	d.bgGo(func() { d.monitor(c, client, run, waited) })
+	d.bgGo(func() { d.monitor(c, run, waited) })
 	return nil
 }
 
@@ -319,11 +306,11 @@ type waitResult struct {
 
 // waitExit waits for the container's exit through its shim.
 func (d *Daemon) waitExit(c *container.Container, client Shim) waitResult {
-	r := waitResult{xi: exitInfo{shim: client}}
-	if fw, ok := client.(finalWaiter); ok && c.HostConfig.AutoRemove {
+	var r waitResult
+	if c.HostConfig.AutoRemove {
 		// A --rm container's shim has nothing left to do for the daemon after this: it
 		// exits once it answered, and says whether it deleted the runtime's state.
-		r.es, r.xi.cleaned, r.err = fw.WaitFinal(context.Background())
+		r.es, r.xi.cleaned, r.err = client.WaitFinal(context.Background())
 		r.xi.gone = r.err == nil
 	} else {
 		r.es, r.err = client.Wait(context.Background())
@@ -332,7 +319,7 @@ func (d *Daemon) waitExit(c *container.Container, client Shim) waitResult {
 }
 
 // monitor handles the container's exit, which waited reports (waitExit).
-func (d *Daemon) monitor(c *container.Container, client Shim, run *container.Run, waited <-chan waitResult) {
+func (d *Daemon) monitor(c *container.Container, run *container.Run, waited <-chan waitResult) {
 	r := <-waited
 	es, xi, err := r.es, r.xi, r.err
 	if err != nil {
@@ -349,30 +336,15 @@ func (d *Daemon) monitor(c *container.Container, client Shim, run *container.Run
 			es = shim.ExitStatus{Code: 137, ExitedAt: time.Now()}
 		}
 	}
-	// Not client.Close(): it would cut the attach streams of this client that may still
+	// Not the client's Close: it would cut the attach streams of this client that may still
 	// be reading the last output (the shim answers waiters once that output is written to
 	// the sockets, not once it is read). They end by themselves when the shim exits.
 	d.setShim(c.ID, nil)
-	if err != nil {
-		xi = exitInfo{} // gone: the removal looks for a shim itself
-	}
 	d.handleExit(c, run, es, xi)
-}
-
-// attachStarter is a shim client that attaches and starts in one request
-// (shim.Client.AttachStart).
-type attachStarter interface {
-	AttachStart(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int, func() error, error)
-}
-
-// finalWaiter is a shim client that can wait as its last request (shim.Client.WaitFinal).
-type finalWaiter interface {
-	WaitFinal(ctx context.Context) (es shim.ExitStatus, cleaned bool, err error)
 }
 
 // exitInfo is what the exit's report says about the shim that made it.
 type exitInfo struct {
-	shim    Shim // the shim's client, nil if it is not known to be alive
 	gone    bool // the shim exits by itself (a final wait): no shutdown needed
 	cleaned bool // the shim deleted the runtime's state and the container's cgroups
 }

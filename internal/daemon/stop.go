@@ -281,9 +281,9 @@ func (d *Daemon) finishRemove(c *container.Container) error {
 }
 
 // finishRemoveWith is finishRemove after an exit reported as xi says: a shim that exits by
-// itself is not told to, one whose client is known is told without first probing its socket,
-// and the runtime's state and cgroups the shim deleted are not looked for again (together
-// 3 round trips to the shim and a cgroupfs walk less on --rm's exit path).
+// itself is neither looked for nor told to go, and the runtime's state and cgroups it
+// deleted are not looked for again (together 3 round trips to the shim and a cgroupfs walk
+// less on --rm's exit path).
 func (d *Daemon) finishRemoveWith(c *container.Container, xi exitInfo) (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -301,14 +301,10 @@ func (d *Daemon) finishRemoveWith(c *container.Container, xi exitInfo) (err erro
 		cl.Close()
 		d.setShim(c.ID, nil)
 	}
-	// No process of the container may be left before its channels are unmounted. The shim
-	// that reported the exit answered its wait after the container's processes and cgroups
-	// were gone; it is told to go (not Close: its attach streams may still be read).
-	probe := !xi.gone
-	if probe && xi.shim != nil && xi.shim.Shutdown(ctx) == nil {
-		probe = false
-	}
-	if probe {
+	// No process of the container may be left before its channels are unmounted. A shim
+	// that answered a final wait did so after the container's processes were gone, and
+	// exits by itself.
+	if !xi.gone {
 		if cl, err := d.shims.Connect(ctx, shim.SocketPath(d.cfg.State, c.ID)); err == nil {
 			cl.Shutdown(ctx)
 			cl.Close()

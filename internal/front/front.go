@@ -17,9 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -267,18 +265,7 @@ func errText(err error) string {
 // proxySignals forwards the full client's sig-proxy signals as signal frames; the returned
 // func stops it.
 func proxySignals(w io.Writer) func() {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-ch:
-				lightproto.WriteJSON(w, lightproto.FrameSignal, lightproto.Signal{Name: opts.SignalName(s.(syscall.Signal))})
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { signal.Stop(ch); close(done) }
+	return opts.ProxySignals(func(name string) {
+		lightproto.WriteJSON(w, lightproto.FrameSignal, lightproto.Signal{Name: name})
+	})
 }

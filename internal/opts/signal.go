@@ -2,6 +2,8 @@ package opts
 
 import (
 	"fmt"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,4 +124,24 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// ProxySignals forwards the termination signals a client proxies to its container (docker's
+// --sig-proxy: INT, TERM, HUP, QUIT, USR1, USR2) to send, by name, until the returned func is
+// called. The full client and the front both use it, so both proxy the same signals.
+func ProxySignals(send func(name string)) (stop func()) {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				send(SignalName(s.(syscall.Signal)))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
 }
