@@ -77,12 +77,10 @@ func main() {
 }
 
 func run(cfg daemon.Config) error {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// A soft limit: the collector and the scavenger work harder as the daemon nears
-		// it, so memory freed after a burst goes back to the system instead of staying in
-		// the process. It never makes an allocation fail.
-		debug.SetMemoryLimit(20 << 20)
-	}
+	// No soft memory limit by default: one of 20 MiB (the idle footprint plus a few MiB)
+	// kept the collector running through a burst of starts, 43% of the daemon's CPU then
+	// (docs/PERFORMANCE.md, issue 14's third round). GOMEMLIMIT in the environment still
+	// sets one. Memory freed after a burst goes back to the system below.
 	go func() {
 		// Give memory freed after a burst (100 containers started and removed) back to
 		// the system; the heap is a few MiB, so this costs well under a millisecond.
