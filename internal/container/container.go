@@ -76,6 +76,49 @@ type Container struct {
 type Run struct {
 	Exited chan struct{}
 	Done   chan struct{}
+
+	// Holds by the clients an exit of this run is sent to (Hold), and what waits for the
+	// last of them to let go (AfterHolds).
+	holdMu    sync.Mutex
+	holds     int
+	afterHold []func()
+}
+
+// Hold registers a client the exit of this run goes to; the returned func lets go of it
+// (once; later calls do nothing). Work that must not compete with the client's last
+// moments (daemon: the spare shim of a --rm container) waits for every hold (AfterHolds).
+func (r *Run) Hold() (release func()) {
+	r.holdMu.Lock()
+	r.holds++
+	r.holdMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.holdMu.Lock()
+			r.holds--
+			var fs []func()
+			if r.holds == 0 {
+				fs, r.afterHold = r.afterHold, nil
+			}
+			r.holdMu.Unlock()
+			for _, f := range fs {
+				f()
+			}
+		})
+	}
+}
+
+// AfterHolds calls f once no hold is left: at once when there is none, otherwise when the
+// last one is let go (in that caller's goroutine).
+func (r *Run) AfterHolds(f func()) {
+	r.holdMu.Lock()
+	if r.holds > 0 {
+		r.afterHold = append(r.afterHold, f)
+		r.holdMu.Unlock()
+		return
+	}
+	r.holdMu.Unlock()
+	f()
 }
 
 // NewRun prepares the bookkeeping for a new start and returns it.

@@ -399,3 +399,29 @@ func TestLoadTransientRecords(t *testing.T) {
 		t.Fatalf("whole transient record: %v %v", c, err)
 	}
 }
+
+func TestRunHoldsDelayAfterHolds(t *testing.T) {
+	c := &Container{}
+	run := c.NewRun()
+	// No hold: at once.
+	called := 0
+	run.AfterHolds(func() { called++ })
+	if called != 1 {
+		t.Fatalf("AfterHolds without holds: called %d times, want 1", called)
+	}
+	r1, r2 := run.Hold(), run.Hold()
+	run.AfterHolds(func() { called++ })
+	r1()
+	r1() // a second release of the same hold does nothing
+	if called != 1 {
+		t.Fatalf("AfterHolds ran with a hold left (called %d)", called)
+	}
+	r2()
+	if called != 2 {
+		t.Fatalf("AfterHolds did not run once the last hold went (called %d)", called)
+	}
+	r2()
+	if called != 2 {
+		t.Fatalf("a released hold ran AfterHolds again (called %d)", called)
+	}
+}

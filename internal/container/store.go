@@ -216,7 +216,7 @@ func (s *Store) save(c *Container, write func(string, []byte, os.FileMode) error
 		return nil
 	}
 	c.mu.Lock()
-	data, err := json.MarshalIndent(c, "", "  ")
+	data, err := json.Marshal(c)
 	c.mu.Unlock()
 	if err != nil {
 		return err
@@ -235,7 +235,7 @@ func (s *Store) Update(c *Container, change func(c *Container) error) error {
 	err := change(c)
 	var data []byte
 	if err == nil && !c.deleted {
-		data, err = json.MarshalIndent(c, "", "  ")
+		data, err = json.Marshal(c)
 	}
 	c.mu.Unlock()
 	if err == nil && data != nil {

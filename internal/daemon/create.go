@@ -305,7 +305,9 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	// crun 1.8 accepts only 1.0.x specs; the fields used here all exist in 1.0.2.
 	s.Version = "1.0.2"
 	d.withNetworkSpec(s, c)
-	data, err := json.MarshalIndent(s, "", "  ")
+	// Compact: the runtime reads it once; indented, the 25 KB spec cost a third more to
+	// make on every create (docs/PERFORMANCE.md, issue 14's third round).
+	data, err := json.Marshal(s)
 	if err != nil {
 		return fail(err)
 	}
@@ -318,7 +320,7 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	if err := write(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
 		return fail(err)
 	}
-	hcData, _ := json.MarshalIndent(c.HostConfig, "", "  ")
+	hcData, _ := json.Marshal(c.HostConfig)
 	// A copy for readers of the directory; the record below holds the same, durably.
 	if err := atomicfile.Replace(filepath.Join(dir, "hostconfig.json"), hcData, 0o600); err != nil {
 		return fail(err)

@@ -198,7 +198,11 @@ func (ls *lightServer) serve(conn net.Conn, br *bufio.Reader) {
 		ls.mu.Unlock()
 		ls.wg.Done()
 	}()
-	go ls.readClient(a, br, hello.SigProxy && !hello.Detach)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		ls.readClient(a, br, hello.SigProxy && !hello.Detach)
+	}()
 	if hello.Detach {
 		ls.createStart(a, hello.Create)
 		return
@@ -206,7 +210,24 @@ func (ls *lightServer) serve(conn net.Conn, br *bufio.Reader) {
 	if err := ls.svc.Attach(a); err != nil && ctx.Err() == nil {
 		a.sendError(err)
 	}
+	if a.hangup != nil {
+		// The front exits once it has read the exit: its end of the connection closes
+		// then. A client that stays is not waited for long.
+		t := time.NewTimer(hangupWait)
+		select {
+		case <-readDone:
+		case <-t.C:
+		}
+		t.Stop()
+		a.hangup()
+	}
 }
+
+// hangupWait bounds the wait for a light client to go once it has its exit.
+const hangupWait = 200 * time.Millisecond
+
+// afterHangup: serve calls f once the client has gone (hangupWaiter).
+func (a *lightAttach) afterHangup(f func()) { a.hangup = f }
 
 // createStart serves run -d: the gRPC service's Create with start, its answer as Created
 // and Exit 0, its error as the Error frame.
@@ -282,6 +303,8 @@ type lightAttach struct {
 
 	mu      sync.Mutex // serialises writes
 	created string
+
+	hangup func() // set by Attach (afterHangup), called by serve once the client went
 }
 
 var _ apiv1.Containers_AttachServer = (*lightAttach)(nil)

@@ -379,6 +379,7 @@ func (s *service) Attach(srv apiv1.Containers_AttachServer) error {
 	var run *container.Run
 	if ar.Start {
 		st := &Streams{Stdin: stdinR, Stdout: stdout, Stderr: stderr, Width: uint16(ar.Width), Height: uint16(ar.Height), Done: done}
+		defer releaseAfterClient(srv, st.Release)
 		if err := s.d.Start(ctx, c, st); err != nil {
 			// Like docker: a container that could not start is still there; with --rm
 			// it goes.
@@ -435,6 +436,20 @@ func (s *service) Attach(srv apiv1.Containers_AttachServer) error {
 		msg = "the container's output may be incomplete: " + streamErr.Error()
 	}
 	return sendExit(c.Snapshot().ExitCode, msg)
+}
+
+// hangupWaiter is a stream that knows when its client has gone (the light protocol's
+// connection, lightAttach): it calls f then, or a little after the stream ended.
+type hangupWaiter interface{ afterHangup(f func()) }
+
+// releaseAfterClient calls release once srv's client has gone if srv can tell (the light
+// front exits as soon as it read the exit), otherwise now, as the stream ends.
+func releaseAfterClient(srv any, release func()) {
+	if h, ok := srv.(hangupWaiter); ok {
+		h.afterHangup(release)
+		return
+	}
+	release()
 }
 
 // autoRemove removes a container with --rm whose attached start failed; the error, if

@@ -30,6 +30,17 @@ type Streams struct {
 	Width, Height  uint16 // initial terminal size (in the OCI spec's consoleSize)
 	// Done receives the result of the attach (nil once the output ended).
 	Done chan error
+	// release lets go of the run's hold (container.Run.Hold) for the client these streams
+	// go to; set by the start once the run exists, called by whoever serves the client
+	// (Streams.Release).
+	release func()
+}
+
+// Release lets go of the client's hold on the run the start made, if it made one.
+func (st *Streams) Release() {
+	if st != nil && st.release != nil {
+		st.release()
+	}
 }
 
 // StartError is a start that failed in the runtime; Code is what `run` exits with
@@ -261,6 +272,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		return err
 	}
 	run := c.NewRun()
+	if st != nil {
+		// The attached client is held on to until it has its exit (and has gone): a --rm
+		// container's spare shim waits for that (handleExit).
+		st.release = run.Hold()
+	}
 	d.setShim(c.ID, client)
 	d.log.Info("container started", "id", c.ID, "pid", pid)
 	d.event(c, "start")
@@ -364,8 +380,10 @@ func (d *Daemon) handleExit(c *container.Container, run *container.Run, es shim.
 		close(run.Done)
 		if c.HostConfig.AutoRemove {
 			// The spare held back at the start of a --rm container (startLocked), once
-			// the exit can go out to the client.
-			d.refillSpare()
+			// the exit went out and the attached client, if any, let go of the run: its
+			// fork, exec and Go start competed with the client's last moments (the exit
+			// frame's read, the process's exit) on a short run.
+			run.AfterHolds(d.refillSpare)
 		}
 	}()
 	d.networkDown(c) // CNI DEL once the container is gone (network.go)

@@ -33,6 +33,7 @@ type Spares struct {
 	mu      sync.Mutex
 	spare   *spare
 	filling bool
+	filled  chan struct{} // closed when the fill under way ends
 	closed  bool
 }
 
@@ -51,6 +52,16 @@ func NewSpares(shimBinary string) *Spares { return &Spares{bin: shimBinary} }
 // otherwise compete with that start.
 func (s *Spares) Launch(ctx context.Context, cfg Config) (*Client, error) {
 	s.mu.Lock()
+	if s.spare == nil && s.filling {
+		// A spare on its way is nearer than a new shim: its fork and exec are under way.
+		filled := s.filled
+		s.mu.Unlock()
+		select {
+		case <-filled:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+	}
 	sp := s.spare
 	s.spare = nil
 	s.mu.Unlock()
@@ -82,10 +93,13 @@ func (s *Spares) Refill() {
 		return
 	}
 	s.filling = true
+	filled := make(chan struct{})
+	s.filled = filled
 	go func() {
 		sp, err := startSpare(s.bin)
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		defer close(filled)
 		s.filling = false
 		if err != nil {
 			return // the next Launch launches as without spares, and tries again
