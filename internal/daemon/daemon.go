@@ -39,6 +39,9 @@ var (
 
 // Daemon is the running engine.
 type Daemon struct {
+	memMu    sync.Mutex
+	memTimer *time.Timer // releaseMemorySoon
+
 	cfg      Config
 	log      *slog.Logger
 	store    *container.Store
@@ -364,6 +367,11 @@ func (d *Daemon) Close() {
 		delete(d.conns, id)
 	}
 	d.mu.Unlock()
+	d.memMu.Lock()
+	if d.memTimer != nil {
+		d.memTimer.Stop()
+	}
+	d.memMu.Unlock()
 	if c, ok := d.shims.(interface{ Close() }); ok {
 		c.Close() // the spare shim exits
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -289,6 +290,7 @@ func (d *Daemon) finishRemoveWith(c *container.Container, xi exitInfo) (err erro
 	defer cancel()
 	defer func() {
 		if err == nil {
+			d.releaseMemorySoon()
 			return
 		}
 		d.log.Error("removal failed: the container is dead until rm -f succeeds", "id", c.ID, "err", err)
@@ -352,4 +354,21 @@ func (d *Daemon) Rename(c *container.Container, name string) error {
 	}
 	d.event(c, "rename", "oldName", old)
 	return nil
+}
+
+// memQuiet is how long removals must pause before the memory a burst freed goes back.
+const memQuiet = 300 * time.Millisecond
+
+// releaseMemorySoon gives the memory freed by the containers just removed back to the system
+// once removals have paused for memQuiet (a forced collection of a heap of a few MiB: well
+// under a millisecond). Without a soft memory limit (cmd/isulad) the collector would leave it
+// in the process until the periodic release.
+func (d *Daemon) releaseMemorySoon() {
+	d.memMu.Lock()
+	defer d.memMu.Unlock()
+	if d.memTimer == nil {
+		d.memTimer = time.AfterFunc(memQuiet, debug.FreeOSMemory)
+		return
+	}
+	d.memTimer.Reset(memQuiet)
 }
