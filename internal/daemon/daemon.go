@@ -4,7 +4,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,7 +247,7 @@ func (d *Daemon) recover(c *container.Container) {
 		if perr == nil && pid == 0 {
 			if err := client.Shutdown(ctx); errors.Is(err, shim.ErrStartInProgress) {
 				d.log.Warn("a shim was still starting the container when the daemon stopped: killing it", "id", c.ID)
-				d.killStuckShim(c.ID)
+				d.killStuckShim(ctx, c.ID, client)
 			}
 		}
 		if perr == nil && pid > 0 {
@@ -398,23 +396,14 @@ func init() {
 	errdefs.Register(shim.ErrStartInProgress, errdefs.ErrConflict)
 }
 
-// killStuckShim SIGKILLs the shim of container id (its pid from shim.pid, checked to be that
-// container's isulad-shim) and waits briefly for it to go.
-func (d *Daemon) killStuckShim(id string) {
-	b, err := os.ReadFile(filepath.Join(d.stateDir(id), shim.ShimPidFile))
+// killStuckShim SIGKILLs the shim behind cl (the process listening on its socket, by a
+// pidfd the kernel gives for it) and waits briefly for it to go. The pid in shim.pid is not
+// used: checking it against the command line failed for an adopted spare shim, whose
+// command line is `isulad-shim --spare`, so a stuck spare was never killed.
+func (d *Daemon) killStuckShim(ctx context.Context, id string, cl Shim) {
+	pfd, err := cl.PeerPidFD(ctx)
 	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte("\x00--id\x00"+id+"\x00")) {
-		return // gone already, or not that container's shim
-	}
-	pfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
+		d.log.Warn("a stuck shim could not be killed", "id", id, "err", err)
 		return
 	}
 	defer unix.Close(pfd)

@@ -243,6 +243,11 @@ func (c *fakeConn) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// PeerPidFD: a fake shim is no process.
+func (c *fakeConn) PeerPidFD(ctx context.Context) (int, error) {
+	return -1, errors.New("fake shim: no process")
+}
+
 func (c *fakeConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })
 	return nil

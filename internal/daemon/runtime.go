@@ -58,6 +58,9 @@ type Shim interface {
 	AttachStart(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (pid int, wait func() error, err error)
 	Exec(ctx context.Context, execID string, proc *specs.Process, stdin io.Reader, stdout, stderr io.Writer, resize <-chan [2]uint16, opts shim.ExecOptions) (int, error)
 	Shutdown(ctx context.Context) error
+	// PeerPidFD is a pidfd of the shim's process (the peer of its socket), to kill one that
+	// no longer answers as it should (killStuckShim).
+	PeerPidFD(ctx context.Context) (int, error)
 	Close() error
 }
 

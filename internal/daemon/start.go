@@ -298,7 +298,7 @@ func (d *Daemon) reapOldShim(ctx context.Context, c *container.Container) {
 			break
 		}
 		if err := cl.Shutdown(ctx); errors.Is(err, shim.ErrStartInProgress) {
-			d.killStuckShim(c.ID) // its start outlived the run it belonged to
+			d.killStuckShim(ctx, c.ID, cl) // its start outlived the run it belonged to
 		}
 		cl.Close()
 		time.Sleep(20 * time.Millisecond)

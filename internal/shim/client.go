@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/isulad-go/isulad/internal/unixsock"
+	"golang.org/x/sys/unix"
 )
 
 // Client talks to one shim. Every call uses its own connection, so calls may
@@ -592,3 +593,40 @@ func (c *Client) Exec(ctx context.Context, execID string, proc *specs.Process, s
 
 // execKillWait is how long Exec with KillOnCancel waits for the shim's answer after ctx ended.
 const execKillWait = 10 * time.Second
+
+// PeerPidFD returns a pidfd of the process that listens on the shim's socket: the shim
+// itself, whatever its command line says (an adopted spare's is `isulad-shim --spare`).
+// The kernel names the peer (SO_PEERPIDFD), so the pidfd is of that process and no other;
+// a kernel without it gives the peer's pid (SO_PEERCRED), opened at once.
+func (c *Client) PeerPidFD(ctx context.Context) (int, error) {
+	nc, err := unixsock.Dial(ctx, c.socket)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return -1, fmt.Errorf("%w: %v", ErrShimGone, err)
+		}
+		return -1, err
+	}
+	defer nc.Close()
+	rc, err := nc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	pfd, perr := -1, error(nil)
+	cerr := rc.Control(func(fd uintptr) {
+		pfd, perr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+		if perr == nil {
+			return
+		}
+		var cred *unix.Ucred
+		if cred, perr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); perr == nil {
+			pfd, perr = unix.PidfdOpen(int(cred.Pid), 0)
+		}
+	})
+	if cerr != nil {
+		return -1, cerr
+	}
+	if perr != nil {
+		return -1, fmt.Errorf("the shim's process: %w", perr)
+	}
+	return pfd, nil
+}

@@ -2,12 +2,15 @@ package shim
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func waitSpareExit(t *testing.T, sp *spare) {
@@ -39,6 +42,16 @@ func TestSpareAdopted(t *testing.T) {
 		if got := strings.TrimSpace(string(b)); got != strconv.Itoa(sp.cmd.Process.Pid) {
 			t.Errorf("shim.pid %q, the spare is %d", got, sp.cmd.Process.Pid)
 		}
+		// The daemon kills a stuck shim through PeerPidFD: it must be the spare's process,
+		// whose command line does not name the container.
+		pfd, err := c.PeerPidFD(ctx)
+		if err != nil {
+			t.Fatalf("PeerPidFD: %v", err)
+		}
+		if got := pidfdPid(t, pfd); got != sp.cmd.Process.Pid {
+			t.Errorf("PeerPidFD is of pid %d, the spare is %d", got, sp.cmd.Process.Pid)
+		}
+		unix.Close(pfd)
 		if _, err := c.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -125,4 +138,21 @@ func TestSparesLaunch(t *testing.T) {
 			waitSpareExit(t, sp)
 		}
 	})
+}
+
+// pidfdPid is the pid a pidfd refers to (its fdinfo's Pid line).
+func pidfdPid(t *testing.T, pfd int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", pfd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Pid:"); ok {
+			pid, _ := strconv.Atoi(strings.TrimSpace(v))
+			return pid
+		}
+	}
+	t.Fatalf("no Pid in the fdinfo of a pidfd: %s", b)
+	return 0
 }
