@@ -264,11 +264,21 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		}
 		return &StartError{Code: code, Err: err}
 	}
-	// Running only once the disk says so: a record that cannot be saved fails the start,
-	// and the undo stops the container.
-	if err := d.store.Update(c, func(c *container.Container) error {
-		return c.SetRunningLocked(pid, time.Now().UTC())
-	}); err != nil {
+	setRunning := func(c *container.Container) error { return c.SetRunningLocked(pid, time.Now().UTC()) }
+	if hc.AutoRemove {
+		// A --rm container's start is kept in memory only (as its exit is, handleExit): a
+		// daemon that dies while it runs finds its shim and takes it as running whatever
+		// the record says (restore), and one that finds no shim removes it. The record's
+		// write was on the exit path of a short run.
+		c.Lock()
+		err := setRunning(c)
+		c.Unlock()
+		if err != nil {
+			return err
+		}
+	} else if err := d.store.Update(c, setRunning); err != nil {
+		// Running only once the disk says so: a record that cannot be saved fails the
+		// start, and the undo stops the container.
 		return err
 	}
 	run := c.NewRun()

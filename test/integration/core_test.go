@@ -297,8 +297,12 @@ func TestDaemonKillRecovery(t *testing.T) {
 	d.Must("run", "-d", "--name", "alive", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")
 	d.Must("run", "-d", "--name", "ends", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 1; exit 7")
 	d.Must("run", "-d", "--rm", "--name", "gone", "--external-rootfs", busyboxRoot, "none", "sh", "-c", "sleep 1")
+	// A --rm container's start is not written to its record: after the daemon's restart it
+	// must still be found running (by its shim), and removed once it exits.
+	d.Must("run", "-d", "--rm", "--name", "rmalive", "--external-rootfs", busyboxRoot, "none", "sh", "-c", `trap "exit 0" TERM; while :; do sleep 0.1; done`)
 	d.Must("create", "--name", "created", "--external-rootfs", busyboxRoot, "none", "true")
 	alivePid := d.Inspect("alive", "{{.State.Pid}}")
+	rmAlivePid := d.Inspect("rmalive", "{{.State.Pid}}")
 	endsPid, _ := strconv.Atoi(d.Inspect("ends", "{{.State.Pid}}"))
 	gonePid, _ := strconv.Atoi(d.Inspect("gone", "{{.State.Pid}}"))
 	logPath := d.Inspect("alive", "{{.LogPath}}")
@@ -323,6 +327,13 @@ func TestDaemonKillRecovery(t *testing.T) {
 	if st := d.Inspect("created", "{{.State.Status}}"); st != "created" {
 		t.Fatalf("created container: %s", st)
 	}
+	if st := d.Inspect("rmalive", "{{.State.Status}} {{.State.Pid}}"); st != "running "+rmAlivePid {
+		t.Fatalf("running --rm container after daemon kill: %s (pid was %s)", st, rmAlivePid)
+	}
+	d.Must("kill", "-s", "TERM", "rmalive")
+	WaitFor(t, "the --rm container to be removed once it exited", 10*time.Second, func() bool {
+		return d.Isula("inspect", "rmalive").Code != 0
+	})
 	if out := d.Must("exec", "alive", "echo", "ok"); out != "ok" {
 		t.Fatalf("exec after recovery: %q", out)
 	}
