@@ -88,7 +88,25 @@ func (r *runtime) fastDelete(id string, bi bundleInfo) error {
 			return err
 		}
 	}
+	// Moved into the shim's own state directory, which the daemon removes in the
+	// background with the container (internal/trash), or the next shim of the container
+	// does (removeDeletedRuntimeState): the runtime's directory then goes in one rename on
+	// the exit path instead of its unlinks (an rmdir that frees a block is 0.2-0.5 ms on
+	// ext4 with discard). Anything else (another file system, a leftover in the way): here.
+	if r.stateDir != "" && os.Rename(stateDir, filepath.Join(r.stateDir, deletedRuntimeState)) == nil {
+		return nil
+	}
 	return os.RemoveAll(stateDir)
+}
+
+// deletedRuntimeState is the runtime's state directory of a deleted container, moved into the
+// shim's state directory by fastDelete.
+const deletedRuntimeState = "runtime-state.deleted"
+
+// removeDeletedRuntimeState removes what fastDelete moved into stateDir for an earlier run of
+// the container (one that was not removed since: restarted, or started again).
+func removeDeletedRuntimeState(stateDir string) {
+	os.RemoveAll(filepath.Join(stateDir, deletedRuntimeState))
 }
 
 // cachedCgroupMounts is cgroupMounts read once: a spare shim reads it before it is adopted

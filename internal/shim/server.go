@@ -177,6 +177,7 @@ func newServer(cfg Config) (*server, error) {
 	// Files of a previous run of the container would mislead the daemon.
 	os.Remove(filepath.Join(cfg.StateDir, ExitFile))
 	os.Remove(filepath.Join(cfg.StateDir, InitPidFile))
+	go removeDeletedRuntimeState(cfg.StateDir) // nothing reads it: off the start's path
 	s.l, err = unixsock.Listen(cfg.Socket)
 	if err != nil {
 		return nil, err

@@ -70,6 +70,15 @@ func TestSpareAdopted(t *testing.T) {
 			t.Errorf("exit %+v, want 4", st)
 		}
 		waitSpareExit(t, sp)
+		// The runtime's state went with the fast delete (moved into the shim's state
+		// directory, which goes with the container; the next shim removes it).
+		if _, err := os.Stat(filepath.Join(e.cfg.RuntimeRoot, e.cfg.ID)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the runtime's state of the container is still there: %v", err)
+		}
+		removeDeletedRuntimeState(e.cfg.StateDir)
+		if _, err := os.Stat(filepath.Join(e.cfg.StateDir, deletedRuntimeState)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the moved runtime state was not removed: %v", err)
+		}
 		if es := e.logEntries(); len(es) != 1 || es[0].Log != "hi\n" {
 			t.Errorf("log %+v", es)
 		}
