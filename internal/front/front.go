@@ -45,6 +45,9 @@ type Plan struct {
 	// Fallback: a not-found error before the container is made (the image is not here)
 	// execs the full client, which pulls it (--pull=missing) and runs.
 	Fallback bool
+	// ExitAfter: the process exits as soon as Run returned (Main), so a connection that
+	// got its exit is left to that exit to close.
+	ExitAfter bool
 }
 
 // Decide parses args (without the program name) the way the full client does and says
@@ -131,6 +134,7 @@ func Main() int {
 	if !p.Serve {
 		return ExecFull()
 	}
+	p.ExitAfter = true
 	code, full := Run(p, os.Stdout, os.Stderr)
 	if full {
 		return ExecFull()
@@ -149,7 +153,15 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 	if err != nil {
 		return 0, true // the full client says why
 	}
-	defer conn.Close()
+	// Left open once the exit came: the process's exit closes it, and the daemon starts the
+	// next spare shim at that end of the connection, which then does not compete with the
+	// last moments of this process.
+	keepOpen := false
+	defer func() {
+		if !keepOpen {
+			conn.Close()
+		}
+	}()
 	if err := lightproto.WriteHello(conn, p.Hello); err != nil {
 		return 0, true
 	}
@@ -187,6 +199,7 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 				defer stop()
 			}
 		case lightproto.FrameExit:
+			keepOpen = p.ExitAfter
 			var x lightproto.Exit
 			if err := json.Unmarshal(payload, &x); err != nil {
 				fmt.Fprintf(stderr, "Error: bad exit message from the daemon: %v\n", err)
