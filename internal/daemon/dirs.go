@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 
 	"github.com/isulad-go/isulad/internal/statedir"
-	"golang.org/x/sys/unix"
 )
 
 // ensureDirs makes or checks every directory the daemon keeps state in: root's and writable
@@ -22,31 +21,5 @@ func ensureDirs(cfg Config) error {
 			return err
 		}
 	}
-	for _, dir := range []string{filepath.Join(cfg.Graph, "containers"), filepath.Join(cfg.State, "containers")} {
-		spreadSubdirs(dir)
-	}
 	return nil
-}
-
-// fsTopdirFL is FS_TOPDIR_FL (chattr +T): ext2/3/4 place the subdirectories of such a
-// directory across block groups, as they do for top-level directories, instead of in its own.
-const fsTopdirFL = 0x00020000
-
-// spreadSubdirs marks dir so that ext4 spreads the containers' directories over its block
-// groups. On an ext4 without a journal, each new inode is found by scanning its group for a
-// free one, skipping every inode freed in the last seconds one by one (recently_deleted);
-// with every container's files in one group, a burst of 100 starts spent a third of the
-// daemon's CPU there (docs/PERFORMANCE.md, issue 14's third round). Best effort: other file
-// systems refuse the flag, and nothing depends on it.
-func spreadSubdirs(dir string) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return
-	}
-	defer unix.Close(fd)
-	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
-	if err != nil || flags&fsTopdirFL != 0 {
-		return
-	}
-	unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(flags|fsTopdirFL))
 }
