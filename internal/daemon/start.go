@@ -179,8 +179,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 	// The network (namespace, CNI ADD, /etc/hosts...) before the runtime creates the
 	// container, made while the shim is launched: neither needs the other, and the shim's
 	// launch is a round trip to the spare at least (the none network's three files were
-	// 0.35 ms in front of it, a bridge's CNI ADD tens of ms). Its undo goes where it was,
-	// before the shim's: the shim is shut down and the runtime cleaned up first.
+	// 0.35 ms in front of it, a bridge's CNI ADD tens of ms). Its undo, queued now, waits
+	// for it and runs after the shim's (the shim is shut down and the runtime cleaned up
+	// first).
 	type netResult struct {
 		undo func()
 		err  error
@@ -190,23 +191,19 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		u, err := d.networkUp(ctx, c) // network.go
 		netC <- netResult{u, err}
 	}()
-	netPos, netWaited := len(undo), false
-	joinNetwork := func() error {
-		netWaited = true
-		r := <-netC
-		if r.err != nil {
-			return r.err
+	var joined *netResult
+	joinNetwork := func() netResult {
+		if joined == nil {
+			r := <-netC
+			joined = &r
 		}
-		undo = append(undo[:netPos], append([]func(){r.undo}, undo[netPos:]...)...)
-		return nil
+		return *joined
 	}
-	defer func() {
-		if !netWaited {
-			// A failure before the join: the network's undo, once it is made, runs with
-			// the others (the undo above runs after this).
-			joinNetwork()
+	undo = append(undo, func() {
+		if r := joinNetwork(); r.err == nil {
+			r.undo()
 		}
-	}()
+	})
 	sd := d.stateDir(c.ID)
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return err
@@ -252,8 +249,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		}
 		client.Close()
 	})
-	if err := joinNetwork(); err != nil {
-		return err
+	if r := joinNetwork(); r.err != nil {
+		return r.err
 	}
 	// The monitor's wait is asked before the start: a container that exits at once (a
 	// short command) is reported as soon as the start's bookkeeping below is done, not a

@@ -19,7 +19,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/isulad-go/isulad/internal/unixsock"
-	"golang.org/x/sys/unix"
 )
 
 // Client talks to one shim. Every call uses its own connection, so calls may
@@ -160,6 +159,15 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// dial connects to the shim's socket; a socket nobody listens on is ErrShimGone.
+func (c *Client) dial(ctx context.Context) (*os.File, error) {
+	nc, err := unixsock.Dial(ctx, c.socket)
+	if err != nil && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)) {
+		return nil, fmt.Errorf("%w: %v", ErrShimGone, err)
+	}
+	return nc, err
+}
+
 // conn is one request's connection.
 type conn struct {
 	c  *Client
@@ -175,11 +183,8 @@ func (c *Client) open(ctx context.Context, req request) (*conn, error) {
 	if closed {
 		return nil, ErrClientClosed
 	}
-	nc, err := unixsock.Dial(ctx, c.socket)
+	nc, err := c.dial(ctx)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%w: %v", ErrShimGone, err)
-		}
 		return nil, err
 	}
 	line, err := json.Marshal(req)
@@ -596,37 +601,15 @@ const execKillWait = 10 * time.Second
 
 // PeerPidFD returns a pidfd of the process that listens on the shim's socket: the shim
 // itself, whatever its command line says (an adopted spare's is `isulad-shim --spare`).
-// The kernel names the peer (SO_PEERPIDFD), so the pidfd is of that process and no other;
-// a kernel without it gives the peer's pid (SO_PEERCRED), opened at once.
 func (c *Client) PeerPidFD(ctx context.Context) (int, error) {
-	nc, err := unixsock.Dial(ctx, c.socket)
+	nc, err := c.dial(ctx)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return -1, fmt.Errorf("%w: %v", ErrShimGone, err)
-		}
 		return -1, err
 	}
 	defer nc.Close()
-	rc, err := nc.SyscallConn()
+	pfd, err := unixsock.PeerPidFD(nc)
 	if err != nil {
-		return -1, err
-	}
-	pfd, perr := -1, error(nil)
-	cerr := rc.Control(func(fd uintptr) {
-		pfd, perr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
-		if perr == nil {
-			return
-		}
-		var cred *unix.Ucred
-		if cred, perr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); perr == nil {
-			pfd, perr = unix.PidfdOpen(int(cred.Pid), 0)
-		}
-	})
-	if cerr != nil {
-		return -1, cerr
-	}
-	if perr != nil {
-		return -1, fmt.Errorf("the shim's process: %w", perr)
+		return -1, fmt.Errorf("the shim's process: %w", err)
 	}
 	return pfd, nil
 }

@@ -290,6 +290,15 @@ func (e *env) cleanup() {
 	}
 }
 
+// checkRuntimeEmpty fails t if the runtime rt still lists a container under the env's root.
+func (e *env) checkRuntimeEmpty(t *testing.T, rt string) {
+	t.Helper()
+	out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
+	if strings.TrimSpace(string(out)) != "" {
+		t.Errorf("runtime still lists %q", out)
+	}
+}
+
 func (e *env) shimPid() int {
 	b, err := os.ReadFile(filepath.Join(e.cfg.StateDir, ShimPidFile))
 	if err != nil {
@@ -434,10 +443,7 @@ func TestOutputToLogAndAttach(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		// The runtime state is gone.
-		out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
-		if strings.TrimSpace(string(out)) != "" {
-			t.Errorf("runtime still lists %q", out)
-		}
+		e.checkRuntimeEmpty(t, rt)
 		if _, err := c.Wait(ctx); !errors.Is(err, ErrShimGone) {
 			t.Errorf("wait on a gone shim: %v", err)
 		}
@@ -798,10 +804,7 @@ func TestStartMissingExecutable(t *testing.T) {
 			t.Errorf("runtime output leaked to the container's streams: %q %q", stdout.String(), stderr.String())
 		}
 		e.waitGone(shim)
-		out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
-		if strings.TrimSpace(string(out)) != "" {
-			t.Errorf("runtime still lists %q", out)
-		}
+		e.checkRuntimeEmpty(t, rt)
 		if es := e.logEntries(); len(es) != 0 {
 			t.Errorf("log %+v", es)
 		}
@@ -1469,10 +1472,7 @@ func TestAttachStartAndFinalWait(t *testing.T) {
 		}
 		// No shutdown: the shim goes by itself, and the runtime state is gone.
 		e.waitGone(shim)
-		out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
-		if strings.TrimSpace(string(out)) != "" {
-			t.Errorf("runtime still lists %q", out)
-		}
+		e.checkRuntimeEmpty(t, rt)
 		if _, _, err := c.AttachStart(ctx, nil, io.Discard, io.Discard); !errors.Is(err, ErrShimGone) {
 			t.Errorf("attach-start on a gone shim: %v", err)
 		}
@@ -1495,9 +1495,6 @@ func TestAttachStartMissingExecutable(t *testing.T) {
 		}
 		// The shim goes once its starter went away.
 		e.waitGone(shim)
-		out, _ := exec.Command(rt, "--root", e.cfg.RuntimeRoot, "list", "-q").Output()
-		if strings.TrimSpace(string(out)) != "" {
-			t.Errorf("runtime still lists %q", out)
-		}
+		e.checkRuntimeEmpty(t, rt)
 	})
 }

@@ -136,6 +136,31 @@ func PeerUID(f *os.File) (uint32, error) {
 	return cred.Uid, nil
 }
 
+// PeerPidFD returns a pidfd of the process at the other end of a unix socket: the one the
+// kernel names (SO_PEERPIDFD), or on kernels before 6.5 the pid of SO_PEERCRED, opened at once.
+func PeerPidFD(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	pfd, perr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) {
+		if pfd, perr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD); perr == nil {
+			return
+		}
+		var cred *unix.Ucred
+		if cred, perr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); perr == nil {
+			pfd, perr = unix.PidfdOpen(int(cred.Pid), 0)
+		}
+	}); err != nil {
+		return -1, err
+	}
+	if perr != nil {
+		return -1, os.NewSyscallError("getsockopt", perr)
+	}
+	return pfd, nil
+}
+
 // withShortPath calls fn with a name for path that fits sun_path.
 func withShortPath(path string, fn func(short string) error) error {
 	if len(path) <= maxPath {
