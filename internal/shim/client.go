@@ -29,6 +29,10 @@ type Client struct {
 	mu     sync.Mutex
 	conns  map[*os.File]struct{}
 	closed bool
+	// first: for a client of an adopted spare, the socket pair it was adopted through,
+	// which the shim serves one request on (serveAdopter). The first start takes it:
+	// the start's path has no connect then.
+	first *conn
 }
 
 // ErrClientClosed is returned by calls on a closed Client.
@@ -156,6 +160,10 @@ func (c *Client) Close() error {
 		conn.Close()
 	}
 	c.conns = nil
+	if c.first != nil {
+		c.first.nc.Close()
+		c.first = nil
+	}
 	return nil
 }
 
@@ -179,13 +187,23 @@ type conn struct {
 func (c *Client) open(ctx context.Context, req request) (*conn, error) {
 	c.mu.Lock()
 	closed := c.closed
+	var first *conn
+	if req.Op == opStart || req.Start {
+		first, c.first = c.first, nil
+	}
 	c.mu.Unlock()
 	if closed {
 		return nil, ErrClientClosed
 	}
-	nc, err := c.dial(ctx)
-	if err != nil {
-		return nil, err
+	var nc *os.File
+	var br *bufio.Reader
+	if first != nil {
+		nc, br = first.nc, first.br
+	} else {
+		var err error
+		if nc, err = c.dial(ctx); err != nil {
+			return nil, err
+		}
 	}
 	line, err := json.Marshal(req)
 	if err != nil {
@@ -207,7 +225,10 @@ func (c *Client) open(ctx context.Context, req request) (*conn, error) {
 	}
 	c.conns[nc] = struct{}{}
 	c.mu.Unlock()
-	return &conn{c: c, nc: nc, br: bufio.NewReaderSize(nc, 32<<10)}, nil
+	if br == nil {
+		br = bufio.NewReaderSize(nc, 32<<10)
+	}
+	return &conn{c: c, nc: nc, br: br}, nil
 }
 
 func (k *conn) close() {

@@ -69,14 +69,21 @@ func Main(args []string) int {
 	fs.BoolVar(&cfg.Terminal, "terminal", false, "allocate a pty")
 	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep stdin open")
 	spare := fs.Bool("spare", false, "wait on fd 3 for the config (JSON line) instead of flags; exit at its EOF")
+	// Fd 3 non-blocking, so that its reads and writes go through Go's poller: a spare's fd 3
+	// becomes the connection of the daemon's first request (serveAdopter), with deadlines
+	// and a close that ends a read in progress.
+	// Close-on-exec: it is the daemon's, and the runtime and the container are not to have it.
+	unix.SetNonblock(3, true)
+	unix.CloseOnExec(3)
 	ready := os.NewFile(3, "ready")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintln(ready, err)
 		return 2
 	}
+	var adopter *bufio.Reader
 	if *spare {
 		warmCgroupMounts() // for the exit's fast delete, while the spare waits
-		c, err := awaitAdoption(ready)
+		c, br, err := awaitAdoption(ready)
 		if c == nil && err == nil {
 			return 0 // let go before any container
 		}
@@ -84,7 +91,7 @@ func Main(args []string) int {
 			fmt.Fprintln(ready, err)
 			return 2
 		}
-		cfg = *c
+		cfg, adopter = *c, br
 	}
 	s, err := newServer(cfg)
 	if err != nil {
@@ -94,8 +101,12 @@ func Main(args []string) int {
 		}
 		return 1
 	}
-	if ready != nil {
-		ready.WriteString("ok\n")
+	ready.WriteString("ok\n")
+	if adopter != nil {
+		// The daemon's start comes on the socket pair it adopted the spare through: no
+		// connect and accept on the start's path.
+		go s.serveAdopter(ready, adopter)
+	} else {
 		ready.Close()
 	}
 	return s.serve()
@@ -239,6 +250,23 @@ func (s *server) handle(c *os.File) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
+	s.dispatch(c, br, req)
+}
+
+// serveAdopter serves one request on the socket pair a spare was adopted through, read with
+// the reader the config was read with. Its other end is the daemon's, which started this
+// process: no peer check, and no deadline (the daemon sends its start when the container's
+// network is up, or closes its end, or dies, and the kernel closes it then).
+func (s *server) serveAdopter(c *os.File, br *bufio.Reader) {
+	req, err := readRequest(br)
+	if err != nil {
+		c.Close()
+		return
+	}
+	s.dispatch(c, br, req)
+}
+
+func (s *server) dispatch(c *os.File, br *bufio.Reader, req *request) {
 	switch req.Op {
 	case opStart:
 		s.handleStart(c, br)

@@ -125,6 +125,13 @@ func startSpare(bin string) (*spare, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The daemon's end non-blocking (through Go's poller): it becomes the connection of the
+	// adopted shim's start, which a context's end must be able to close under a read.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, err
+	}
 	mine, theirs := os.NewFile(uintptr(fds[0]), "spare"), os.NewFile(uintptr(fds[1]), "spare")
 	defer theirs.Close()
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -150,7 +157,8 @@ func startSpare(bin string) (*spare, error) {
 // errSpareGone: the spare exited without taking the Config; nothing was started.
 var errSpareGone = errors.New("spare shim gone")
 
-// adopt hands cfg to the spare and returns once it listens for the container.
+// adopt hands cfg to the spare and returns once it listens for the container. The socket
+// pair stays open: the client's start goes on it (Client.first).
 func (sp *spare) adopt(ctx context.Context, cfg Config) (*Client, error) {
 	if err := prepareLaunch(cfg); err != nil {
 		sp.conn.Close()
@@ -165,17 +173,24 @@ func (sp *spare) adopt(ctx context.Context, cfg Config) (*Client, error) {
 		sp.conn.Close()
 		return nil, errSpareGone
 	}
+	br := bufio.NewReaderSize(sp.conn, 32<<10)
 	rc := make(chan ready, 1)
 	go func() {
-		b, err := io.ReadAll(io.LimitReader(sp.conn, 64<<10))
-		rc <- ready{strings.TrimSpace(string(b)), err}
+		// "ok" and the line's end, or the spare's error up to its exit.
+		line, err := br.ReadString('\n')
+		if err == nil && line == "ok\n" {
+			rc <- ready{"ok", nil}
+			return
+		}
+		rest, err := io.ReadAll(io.LimitReader(br, 64<<10))
+		rc <- ready{strings.TrimSpace(line + string(rest)), err}
 	}()
 	select {
 	case r := <-rc:
-		sp.conn.Close()
 		if r.err == nil && r.msg == "ok" {
-			return &Client{socket: cfg.Socket}, nil
+			return &Client{socket: cfg.Socket, first: &conn{nc: sp.conn, br: br}}, nil
 		}
+		sp.conn.Close()
 		if r.msg == "" {
 			// No answer: the spare died. Whether it took the Config or not, it is gone,
 			// and a shim that is gone listens on nothing.
@@ -192,19 +207,21 @@ func (sp *spare) adopt(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // awaitAdoption is the spare's side: the Config read from fd 3, with the shim's stderr
-// moved to the container's shim.log as Launch would have set it. (nil, nil) at EOF: the
+// moved to the container's shim.log as Launch would have set it, and the reader it was
+// read with (the daemon's first request follows on fd 3). (nil, nil, nil) at EOF: the
 // daemon let the spare go.
-func awaitAdoption(f *os.File) (*Config, error) {
-	line, err := bufio.NewReaderSize(f, 64<<10).ReadBytes('\n')
+func awaitAdoption(f *os.File) (*Config, *bufio.Reader, error) {
+	br := bufio.NewReaderSize(f, 64<<10)
+	line, err := br.ReadBytes('\n')
 	if len(line) == 0 && (err == nil || errors.Is(err, io.EOF)) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, nil, err
 	}
 	var cfg Config
 	if err := json.Unmarshal(line, &cfg); err != nil {
-		return nil, fmt.Errorf("spare: bad config: %v", err)
+		return nil, nil, fmt.Errorf("spare: bad config: %v", err)
 	}
 	if cfg.StateDir != "" {
 		if lf, err := os.OpenFile(filepath.Join(cfg.StateDir, ShimLogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
@@ -212,5 +229,5 @@ func awaitAdoption(f *os.File) (*Config, error) {
 			lf.Close()
 		}
 	}
-	return &cfg, nil
+	return &cfg, br, nil
 }

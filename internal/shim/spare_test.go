@@ -52,8 +52,15 @@ func TestSpareAdopted(t *testing.T) {
 			t.Errorf("PeerPidFD is of pid %d, the spare is %d", got, sp.cmd.Process.Pid)
 		}
 		unix.Close(pfd)
+		// The start goes on the socket pair of the adoption, which the shim serves.
+		if c.first == nil {
+			t.Fatal("the adopted client has no socket pair for its start")
+		}
 		if _, err := c.Start(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if c.first != nil {
+			t.Error("the start did not take the socket pair")
 		}
 		st, err := c.Wait(ctx)
 		if err != nil {
@@ -82,6 +89,43 @@ func TestSpareAdopted(t *testing.T) {
 		if es := e.logEntries(); len(es) != 1 || es[0].Log != "hi\n" {
 			t.Errorf("log %+v", es)
 		}
+	})
+}
+
+// An adopted shim whose socket pair is closed unused (a client that never started it) goes
+// on serving on its socket.
+func TestSpareFirstUnused(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "exit 3"}})
+		sp, err := startSpare(shimBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := sp.adopt(ctx, e.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		c2, err := Connect(ctx, e.cfg.Socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c2.Close() })
+		if c2.first != nil {
+			t.Fatal("a connected client has a socket pair")
+		}
+		if _, err := c2.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := c2.WaitFinal(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Code != 3 {
+			t.Errorf("exit %+v, want 3", st)
+		}
+		waitSpareExit(t, sp)
 	})
 }
 
