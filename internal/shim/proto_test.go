@@ -197,16 +197,13 @@ func TestSinkDelivers(t *testing.T) {
 }
 
 func TestRuntimeErrors(t *testing.T) {
-	dir := t.TempDir()
 	for _, tc := range []struct{ log, want string }{
 		{`{"level":"warning","msg":"w","time":"x"}` + "\n" + `{"level":"error","msg":"runc run failed: boom","time":"x"}` + "\n", "runc run failed: boom"},
 		{`{"msg": "executable file ` + "`x`" + ` not found", "level": "error", "time": "t"}` + "\n", "executable file `x` not found"},
 		{"plain text\n", "plain text"},
 		{"", ""},
 	} {
-		p := filepath.Join(dir, "log")
-		os.WriteFile(p, []byte(tc.log), 0o600)
-		if got := runtimeErrors(p); got != tc.want {
+		if got := runtimeErrors(strings.NewReader(tc.log)); got != tc.want {
 			t.Errorf("%q: got %q want %q", tc.log, got, tc.want)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,20 +37,27 @@ func nextSeq() string { return strconv.FormatUint(seq.Add(1), 10) }
 
 // run runs the runtime with args (after the global flags) and stdio (nil
 // entries are /dev/null) and waits for it. Its error carries the runtime's
-// error messages, read from its --log file.
+// error messages, read from its --log: a memfd the runtime has as fd 3 and opens
+// as /proc/self/fd/3 (a file per call in the state directory was an inode made
+// and freed on every start's path; on ext4 that is a scan of the recently freed
+// ones, docs/PERFORMANCE.md).
 func (r *runtime) run(name string, stdio [3]*os.File, args ...string) error {
-	logPath := filepath.Join(r.stateDir, "runtime-"+name+"-"+nextSeq()+".log")
-	os.Remove(logPath) // a file left by a killed shim
-	defer os.Remove(logPath)
+	lfd, err := unix.MemfdCreate("runtime-"+name+"-log", unix.MFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("%s %s: the log's memfd: %w", r.bin, name, err)
+	}
+	logFile := os.NewFile(uintptr(lfd), "runtime-"+name+"-log")
+	defer logFile.Close()
 	argv := []string{r.bin}
 	if r.root != "" {
 		argv = append(argv, "--root", r.root)
 	}
-	argv = append(argv, "--log", logPath, "--log-format", "json")
+	argv = append(argv, "--log", "/proc/self/fd/3", "--log-format", "json")
 	argv = append(argv, args...)
 
 	var devnull *os.File
-	files := make([]uintptr, 3)
+	files := make([]uintptr, 4)
+	files[3] = logFile.Fd()
 	for i, f := range stdio {
 		if f == nil {
 			if devnull == nil {
@@ -76,7 +84,7 @@ func (r *runtime) run(name string, stdio [3]*os.File, args ...string) error {
 	if e.Status == 0 {
 		return nil
 	}
-	msg := runtimeErrors(logPath)
+	msg := runtimeErrors(io.NewSectionReader(logFile, 0, 1<<20))
 	if msg == "" {
 		msg = fmt.Sprintf("exit status %d", e.Status)
 	}
@@ -88,12 +96,7 @@ func (r *runtime) run(name string, stdio [3]*os.File, args ...string) error {
 }
 
 // runtimeErrors returns the error-level messages of a runtime's JSON log.
-func runtimeErrors(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
+func runtimeErrors(f io.Reader) string {
 	var msgs, all []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
