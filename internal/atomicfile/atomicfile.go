@@ -10,7 +10,30 @@ import (
 // Write replaces path with data: temp file in the same directory, fsync, rename, fsync of
 // the directory. The content survives a power loss.
 func Write(path string, data []byte, perm os.FileMode) error {
+	if err := write(path, data, perm, true); err != nil {
+		return err
+	}
+	// As ever: a directory that cannot be synced (some filesystems refuse it) does not fail
+	// the write.
+	SyncDir(filepath.Dir(path))
+	return nil
+}
+
+// WriteSynced is Write without the fsync of the directory: the content is on disk, the
+// rename is not until the caller syncs the directory (SyncDir), as a later Write in the
+// same directory does. For several files of one directory made durable together.
+func WriteSynced(path string, data []byte, perm os.FileMode) error {
 	return write(path, data, perm, true)
+}
+
+// SyncDir fsyncs directory dir: the entries made or renamed in it survive a power loss.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Replace replaces path with data by rename, without fsync: a reader or a daemon restarted
@@ -53,12 +76,5 @@ func write(path string, data []byte, perm os.FileMode, durable bool) error {
 		return err
 	}
 	ok = true
-	if !durable {
-		return nil
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 	return nil
 }

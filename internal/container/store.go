@@ -191,11 +191,23 @@ func (s *Store) Add(c *Container) {
 // Commit writes the record of a new container durably, then its commit mark, durably: the
 // mark is the create's commit point. Once it is on disk the container exists, and nothing
 // that happens to its record later makes it look like an unfinished create.
+//
+// Files the caller wrote into the container's directory with atomicfile.WriteSynced before
+// (its spec) are made durable with the record: the directory is synced once for both. Last,
+// the store's own directory is synced, so that the container's directory itself (made by
+// the create) is linked in it after a power loss: without that, a committed container could
+// vanish whole.
 func (s *Store) Commit(c *Container) error {
-	if err := s.save(c, atomicfile.Write); err != nil {
+	if err := s.save(c, atomicfile.WriteSynced); err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(s.Dir(c.ID), commitFile), nil, 0o600)
+	dir := s.Dir(c.ID)
+	atomicfile.SyncDir(dir) // the spec's and the record's renames, before the mark
+	if err := atomicfile.Write(filepath.Join(dir, commitFile), nil, 0o600); err != nil {
+		return err
+	}
+	atomicfile.SyncDir(s.Root)
+	return nil
 }
 
 // CommitTransient writes the record of a new --rm container without fsync and without a

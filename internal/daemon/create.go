@@ -313,7 +313,8 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	}
 	// A --rm container does not outlive a crash (restore removes it unless it runs): none
 	// of its files needs to survive a power loss, so none is fsync'd.
-	write, commit := atomicfile.Write, d.store.Commit
+	// Durably: fsync'd here, its rename made durable by the commit's sync of the directory.
+	write, commit := atomicfile.WriteSynced, d.store.Commit
 	if hc.AutoRemove {
 		write, commit = atomicfile.Replace, d.store.CommitTransient
 	}
