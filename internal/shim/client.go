@@ -186,15 +186,15 @@ type conn struct {
 
 func (c *Client) open(ctx context.Context, req request) (*conn, error) {
 	c.mu.Lock()
-	closed := c.closed
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClientClosed
+	}
 	var first *conn
 	if req.Op == opStart || req.Start {
 		first, c.first = c.first, nil
 	}
 	c.mu.Unlock()
-	if closed {
-		return nil, ErrClientClosed
-	}
 	var nc *os.File
 	var br *bufio.Reader
 	if first != nil {
