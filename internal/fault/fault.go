@@ -6,7 +6,7 @@
 //
 // "error" makes Point return an error; "kill" SIGKILLs the current process on the spot (a
 // crash at exactly that point); "sleep" pauses for 30 seconds so a test can kill the process
-// from outside.
+// from outside; "delay" pauses for 200 ms, so that what races the point happens first.
 package fault
 
 import (
@@ -24,6 +24,9 @@ const (
 	StartAfterMount      = "start-after-mount"      // tmpfs mounted, runtime create not run
 	StartAfterCreate     = "start-after-create"     // runtime create done, start not done (shim side)
 	ExitBeforeAutoRemove = "exit-before-autoremove" // exit seen, --rm removal not done
+	// StartBeforeAnnounce: the runtime started init, its pid not yet announced to an attached
+	// client (shim side); with "delay", a short command exits meanwhile.
+	StartBeforeAnnounce = "start-before-announce"
 )
 
 var points = parse(os.Getenv("ISULAD_FAULTS"))
@@ -61,6 +64,8 @@ func Point(name string) error {
 		select {}
 	case "sleep":
 		time.Sleep(30 * time.Second)
+	case "delay":
+		time.Sleep(200 * time.Millisecond)
 	}
 	return nil
 }

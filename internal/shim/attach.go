@@ -54,12 +54,10 @@ func (s *server) handleAttach(c *os.File, br *bufio.Reader, req *request) {
 			sk.finish(resultFrame(errResult(err)))
 		} else {
 			starting = true
-			go func() {
-				if pid, err := s.start(); err == nil {
-					b, _ := json.Marshal(result{Pid: pid})
-					sk.send(encodeFrame(frameStarted, b), nil)
-				}
-			}()
+			go s.start(func(pid int) {
+				b, _ := json.Marshal(result{Pid: pid})
+				sk.send(encodeFrame(frameStarted, b), nil)
+			})
 		}
 	}
 	readInput(br, stdin, closeStdin, func(w, h uint16) { s.resize(w, h) }, nil)

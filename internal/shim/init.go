@@ -37,7 +37,7 @@ func (s *server) handleStart(c *os.File, br *bufio.Reader) {
 		s.reply(c, errResult(err))
 		return
 	}
-	pid, err := s.start()
+	pid, err := s.start(nil)
 	if err == nil {
 		s.reply(c, result{Pid: pid})
 		return
@@ -54,8 +54,11 @@ func (s *server) handleStart(c *os.File, br *bufio.Reader) {
 	}()
 }
 
-// start runs the runtime's create+start and sets up the output.
-func (s *server) start() (pid int, err error) {
+// start runs the runtime's create+start and sets up the output. announce, if not nil, is
+// called with init's pid before anything can handle its exit: an attach-with-start's
+// started frame is queued before the exit's last frame ends the same stream (queued after
+// it, the frame was dropped and the client saw its stream end before the start).
+func (s *server) start(announce func(pid int)) (pid int, err error) {
 	defer close(s.started)
 	cfg := s.cfg
 	pidFile := filepath.Join(cfg.StateDir, "runtime-init.pid")
@@ -134,6 +137,10 @@ func (s *server) start() (pid int, err error) {
 		s.out.open(true)
 		close(opened)
 	}()
+	if announce != nil {
+		fault.Point(fault.StartBeforeAnnounce)
+		announce(pid)
+	}
 	go s.waitInit(pid, opened)
 	return pid, nil
 }
