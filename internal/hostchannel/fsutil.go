@@ -2,7 +2,6 @@ package hostchannel
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/moby/sys/mountinfo"
@@ -67,14 +66,4 @@ func mountsAt(p string) ([]*mountinfo.Info, error) {
 	return mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
 		return i.Mountpoint != p, false
 	})
-}
-
-// syncDir fsyncs a directory so that entries made or removed in it are durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

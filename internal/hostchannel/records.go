@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/isulad-go/isulad/api/types"
+	"github.com/isulad-go/isulad/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,7 +90,7 @@ func (m *Manager) createRecord(r *record) error {
 	if err := os.Link(tmp, filepath.Join(m.dir, r.file)); err != nil {
 		return err
 	}
-	return syncDir(m.dir)
+	return atomicfile.SyncDir(m.dir)
 }
 
 // saveRecord replaces a record atomically (rename) and durably.
@@ -102,14 +103,14 @@ func (m *Manager) saveRecord(r *record) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(m.dir)
+	return atomicfile.SyncDir(m.dir)
 }
 
 func (m *Manager) deleteRecord(r *record) error {
 	if err := os.Remove(filepath.Join(m.dir, r.file)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(m.dir)
+	return atomicfile.SyncDir(m.dir)
 }
 
 // readRecord reads one record. The record directory is root's (NewManager checks it); as a

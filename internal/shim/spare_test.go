@@ -23,20 +23,27 @@ func waitSpareExit(t *testing.T, sp *spare) {
 	}
 }
 
+// adoptSpare starts a spare and hands it the config of a container running args.
+func adoptSpare(t *testing.T, rt string, args ...string) (*env, *spare, *Client) {
+	t.Helper()
+	e := newEnv(t, rt, opts{args: args})
+	sp, err := startSpare(shimBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sp.adopt(testCtx(t), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, sp, c
+}
+
 // A spare takes the container's config and is then its shim: it runs it, reports its
 // exit, and its shim.pid is the spare's own pid.
 func TestSpareAdopted(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
 		ctx := testCtx(t)
-		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "echo hi; exit 4"}})
-		sp, err := startSpare(shimBin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := sp.adopt(ctx, e.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, sp, c := adoptSpare(t, rt, "sh", "-c", "echo hi; exit 4")
 		t.Cleanup(func() { c.Close() })
 		b, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, ShimPidFile))
 		if got := strings.TrimSpace(string(b)); got != strconv.Itoa(sp.cmd.Process.Pid) {
@@ -97,15 +104,7 @@ func TestSpareAdopted(t *testing.T) {
 func TestSpareFirstUnused(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
 		ctx := testCtx(t)
-		e := newEnv(t, rt, opts{args: []string{"sh", "-c", "exit 3"}})
-		sp, err := startSpare(shimBin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := sp.adopt(ctx, e.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, sp, c := adoptSpare(t, rt, "sh", "-c", "exit 3")
 		c.Close()
 		c2, err := Connect(ctx, e.cfg.Socket)
 		if err != nil {
