@@ -190,45 +190,39 @@ func (c *Client) open(ctx context.Context, req request) (*conn, error) {
 		c.mu.Unlock()
 		return nil, ErrClientClosed
 	}
-	var first *conn
+	var k *conn
 	if req.Op == opStart || req.Start {
-		first, c.first = c.first, nil
+		k, c.first = c.first, nil
 	}
 	c.mu.Unlock()
-	var nc *os.File
-	var br *bufio.Reader
-	if first != nil {
-		nc, br = first.nc, first.br
-	} else {
-		var err error
-		if nc, err = c.dial(ctx); err != nil {
+	if k == nil {
+		nc, err := c.dial(ctx)
+		if err != nil {
 			return nil, err
 		}
+		k = &conn{c: c, nc: nc, br: bufio.NewReaderSize(nc, 32<<10)}
 	}
 	line, err := json.Marshal(req)
 	if err != nil {
-		nc.Close()
+		k.nc.Close()
 		return nil, err
 	}
-	if _, err := nc.Write(append(line, '\n')); err != nil {
-		nc.Close()
+	if _, err := k.nc.Write(append(line, '\n')); err != nil {
+		k.nc.Close()
 		return nil, fmt.Errorf("%w: %v", ErrShimGone, err)
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		nc.Close()
+		k.nc.Close()
 		return nil, ErrClientClosed
 	}
 	if c.conns == nil {
 		c.conns = map[*os.File]struct{}{}
 	}
-	c.conns[nc] = struct{}{}
+	c.conns[k.nc] = struct{}{}
 	c.mu.Unlock()
-	if br == nil {
-		br = bufio.NewReaderSize(nc, 32<<10)
-	}
-	return &conn{c: c, nc: nc, br: br}, nil
+	return k, nil
 }
 
 func (k *conn) close() {

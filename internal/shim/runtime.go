@@ -29,8 +29,8 @@ type runtime struct {
 	reaper   *reaper.Reaper
 }
 
-// seq numbers the files of concurrent runtime invocations and console sockets (execs run
-// side by side): each has its own, so none can take over another's.
+// seq numbers the console sockets of concurrent runtime invocations (execs run side by
+// side): each has its own, so none can take over another's.
 var seq atomic.Uint64
 
 func nextSeq() string { return strconv.FormatUint(seq.Add(1), 10) }

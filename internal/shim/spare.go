@@ -188,7 +188,9 @@ func (sp *spare) adopt(ctx context.Context, cfg Config) (*Client, error) {
 	select {
 	case r := <-rc:
 		if r.err == nil && r.msg == "ok" {
-			return &Client{socket: cfg.Socket, first: &conn{nc: sp.conn, br: br}}, nil
+			c := &Client{socket: cfg.Socket}
+			c.first = &conn{c: c, nc: sp.conn, br: br}
+			return c, nil
 		}
 		sp.conn.Close()
 		if r.msg == "" {
