@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/isulad-go/isulad/internal/procwait"
 )
 
 // A pod that shares one PID namespace among its containers (shareProcessNamespace) needs a
@@ -117,7 +119,7 @@ func startPodInit(dir string) (podInit, error) {
 		os.Remove(pinned)
 		return podInit{}, fmt.Errorf("pod PID namespace: starting its init: %w", err)
 	}
-	go cmd.Wait() // reaped by the daemon while it runs; by the host's init after a restart
+	go procwait.Wait(cmd) // reaped by the daemon while it runs; by the host's init after a restart
 	p := podInit{Pid: cmd.Process.Pid}
 	// Until the child has run this binary as the pod init (its command line and signal
 	// dispositions), it is not yet findable as one: wait for it to close fd 3, or to die.

@@ -18,6 +18,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/isulad-go/isulad/internal/procwait"
 	"github.com/isulad-go/isulad/internal/unixsock"
 )
 
@@ -75,7 +76,7 @@ func Launch(ctx context.Context, shimBinary string, cfg Config) (*Client, error)
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { procwait.Wait(cmd); close(exited) }() // no thread held while the shim runs
 
 	rc := make(chan ready, 1)
 	go func() {

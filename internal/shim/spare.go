@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/isulad-go/isulad/internal/procwait"
 )
 
 // A spare shim is an isulad-shim started ahead of need (--spare): it has paid its fork,
@@ -150,7 +152,7 @@ func startSpare(bin string) (*spare, error) {
 		return nil, fmt.Errorf("start spare shim: %w", err)
 	}
 	sp := &spare{cmd: cmd, conn: mine, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(sp.exited) }()
+	go func() { procwait.Wait(cmd); close(sp.exited) }() // no thread held while it runs
 	return sp, nil
 }
 
