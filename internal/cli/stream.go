@@ -257,9 +257,9 @@ func (c *CLI) watchResize(send func(*apiv1.StreamIn) error) func() {
 // proxySignals forwards the usual termination signals to the container (docker's
 // --sig-proxy); the returned func stops it.
 func (c *CLI) proxySignals(id string) func() {
-	return opts.ProxySignals(func(name string) {
+	return opts.ProxySignals(func(sig syscall.Signal) {
 		if cl, err := c.client(); err == nil {
-			cl.Kill(context.Background(), &apiv1.KillRequest{Id: id, Signal: name})
+			cl.Kill(context.Background(), &apiv1.KillRequest{Id: id, Signal: opts.SignalName(sig)})
 		}
 	})
 }

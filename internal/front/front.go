@@ -18,6 +18,8 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -165,6 +167,15 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 	if err := lightproto.WriteHello(conn, p.Hello); err != nil {
 		return 0, true
 	}
+	// The signal proxy is set up now, while the daemon creates the container, and armed at
+	// FrameReady: its setup (os/signal's thread and loop, ~1 ms of CPU here) then neither
+	// delays the start nor competes with a short container's exit on the way back, as it
+	// did when it was made at FrameReady (docs/PERFORMANCE.md, issue 14's fifth round).
+	var ready atomic.Bool
+	if p.Hello.SigProxy {
+		stop := proxySignals(conn, &ready)
+		defer stop()
+	}
 	r := bufio.NewReaderSize(conn, 64<<10)
 	created, first := false, true
 	id := ""
@@ -194,10 +205,7 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 				}
 			}
 		case lightproto.FrameReady:
-			if p.Hello.SigProxy {
-				stop := proxySignals(conn)
-				defer stop()
-			}
+			ready.Store(true)
 		case lightproto.FrameExit:
 			keepOpen = p.ExitAfter
 			var x lightproto.Exit
@@ -275,10 +283,15 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// proxySignals forwards the full client's sig-proxy signals as signal frames; the returned
-// func stops it.
-func proxySignals(w io.Writer) func() {
-	return opts.ProxySignals(func(name string) {
-		lightproto.WriteJSON(w, lightproto.FrameSignal, lightproto.Signal{Name: name})
+// proxySignals forwards the full client's sig-proxy signals as signal frames once ready is
+// set (the container is started). A signal before that ends the front as it would without
+// the proxy: the connection's end tells the daemon the client is gone, as when the proxy
+// was set up only at the start. The returned func stops it.
+func proxySignals(w io.Writer, ready *atomic.Bool) func() {
+	return opts.ProxySignals(func(sig syscall.Signal) {
+		if !ready.Load() {
+			opts.DieBySignal(sig)
+		}
+		lightproto.WriteJSON(w, lightproto.FrameSignal, lightproto.Signal{Name: opts.SignalName(sig)})
 	})
 }

@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/lightproto"
@@ -189,5 +194,91 @@ func TestRun(t *testing.T) {
 	// No daemon: the full client says so.
 	if _, full := Run(Plan{Serve: true, Path: filepath.Join(t.TempDir(), "none.sock")}, io.Discard, io.Discard); !full {
 		t.Error("no daemon: not left to the full client")
+	}
+}
+
+// TestHelperFront is not a test: TestSigProxyArmedAtReady runs the test binary as a front
+// with it (FRONT_HELPER_SOCK set), so that signals can be sent to a front of its own.
+func TestHelperFront(t *testing.T) {
+	sock := os.Getenv("FRONT_HELPER_SOCK")
+	if sock == "" {
+		t.Skip("a helper process of TestSigProxyArmedAtReady, not a test of its own")
+	}
+	p := Plan{Serve: true, Host: "H", Path: sock,
+		Hello: lightproto.Hello{Create: json.RawMessage(`{"Config":{"Image":"x"}}`), SigProxy: true}}
+	code, _ := Run(p, os.Stdout, os.Stderr)
+	os.Exit(code)
+}
+
+// The signal proxy is set up from the hello on but proxies only from the container's start
+// (FrameReady): a SIGTERM before it ends the front by SIGTERM, as with no proxy; one after
+// it reaches the daemon as a signal frame, and the front goes on to the container's exit.
+func TestSigProxyArmedAtReady(t *testing.T) {
+	for _, afterReady := range []bool{false, true} {
+		created := make(chan struct{})
+		gotSignal := make(chan string, 1)
+		path, _ := fakeDaemon(t, func(w io.Writer) {
+			lightproto.WriteJSON(w, lightproto.FrameCreated, lightproto.Created{ID: "abc"})
+			if !afterReady {
+				close(created)
+				io.Copy(io.Discard, w.(io.Reader)) // until the front is gone
+				return
+			}
+			lightproto.WriteFrame(w, lightproto.FrameReady, nil)
+			lightproto.WriteFrame(w, lightproto.FrameStdout, []byte("started\n"))
+			typ, payload, err := lightproto.ReadFrame(bufio.NewReader(w.(io.Reader)))
+			if err != nil || typ != lightproto.FrameSignal {
+				gotSignal <- fmt.Sprintf("no signal frame: %q %v", typ, err)
+				return
+			}
+			var s lightproto.Signal
+			json.Unmarshal(payload, &s)
+			gotSignal <- s.Name
+			lightproto.WriteJSON(w, lightproto.FrameExit, lightproto.Exit{Code: 7})
+		})
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperFront$")
+		cmd.Env = append(os.Environ(), "FRONT_HELPER_SOCK="+path)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if afterReady {
+			// The front printed what came after the ready: it has taken the ready.
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err != nil || line != "started\n" {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("front's output %q %v", line, err)
+			}
+		} else {
+			<-created
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		go io.Copy(io.Discard, stdout)
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case err = <-waited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-waited
+			t.Fatalf("after ready %v: the front did not end 10 s after SIGTERM", afterReady)
+		}
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !afterReady {
+			if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+				t.Errorf("SIGTERM before the start: the front ended with %v, want killed by SIGTERM", err)
+			}
+			continue
+		}
+		if name := <-gotSignal; name != "SIGTERM" {
+			t.Errorf("SIGTERM after the start: the daemon got %s, want a SIGTERM frame", name)
+		}
+		if ws.Signaled() || ws.ExitStatus() != 7 {
+			t.Errorf("SIGTERM after the start: the front ended with %v, want the container's exit 7", err)
+		}
 	}
 }
