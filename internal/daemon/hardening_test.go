@@ -11,6 +11,7 @@ import (
 	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/container"
 	"github.com/isulad-go/isulad/internal/shim"
+	"golang.org/x/sys/unix"
 )
 
 // Issue 10 #7: a removal that fails leaves the container Dead, and rm -f tries again,
@@ -264,5 +265,33 @@ func TestRecoverInBackOff(t *testing.T) {
 	waitStatus(t, c2, container.Running)
 	if c2.RestartCount != 2 {
 		t.Fatalf("restart count %d, want 2", c2.RestartCount)
+	}
+}
+
+// The containers' directories get ext4's "top directory" flag (spreadSubdirs) where the file
+// system has it.
+func TestSpreadSubdirs(t *testing.T) {
+	dir := t.TempDir()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS); err != nil {
+		t.Skipf("the file system of %s has no inode flags (%v): nothing to set", dir, err)
+	}
+	spreadSubdirs(dir)
+	spreadSubdirs(dir) // set already: left as it is
+	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&fsTopdirFL == 0 {
+		var st unix.Statfs_t
+		unix.Fstatfs(fd, &st)
+		if st.Type == unix.EXT4_SUPER_MAGIC {
+			t.Fatalf("ext4 directory without the top-directory flag after spreadSubdirs (flags %#x)", flags)
+		}
+		t.Skipf("the file system of %s (magic %#x) keeps no top-directory flag", dir, st.Type)
 	}
 }
