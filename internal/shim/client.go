@@ -65,6 +65,7 @@ func Launch(ctx context.Context, shimBinary string, cfg Config) (*Client, error)
 
 	cmd := exec.Command(shimBinary, cfg.args()...)
 	cmd.Dir = "/"
+	cmd.Env = shimEnv()
 	cmd.Stdin = devnull
 	cmd.Stdout = devnull
 	cmd.Stderr = logf

@@ -50,7 +50,8 @@ func logf(format string, args ...any) {
 func Main(args []string) int {
 	// A shim sits idle most of its life: keep the heap and threads small.
 	debug.SetGCPercent(20)
-	goruntime.GOMAXPROCS(1)
+	unmarkEnv()
+	goruntime.GOMAXPROCS(1) // at once when the daemon's GOMAXPROCS=1 made it one already (shimEnv)
 	// The shim has its own session; these come only from mistakes.
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 

@@ -144,6 +144,7 @@ func startSpare(bin string) (*spare, error) {
 	defer devnull.Close()
 	cmd := exec.Command(bin, "--spare")
 	cmd.Dir = "/"
+	cmd.Env = shimEnv()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
