@@ -188,7 +188,9 @@ par() { # name cmd-with-{} : start P in parallel, print wall ms
 # Each contender starts P containers at once, then they are all removed; PR rounds, the order
 # rotating each round, so that the load of a shared machine hits them alike; medians of the
 # rounds, and per-round (paired) ratios of the engine to the raw runtime.
-PR=3
+# Five rounds: with three, the paired ratio of one run moved from 1.11x to 1.27x between two
+# runs of one tree, with the raw contender's own spread (docs/PERFORMANCE.md, fifth round).
+PR=5
 [ "$QUICK" = 1 ] && PR=1
 for rt in runc crun; do
 	for i in $(seq 1 $P); do mkdir -p "$W/b/par-$rt/$i"; "$T" spec "$W/b/$rt-loop/config.json" "$W/b/par-$rt/$i/config.json" "$RAWCG/par$rt$i"; done
