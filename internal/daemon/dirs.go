@@ -47,9 +47,10 @@ func spreadSubdirs(dir string) {
 		return
 	}
 	defer unix.Close(fd)
-	// The directory ensureDirs checked is root's: the flag goes on that one or on none.
+	// The directory ensureDirs checked is root's (O_DIRECTORY made sure it is one): the flag
+	// goes on that one or on none.
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Uid != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+	if unix.Fstat(fd, &st) != nil || st.Uid != 0 {
 		return
 	}
 	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)

@@ -16,8 +16,8 @@ import (
 )
 
 // Wait waits for cmd's process to exit, as cmd.Wait does, and returns cmd.Wait's result.
-// Until the exit no thread is blocked for it. Where pidfds are not to be had (before
-// Linux 5.3), it is cmd.Wait.
+// Until the exit no thread is blocked for it. Where a non-blocking pidfd is not to be had
+// (PIDFD_NONBLOCK came with Linux 5.10), it is cmd.Wait.
 func Wait(cmd *exec.Cmd) error {
 	if cmd.Process != nil {
 		awaitExit(cmd.Process.Pid)
