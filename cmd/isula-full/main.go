@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"github.com/isulad-go/isulad/internal/cli"
+	"github.com/isulad-go/isulad/internal/quickexit"
 )
 
 func main() {
@@ -17,5 +18,5 @@ func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	quickexit.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

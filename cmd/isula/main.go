@@ -9,6 +9,7 @@ import (
 	"runtime"
 
 	"github.com/isulad-go/isulad/internal/front"
+	"github.com/isulad-go/isulad/internal/quickexit"
 	// Before the other packages' init: a command line that is not run is handed to
 	// isula-full at once.
 	_ "github.com/isulad-go/isulad/internal/front/handover"
@@ -19,5 +20,7 @@ func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	os.Exit(front.Main())
+	// The other threads are moved to this one's CPU first: the caller's wait returns
+	// once the last of them is gone (internal/quickexit).
+	quickexit.Exit(front.Main())
 }

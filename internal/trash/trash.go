@@ -6,16 +6,24 @@
 // The daemon removes a container's record and state directories this way: their deletion
 // (a dozen unlinks on ext4, 0.5-0.7 ms) was on the path between a --rm container's exit and
 // the client's exit (docs/PERFORMANCE.md).
+//
+// The deletions run one at a time on one thread at the lowest CPU priority (nice 19), so
+// they give way to whatever else runs: a --rm container's exit sends its client the exit
+// code just as its directories reach the trash, and the client's last steps then had to
+// share the CPUs with two deletions at full priority.
 package trash
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Bin is a trash directory. The zero value is not usable: Open.
@@ -46,10 +54,7 @@ func (b *Bin) Remove(path string) error {
 	switch {
 	case err == nil:
 		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			os.RemoveAll(dst)
-		}()
+		enqueue(job{path: dst, done: b.wg.Done})
 		return nil
 	case errors.Is(err, os.ErrNotExist):
 		return nil
@@ -63,3 +68,51 @@ func (b *Bin) Remove(path string) error {
 
 // Wait returns once the background deletions started so far are done.
 func (b *Bin) Wait() { b.wg.Wait() }
+
+// job is a deletion for the worker.
+type job struct {
+	path string
+	done func()
+}
+
+// The worker's queue: Remove never waits for the worker.
+var (
+	queueMu    sync.Mutex
+	queue      []job
+	queued     = make(chan struct{}, 1)
+	workerOnce sync.Once
+)
+
+func enqueue(j job) {
+	workerOnce.Do(func() { go worker() })
+	queueMu.Lock()
+	queue = append(queue, j)
+	queueMu.Unlock()
+	select {
+	case queued <- struct{}{}:
+	default:
+	}
+}
+
+// worker deletes what is queued, in order, on a thread of its own at nice 19. The
+// goroutine keeps the thread locked for its whole life: no other goroutine runs on it.
+func worker() {
+	runtime.LockOSThread()
+	// Best effort: at the default priority the deletions are done all the same.
+	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
+	for range queued {
+		for {
+			queueMu.Lock()
+			if len(queue) == 0 {
+				queueMu.Unlock()
+				break
+			}
+			j := queue[0]
+			queue[0] = job{}
+			queue = queue[1:]
+			queueMu.Unlock()
+			os.RemoveAll(j.path)
+			j.done()
+		}
+	}
+}
