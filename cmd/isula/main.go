@@ -5,9 +5,6 @@
 package main
 
 import (
-	"os"
-	"runtime"
-
 	"github.com/isulad-go/isulad/internal/front"
 	"github.com/isulad-go/isulad/internal/quickexit"
 	// Before the other packages' init: a command line that is not run is handed to
@@ -16,11 +13,8 @@ import (
 )
 
 func main() {
-	// One P, as the full client: a client waits on one connection.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
-	// The other threads are moved to this one's CPU first: the caller's wait returns
-	// once the last of them is gone (internal/quickexit).
+	// front.Main goes on with one P once its hello is out (a client waits on one
+	// connection). At the exit, the other threads are moved to this one's CPU first: the
+	// caller's wait returns once the last of them is gone (internal/quickexit).
 	quickexit.Exit(front.Main())
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -50,6 +51,11 @@ type Plan struct {
 	// ExitAfter: the process exits as soon as Run returned (Main), so a connection that
 	// got its exit is left to that exit to close.
 	ExitAfter bool
+	// OneP: the process goes on with one P once the hello is sent (Main, unless
+	// GOMAXPROCS is in the environment). A client waits on one connection; the resize's
+	// stop of the world and the second P's teardown were 0.4 ms in front of the connect
+	// when main did it first (docs/PERFORMANCE.md, issue 14's sixth round).
+	OneP bool
 }
 
 // Decide parses args (without the program name) the way the full client does and says
@@ -137,6 +143,7 @@ func Main() int {
 		return ExecFull()
 	}
 	p.ExitAfter = true
+	p.OneP = os.Getenv("GOMAXPROCS") == ""
 	code, full := Run(p, os.Stdout, os.Stderr)
 	if full {
 		return ExecFull()
@@ -166,6 +173,9 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 	}()
 	if err := lightproto.WriteHello(conn, p.Hello); err != nil {
 		return 0, true
+	}
+	if p.OneP {
+		runtime.GOMAXPROCS(1) // while the daemon creates the container
 	}
 	// The signal proxy is set up now, while the daemon creates the container, and armed at
 	// FrameReady: its setup (os/signal's thread and loop, ~1 ms of CPU here) then neither
