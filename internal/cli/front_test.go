@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	apiv1 "github.com/isulad-go/isulad/api/v1"
+	"github.com/isulad-go/isulad/internal/cli/runopts"
 	"github.com/isulad-go/isulad/internal/front"
 )
 
-// The front builds the very create request the full client sends for the same command
-// line (one definition of the flags, internal/cli/runopts), and serves the same runs.
+// The daemon builds, from the command line a front sends, the very create request the full
+// client sends for it (one definition of the flags, internal/cli/runopts), and serves the
+// same runs.
 func TestFrontSameRequest(t *testing.T) {
 	rootfs := t.TempDir()
 	for _, args := range [][]string{
@@ -20,24 +22,27 @@ func TestFrontSameRequest(t *testing.T) {
 			"--entrypoint", "", "-w", "/tmp", "-u", "0:0", "-h", "box", "--sig-proxy=false",
 			"--pull", "never", "--external-rootfs", rootfs, "none", "true"},
 		{"-H", "unix:///x.sock", "run", "--external-rootfs", rootfs, "none", "<&>"},
-		{"run", "-H=/y.sock", "--pull=never", "busybox", "true"},
 	} {
 		f := &fakeClient{stream: []*apiv1.StreamOut{ready, exitMsg(0, "")}}
 		if code, _, errs := run(t, f, args...); code != 0 {
 			t.Fatalf("%q: full client: %d %s", args, code, errs)
 		}
 		a := f.sent[0].GetAttach()
-		p := front.Decide(args, func(string) string { return "" }, func(k string) (string, bool) {
+		fp := front.Prepare(args, func(string) string { return "" }, []string{"FROMHOST=hostval"})
+		if !fp.Serve {
+			t.Fatalf("%q: the front does not send it", args)
+		}
+		p, ok := runopts.PlanRun(fp.Hello.Argv, func(k string) (string, bool) {
 			if k == "FROMHOST" {
 				return "hostval", true
 			}
 			return "", false
 		})
-		if !p.Serve {
-			t.Fatalf("%q: the front does not serve it", args)
+		if !ok {
+			t.Fatalf("%q: the daemon does not serve it", args)
 		}
-		if a == nil || !bytes.Equal(a.CreateJson, p.Hello.Create) {
-			t.Fatalf("%q: the front's create request differs:\nfull:  %s\nfront: %s", args, a.GetCreateJson(), p.Hello.Create)
+		if a == nil || !bytes.Equal(a.CreateJson, p.Create) {
+			t.Fatalf("%q: the daemon's create request differs:\nfull:   %s\ndaemon: %s", args, a.GetCreateJson(), p.Create)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	apiv1 "github.com/isulad-go/isulad/api/v1"
 	"github.com/isulad-go/isulad/internal/opts"
+	"github.com/isulad-go/isulad/internal/sigproxy"
 )
 
 // ioStream is what Attach and Exec streams have in common.
@@ -257,7 +258,7 @@ func (c *CLI) watchResize(send func(*apiv1.StreamIn) error) func() {
 // proxySignals forwards the usual termination signals to the container (docker's
 // --sig-proxy); the returned func stops it.
 func (c *CLI) proxySignals(id string) func() {
-	return opts.ProxySignals(func(sig syscall.Signal) {
+	return sigproxy.Start(func(sig syscall.Signal) {
 		if cl, err := c.client(); err == nil {
 			cl.Kill(context.Background(), &apiv1.KillRequest{Id: id, Signal: opts.SignalName(sig)})
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/isulad-go/isulad/api/v1"
+	"github.com/isulad-go/isulad/internal/cli/runopts"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/errdefs/grpcerr"
 	"github.com/isulad-go/isulad/internal/lightproto"
@@ -180,6 +182,19 @@ func (ls *lightServer) serve(conn net.Conn, br *bufio.Reader) {
 		lightproto.WriteJSON(conn, lightproto.FrameError, lightproto.Error{Message: err.Error(), Kind: errdefs.ErrInvalidArgument.Error()})
 		return
 	}
+	if len(hello.Argv) > 0 {
+		// The front's command line: parsed here as the full client would, with the
+		// client's environment; what this does not serve goes back to the full client.
+		plan, ok := runopts.PlanRun(hello.Argv, envLookup(hello.Env))
+		if !ok {
+			lightproto.WriteFrame(conn, lightproto.FrameHandover, nil)
+			return
+		}
+		if lightproto.WriteJSON(conn, lightproto.FramePlan, lightproto.Plan{SigProxy: plan.SigProxy, Detach: plan.Detach, Fallback: plan.Fallback}) != nil {
+			return
+		}
+		hello = lightproto.Hello{Create: plan.Create, SigProxy: plan.SigProxy, Detach: plan.Detach}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := &lightAttach{ctx: ctx, cancel: cancel, conn: conn,
@@ -220,6 +235,23 @@ func (ls *lightServer) serve(conn net.Conn, br *bufio.Reader) {
 		}
 		t.Stop()
 		a.hangup()
+	}
+}
+
+// envLookup looks a name up in env, a client's environment ("KEY=VALUE" entries; the first
+// of a name wins, as in the client's own os.LookupEnv).
+func envLookup(env []string) func(string) (string, bool) {
+	m := make(map[string]string, len(env))
+	for _, e := range env {
+		if k, v, ok := strings.Cut(e, "="); ok && k != "" {
+			if _, dup := m[k]; !dup {
+				m[k] = v
+			}
+		}
+	}
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
 	}
 }
 

@@ -283,6 +283,80 @@ func TestLightRun(t *testing.T) {
 	}
 }
 
+// lightArgv sends a front's hello: the command line after run and the client's environment.
+func lightArgv(t *testing.T, path string, env []string, argv ...string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := lightproto.WriteHello(c, lightproto.Hello{Argv: argv, Env: env}); err != nil {
+		t.Fatal(err)
+	}
+	return c, bufio.NewReader(c)
+}
+
+// A front's command line is parsed here as the full client would: the plan, then the run as
+// for a create request, with a bare -e from the client's environment (not the daemon's);
+// what only the client can do goes back to it (handover), and nothing is made.
+func TestLightArgv(t *testing.T) {
+	f, _, path := lightDaemon(t)
+	t.Setenv("LIGHT_DAEMON_ONLY", "daemon")
+	_, r := lightArgv(t, path, []string{"FROMCLIENT=client", "FROMCLIENT=second"},
+		"--rm", "--name", "argv", "-e", "FROMCLIENT", "-e", "LIGHT_DAEMON_ONLY", "--external-rootfs", f.rootfs, "none", "/bin/sh")
+	var plan lightproto.Plan
+	readFrame(t, r, lightproto.FramePlan, &plan)
+	if !plan.SigProxy || plan.Detach || plan.Fallback {
+		t.Fatalf("plan %+v", plan)
+	}
+	var cr lightproto.Created
+	readFrame(t, r, lightproto.FrameCreated, &cr)
+	readFrame(t, r, lightproto.FrameReady, nil)
+	c, err := f.store.Get(cr.ID)
+	if err != nil || c.Name != "argv" || !c.HostConfig.AutoRemove {
+		t.Fatalf("created %+v %v", c, err)
+	}
+	env := strings.Join(c.Config.Env, " ")
+	if !strings.Contains(env, "FROMCLIENT=client") || strings.Contains(env, "second") || strings.Contains(env, "LIGHT_DAEMON_ONLY") {
+		t.Fatalf("env %q: want the client's first FROMCLIENT, nothing of the daemon's", env)
+	}
+	f.w.Exit(cr.ID, 4)
+	var x lightproto.Exit
+	readFrame(t, r, lightproto.FrameExit, &x)
+	if x.Code != 4 || f.store.Known(cr.ID) {
+		t.Fatalf("exit %+v, still known %v", x, f.store.Known(cr.ID))
+	}
+
+	// run -d: the plan says so, then created and exit 0.
+	_, r = lightArgv(t, path, nil, "-d", "--name", "argvd", "--external-rootfs", f.rootfs, "none", "/bin/sh")
+	readFrame(t, r, lightproto.FramePlan, &plan)
+	readFrame(t, r, lightproto.FrameCreated, &cr)
+	readFrame(t, r, lightproto.FrameExit, &x)
+	if !plan.Detach || x.Code != 0 {
+		t.Fatalf("run -d: plan %+v exit %+v", plan, x)
+	}
+	f.w.Exit(cr.ID, 0)
+
+	before := len(f.store.List())
+	for _, argv := range [][]string{
+		{"--env-file", "/etc/shadow", "--external-rootfs", f.rootfs, "none", "true"},
+		{"--external-rootfs", "relative", "none", "true"},
+		{"-H", "/elsewhere.sock", "--external-rootfs", f.rootfs, "none", "true"},
+		{"-it", "--external-rootfs", f.rootfs, "none", "true"},
+		{"--bogus", "none"},
+	} {
+		_, r := lightArgv(t, path, nil, argv...)
+		readFrame(t, r, lightproto.FrameHandover, nil)
+		if _, _, err := lightproto.ReadFrame(r); err != io.EOF {
+			t.Fatalf("%q: after the handover: %v, want the daemon's close", argv, err)
+		}
+	}
+	if n := len(f.store.List()); n != before {
+		t.Fatalf("%d containers after the handovers, want %d", n, before)
+	}
+}
+
 // A daemon that stops gives running light sessions the grace time, then cuts them (the
 // container keeps running, as with gRPC's Stop); later connections get no session.
 func TestLightShutdown(t *testing.T) {

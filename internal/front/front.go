@@ -1,12 +1,14 @@
 // Package front is the light isula client (cmd/isula). It serves the common cases, an
 // attached non-interactive `isula run` and `isula run -d`, over the light protocol
-// (internal/lightproto), and
-// execs the full client (isula-full, beside it) with the same arguments and environment for
-// everything else. It must not link gRPC or protobuf: their package initialisation and page
-// faults are ~2 ms of every client start (docs/ARCHITECTURE.md, "Front and full client").
+// (internal/lightproto), and execs the full client (isula-full, beside it) with the same
+// arguments and environment for everything else. It must not link gRPC or protobuf: their
+// package initialisation and page faults are ~2 ms of every client start
+// (docs/ARCHITECTURE.md, "Front and full client"). Nor does it parse run's flags: it sends
+// the command line, and the daemon parses it with the full client's flag definitions and
+// request building (internal/cli/runopts.PlanRun), or hands it back.
 //
-// What it serves it must print exactly as the full client does: the same flag definitions
-// and request building (internal/cli/runopts), the same messages and exit codes.
+// What it serves it must print exactly as the full client does: the same messages and exit
+// codes.
 package front
 
 import (
@@ -22,13 +24,10 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/spf13/pflag"
-
-	"github.com/isulad-go/isulad/internal/cli/runopts"
 	"github.com/isulad-go/isulad/internal/errdefs"
 	"github.com/isulad-go/isulad/internal/front/fullexec"
 	"github.com/isulad-go/isulad/internal/lightproto"
-	"github.com/isulad-go/isulad/internal/opts"
+	"github.com/isulad-go/isulad/internal/sigproxy"
 	"github.com/isulad-go/isulad/internal/unixsock"
 )
 
@@ -58,64 +57,41 @@ type Plan struct {
 	OneP bool
 }
 
-// Decide parses args (without the program name) the way the full client does and says
-// whether the front serves them: `run` without --help, with --pull missing or never, either
-// -d or without -i and -t, preceded by nothing but -H/--host. getenv and lookup read the environment.
-func Decide(args []string, getenv func(string) string, lookup func(string) (string, bool)) Plan {
-	var globals []string
-	i := 0 // args[i] is "run"
-	for ; i < len(args) && args[i] != "run"; i++ {
-		switch a := args[i]; {
-		case (a == "-H" || a == "--host") && i+1 < len(args):
-			globals = append(globals, a, args[i+1])
-			i++
-		case strings.HasPrefix(a, "-H=") || strings.HasPrefix(a, "--host="):
-			globals = append(globals, a)
-		default:
-			return Plan{}
-		}
-	}
-	if i >= len(args) {
-		return Plan{}
-	}
+// Prepare reads the command line up to the word run, before which only -H/--host may come
+// (else the full client runs it), and finds the daemon's socket. The arguments after run
+// and the environment go to the daemon in the hello: it parses them as the full client
+// would (runopts.PlanRun) and serves them or hands them back. Parsing them here, with the
+// flag definitions and the packages behind them, was ~0.9 ms of the front's start
+// (docs/PERFORMANCE.md, issue 14's sixth round). getenv reads the environment; environ is
+// all of it.
+func Prepare(args []string, getenv func(string) string, environ []string) Plan {
 	host := defaultHost
 	if h := getenv(hostEnv); h != "" {
 		host = h
 	}
-	// One flag set as cobra merges them: run's own and the root's persistent -H, which
-	// may come before or after `run`.
-	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVarP(&host, "host", "H", host, "")
-	o := &runopts.RunOptions{}
-	runopts.AddRunFlags(fs, o)
-	if err := fs.Parse(append(globals, args[i+1:]...)); err != nil {
-		return Plan{} // the full client prints the error
+	i := 0 // args[i] is "run"
+	for ; i < len(args) && args[i] != "run"; i++ {
+		switch a := args[i]; {
+		case (a == "-H" || a == "--host") && i+1 < len(args):
+			host = args[i+1]
+			i++
+		case strings.HasPrefix(a, "-H="):
+			host = strings.TrimPrefix(a, "-H=")
+		case strings.HasPrefix(a, "--host="):
+			host = strings.TrimPrefix(a, "--host=")
+		default:
+			return Plan{}
+		}
 	}
-	if help, _ := fs.GetBool("help"); help || fs.NArg() < 1 {
-		return Plan{}
-	}
-	// -d is served whatever -i and -t say: nothing is attached (the full client checks the
-	// terminal only for an attached run).
-	if (!o.Detach && (o.Interactive || o.TTY)) || (o.Image.Pull != "missing" && o.Image.Pull != "never") {
-		return Plan{}
+	if i+1 >= len(args) {
+		return Plan{} // no run, or nothing after it
 	}
 	path, ok := socketPath(host)
 	if !ok {
 		return Plan{}
 	}
-	req, err := o.BuildRequest(fs.Arg(0), fs.Args()[1:], o.Detach, lookup)
-	if err != nil {
-		return Plan{}
-	}
-	b, err := json.Marshal(req)
-	if err != nil {
-		return Plan{}
-	}
 	return Plan{Serve: true, Host: host, Path: path,
-		Hello:    lightproto.Hello{Create: b, SigProxy: o.SigProxy, Detach: o.Detach},
-		Fallback: o.Image.Pull == "missing" && req.Config.Image != "none"}
+		Hello: lightproto.Hello{Argv: args[i+1:], Env: environ}}
 }
 
 // socketPath is the full client's dialTarget: unix:///path, unix:/path or /path. A path
@@ -138,7 +114,7 @@ func socketPath(h string) (string, bool) {
 
 // Main runs the front with the process's arguments and returns only when it served them.
 func Main() int {
-	p := Decide(os.Args[1:], os.Getenv, os.LookupEnv)
+	p := Prepare(os.Args[1:], os.Getenv, os.Environ())
 	if !p.Serve {
 		return ExecFull()
 	}
@@ -177,20 +153,42 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 	if p.OneP {
 		runtime.GOMAXPROCS(1) // while the daemon creates the container
 	}
-	// The signal proxy is set up now, while the daemon creates the container, and armed at
-	// FrameReady: its setup (os/signal's thread and loop, ~1 ms of CPU here) then neither
-	// delays the start nor competes with a short container's exit on the way back, as it
-	// did when it was made at FrameReady (docs/PERFORMANCE.md, issue 14's fifth round).
+	// The signal proxy is set up once the hello is out (with a command line, at the plan),
+	// while the daemon creates the container, and armed at FrameReady: its setup (os/signal's
+	// thread and loop, ~1 ms of CPU here) then neither delays the start nor competes with a
+	// short container's exit on the way back, as it did when it was made at FrameReady
+	// (docs/PERFORMANCE.md, issue 14's fifth round).
 	var ready atomic.Bool
-	if p.Hello.SigProxy {
-		stop := proxySignals(conn, &ready)
-		defer stop()
+	var stopProxy func()
+	defer func() {
+		if stopProxy != nil {
+			stopProxy()
+		}
+	}()
+	planned := len(p.Hello.Argv) == 0 // a hello with a create request needs no plan
+	if planned && p.Hello.SigProxy {
+		stopProxy = proxySignals(conn, &ready)
 	}
 	r := bufio.NewReaderSize(conn, 64<<10)
 	created, first := false, true
 	id := ""
 	for {
 		typ, payload, err := lightproto.ReadFrame(r)
+		if !planned {
+			// The daemon's answer to the command line. Anything but its plan (its
+			// handover, an error, the end of the connection: a daemon that does not parse
+			// command lines) comes before anything was made: the full client runs it.
+			var plan lightproto.Plan
+			if err != nil || typ != lightproto.FramePlan || json.Unmarshal(payload, &plan) != nil {
+				return 0, true
+			}
+			planned = true
+			p.Hello.SigProxy, p.Hello.Detach, p.Fallback = plan.SigProxy, plan.Detach, plan.Fallback
+			if plan.SigProxy && !plan.Detach {
+				stopProxy = proxySignals(conn, &ready)
+			}
+			continue
+		}
 		if err != nil {
 			if first {
 				// The daemon closed without a word (it refused the caller, or it
@@ -298,10 +296,10 @@ func errText(err error) string {
 // the proxy: the connection's end tells the daemon the client is gone, as when the proxy
 // was set up only at the start. The returned func stops it.
 func proxySignals(w io.Writer, ready *atomic.Bool) func() {
-	return opts.ProxySignals(func(sig syscall.Signal) {
+	return sigproxy.Start(func(sig syscall.Signal) {
 		if !ready.Load() {
-			opts.DieBySignal(sig)
+			sigproxy.Die(sig)
 		}
-		lightproto.WriteJSON(w, lightproto.FrameSignal, lightproto.Signal{Name: opts.SignalName(sig)})
+		lightproto.WriteJSON(w, lightproto.FrameSignal, lightproto.Signal{Name: sigproxy.Name(sig)})
 	})
 }

@@ -15,85 +15,57 @@ import (
 	"testing"
 	"time"
 
-	"github.com/isulad-go/isulad/api/types"
 	"github.com/isulad-go/isulad/internal/lightproto"
 )
 
 func noEnv(string) string { return "" }
 
-func TestDecide(t *testing.T) {
-	rootfs := t.TempDir()
-	r := []string{"--external-rootfs", rootfs, "none", "true"}
-	cat := func(a ...[]string) []string {
-		var out []string
-		for _, x := range a {
-			out = append(out, x...)
-		}
-		return out
-	}
-	served := []struct {
-		args     []string
-		path     string
-		fallback bool
+// The front reads the command line up to run, finds the socket, and sends the rest with
+// the environment; what it cannot send goes to the full client at once.
+func TestPrepare(t *testing.T) {
+	env := []string{"A=1"}
+	for _, tc := range []struct {
+		args []string
+		path string // "" when not sent
+		argv string
 	}{
-		{cat([]string{"run", "--rm"}, r), "/var/run/isulad.sock", false},
-		{cat([]string{"-H", "unix:///a.sock", "run"}, r), "/a.sock", false},
-		{cat([]string{"-H=unix:/b.sock", "run"}, r), "/b.sock", false},
-		{cat([]string{"--host", "/c.sock", "run"}, r), "/c.sock", false},
-		{cat([]string{"--host=/d.sock", "-H", "/e.sock", "run"}, r), "/e.sock", false},
-		{cat([]string{"-H", "/f.sock", "run", "-H", "/g.sock"}, r), "/g.sock", false},
-		{[]string{"-H", "run", "run", "busybox"}, "", false}, // -H's value is "run": not a path
-		{[]string{"run", "busybox", "sh", "-d", "-it"}, "/var/run/isulad.sock", true},
-		{[]string{"run", "--pull=never", "busybox"}, "/var/run/isulad.sock", false},
-		{[]string{"run", "--sig-proxy=false", "-e", "X", "busybox"}, "/var/run/isulad.sock", true},
-		{[]string{"run", "-d", "busybox"}, "/var/run/isulad.sock", true},
-		{[]string{"run", "--detach=true", "-it", "--pull=never", "busybox"}, "/var/run/isulad.sock", false},
-	}
-	for _, tc := range served {
-		p := Decide(tc.args, noEnv, nil)
+		{[]string{"run", "--rm", "busybox", "true"}, "/var/run/isulad.sock", "--rm busybox true"},
+		{[]string{"-H", "unix:///a.sock", "run", "x"}, "/a.sock", "x"},
+		{[]string{"-H=unix:/b.sock", "run", "x"}, "/b.sock", "x"},
+		{[]string{"--host", "/c.sock", "run", "x"}, "/c.sock", "x"},
+		{[]string{"--host=/d.sock", "-H", "/e.sock", "run", "-H", "/g.sock", "x"}, "/e.sock", "-H /g.sock x"},
+		{[]string{"-H", "run", "run", "busybox"}, "", ""}, // -H's value is "run": not a path
+		{[]string{}, "", ""}, {[]string{"run"}, "", ""}, {[]string{"version"}, "", ""},
+		{[]string{"ps", "run"}, "", ""}, {[]string{"--help", "run", "busybox"}, "", ""},
+		{[]string{"-D", "run", "busybox"}, "", ""}, {[]string{"-H"}, "", ""}, {[]string{"-H", "/a.sock"}, "", ""},
+		{[]string{"--", "run", "busybox"}, "", ""}, {[]string{"-H/a.sock", "run", "busybox"}, "", ""},
+		{[]string{"-H", "relative.sock", "run", "busybox"}, "", ""}, {[]string{"-H", "tcp://1.2.3.4:5", "run", "x"}, "", ""},
+		{[]string{"-H", "/" + strings.Repeat("x", 120), "run", "busybox"}, "", ""}, {[]string{"create", "busybox"}, "", ""},
+	} {
+		p := Prepare(tc.args, noEnv, env)
 		if tc.path == "" {
 			if p.Serve {
-				t.Errorf("%q: served", tc.args)
+				t.Errorf("%q: sent", tc.args)
 			}
 			continue
 		}
-		if !p.Serve || p.Path != tc.path || p.Fallback != tc.fallback {
-			t.Errorf("%q: %+v, want served on %s, fallback %v", tc.args, p, tc.path, tc.fallback)
-		}
-	}
-	for _, args := range [][]string{
-		{}, {"run"}, {"version"}, {"ps", "run"}, {"--help", "run", "busybox"}, {"-D", "run", "busybox"},
-		{"-H"}, {"-H", "/a.sock"}, {"--", "run", "busybox"}, {"-H/a.sock", "run", "busybox"},
-		{"run", "-i", "busybox"}, {"run", "-t", "busybox"}, {"run", "-it", "busybox"},
-		{"run", "--help", "busybox"}, {"run", "-d", "--help", "busybox"}, {"run", "--pull", "always", "busybox"},
-		{"run", "--pull=sometimes", "busybox"}, {"run", "--bogus", "busybox"}, {"run", "--memory", "lots", "busybox"},
-		{"run", "-H", "tcp://1.2.3.4:5", "busybox"}, {"-H", "relative.sock", "run", "busybox"},
-		{"run", "-H", "/" + strings.Repeat("x", 120), "busybox"}, {"run", "--name"}, {"create", "busybox"},
-	} {
-		if p := Decide(args, noEnv, nil); p.Serve {
-			t.Errorf("%q: served", args)
+		if !p.Serve || p.Path != tc.path || strings.Join(p.Hello.Argv, " ") != tc.argv ||
+			len(p.Hello.Env) != 1 || p.Hello.Env[0] != "A=1" || len(p.Hello.Create) != 0 {
+			t.Errorf("%q: %+v, want %q sent to %s", tc.args, p, tc.argv, tc.path)
 		}
 	}
 	// The host's env var, and -H over it.
-	env := func(k string) string {
+	getenv := func(k string) string {
 		if k == "ISULAD_HOST" {
 			return "unix:///env.sock"
 		}
 		return ""
 	}
-	if p := Decide(cat([]string{"run"}, r), env, nil); p.Path != "/env.sock" {
+	if p := Prepare([]string{"run", "x"}, getenv, nil); p.Path != "/env.sock" {
 		t.Errorf("ISULAD_HOST: %+v", p)
 	}
-	if p := Decide(cat([]string{"-H", "/flag.sock", "run"}, r), env, nil); p.Path != "/flag.sock" {
+	if p := Prepare([]string{"-H", "/flag.sock", "run", "x"}, getenv, nil); p.Path != "/flag.sock" {
 		t.Errorf("-H over ISULAD_HOST: %+v", p)
-	}
-	// The request: the command after the image, flags stop there, sig-proxy passed on.
-	p := Decide([]string{"run", "--rm", "--sig-proxy=false", "busybox", "sh", "-c", "x", "--rm"}, noEnv, nil)
-	var req types.CreateRequest
-	if err := json.Unmarshal(p.Hello.Create, &req); err != nil || p.Hello.SigProxy ||
-		req.Config.Image != "busybox" || strings.Join(req.Config.Cmd, " ") != "sh -c x --rm" ||
-		!req.HostConfig.AutoRemove || !req.Config.AttachStdout || req.Config.AttachStdin {
-		t.Fatalf("%+v %v", req, err)
 	}
 }
 
@@ -174,21 +146,50 @@ func TestRun(t *testing.T) {
 		{"silent close", nil, true, 0, true, "", ""},
 		{"cut short", []func(io.Writer){created, ready}, false, 125, false, "", "WARNING: careful\nError: the daemon at H ended the stream before the container's exit: connection closed\n"},
 	}
-	for _, tc := range cases {
-		path, hello := fakeDaemon(t, func(w io.Writer) {
-			for _, f := range tc.frames {
-				f(w)
+	// Each case twice: with a hello that holds the create request, and with the command
+	// line, which the daemon answers with its plan first.
+	for _, argv := range []bool{false, true} {
+		for _, tc := range cases {
+			path, hello := fakeDaemon(t, func(w io.Writer) {
+				if argv {
+					lightproto.WriteJSON(w, lightproto.FramePlan, lightproto.Plan{SigProxy: true, Fallback: tc.fallback})
+				}
+				for _, f := range tc.frames {
+					f(w)
+				}
+			})
+			p := Plan{Serve: true, Host: "H", Path: path, Fallback: tc.fallback,
+				Hello: lightproto.Hello{Create: json.RawMessage(`{"Config":{"Image":"x"}}`), SigProxy: true}}
+			if argv {
+				p = Plan{Serve: true, Host: "H", Path: path, Hello: lightproto.Hello{Argv: []string{"x"}, Env: []string{"A=1"}}}
 			}
-		})
-		p := Plan{Serve: true, Host: "H", Path: path, Fallback: tc.fallback,
-			Hello: lightproto.Hello{Create: json.RawMessage(`{"Config":{"Image":"x"}}`), SigProxy: true}}
-		var o, e bytes.Buffer
-		code, full := Run(p, &o, &e)
-		if code != tc.code || full != tc.full || o.String() != tc.stdout || e.String() != tc.stderr {
-			t.Errorf("%s: code %d full %v stdout %q stderr %q", tc.name, code, full, o.String(), e.String())
+			var o, e bytes.Buffer
+			code, full := Run(p, &o, &e)
+			if code != tc.code || full != tc.full || o.String() != tc.stdout || e.String() != tc.stderr {
+				t.Errorf("%s (argv %v): code %d full %v stdout %q stderr %q", tc.name, argv, code, full, o.String(), e.String())
+			}
+			h := <-hello
+			if (!argv && (string(h.Create) != string(p.Hello.Create) || !h.SigProxy)) ||
+				(argv && (len(h.Create) != 0 || strings.Join(h.Argv, " ") != "x" || strings.Join(h.Env, " ") != "A=1")) {
+				t.Errorf("%s (argv %v): the daemon got %+v", tc.name, argv, h)
+			}
 		}
-		if h := <-hello; string(h.Create) != string(p.Hello.Create) || !h.SigProxy {
-			t.Errorf("%s: the daemon got %+v", tc.name, h)
+	}
+	// A command line the daemon does not serve, or does not understand (an older daemon's
+	// error, or its silence), goes to the full client, whatever follows.
+	for name, answer := range map[string]func(io.Writer){
+		"handover": func(w io.Writer) { lightproto.WriteFrame(w, lightproto.FrameHandover, nil) },
+		"error": func(w io.Writer) {
+			lightproto.WriteJSON(w, lightproto.FrameError, lightproto.Error{Message: "light protocol: the hello has no create request", Kind: "invalid argument"})
+		},
+		"exit first": exit(0, ""),
+		"silence":    func(io.Writer) {},
+	} {
+		path, _ := fakeDaemon(t, answer)
+		var o, e bytes.Buffer
+		code, full := Run(Plan{Serve: true, Host: "H", Path: path, Hello: lightproto.Hello{Argv: []string{"x"}}}, &o, &e)
+		if !full || code != 0 || o.Len() != 0 || e.Len() != 0 {
+			t.Errorf("%s: code %d full %v stdout %q stderr %q, want the full client", name, code, full, o.String(), e.String())
 		}
 	}
 	// No daemon: the full client says so.

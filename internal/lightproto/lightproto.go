@@ -40,6 +40,9 @@ const (
 	FrameExit    byte = 'X' // JSON Exit
 	FrameError   byte = '!' // JSON Error
 	FrameSignal  byte = 'S' // JSON Signal
+	// The answers to a hello with a command line (Argv), before anything else.
+	FramePlan     byte = 'P' // JSON Plan: the daemon serves it
+	FrameHandover byte = 'H' // empty: it does not; the front execs the full client
 )
 
 // MaxPayload bounds a frame's payload; MaxHello the hello line.
@@ -51,12 +54,29 @@ const (
 // Hello is the client's first message, after Magic: the container to create (the JSON of a
 // types.CreateRequest, the bytes the full client puts in AttachRequest.create_json), attached
 // to and started.
+//
+// Or, from the front, the command line itself: Argv (the arguments of `isula run`, after the
+// word run) and the client's environment (Env, for a bare -e KEY). The daemon parses them as
+// the full client would (runopts.PlanRun) and answers Plan, then as for a Create; or
+// Handover, and closes.
 type Hello struct {
-	Create   json.RawMessage `json:"create"`
+	Create   json.RawMessage `json:"create,omitempty"`
 	SigProxy bool            `json:"sig_proxy"`
 	// Detach (run -d): the container is created and started, not attached to; the daemon
 	// answers Created, then Exit with code 0 (or Error), as the Create call with start.
-	Detach bool `json:"detach,omitempty"`
+	Detach bool     `json:"detach,omitempty"`
+	Argv   []string `json:"argv,omitempty"`
+	Env    []string `json:"env,omitempty"`
+}
+
+// Plan is the daemon's answer to a hello with Argv that it serves: what the command line
+// asked for, which the front needs (runopts.Plan).
+type Plan struct {
+	SigProxy bool `json:"sig_proxy"`
+	Detach   bool `json:"detach,omitempty"`
+	// Fallback: a not-found error before the container is made hands over to the full
+	// client, which pulls the image (--pull=missing).
+	Fallback bool `json:"fallback,omitempty"`
 }
 
 // Created says which container the daemon made, with its warnings.
@@ -136,8 +156,11 @@ func ReadHello(r *bufio.Reader) (Hello, error) {
 	if err := json.Unmarshal(line, &h); err != nil {
 		return h, fmt.Errorf("light protocol: bad hello: %v", err)
 	}
-	if len(h.Create) == 0 || string(h.Create) == "null" {
-		return h, errors.New("light protocol: the hello has no create request")
+	if (len(h.Create) == 0 || string(h.Create) == "null") && len(h.Argv) == 0 {
+		return h, errors.New("light protocol: the hello has neither a create request nor a command line")
+	}
+	if len(h.Create) > 0 && string(h.Create) != "null" && len(h.Argv) > 0 {
+		return h, errors.New("light protocol: the hello has both a create request and a command line")
 	}
 	return h, nil
 }

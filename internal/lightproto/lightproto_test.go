@@ -77,7 +77,13 @@ func TestHello(t *testing.T) {
 	if err != nil || !h.SigProxy || !bytes.Equal(h.Create, create) {
 		t.Fatalf("%+v %v", h, err)
 	}
-	for _, bad := range []string{"{}\n", "null\n", "{\"create\":null}\n", "not json\n", "{\"create\":{}"} {
+	// A front's hello: the command line and the environment, no create request.
+	h, err = ReadHello(bufio.NewReader(strings.NewReader(`{"argv":["--rm","x"],"env":["A=1"]}` + "\n")))
+	if err != nil || len(h.Create) != 0 || strings.Join(h.Argv, " ") != "--rm x" || strings.Join(h.Env, " ") != "A=1" {
+		t.Fatalf("argv hello: %+v %v", h, err)
+	}
+	for _, bad := range []string{"{}\n", "null\n", "{\"create\":null}\n", "not json\n", "{\"create\":{}",
+		`{"argv":[]}` + "\n", `{"create":{},"argv":["x"]}` + "\n"} {
 		if _, err := ReadHello(bufio.NewReader(strings.NewReader(bad))); err == nil {
 			t.Errorf("hello %q accepted", bad)
 		}

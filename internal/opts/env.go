@@ -21,6 +21,12 @@ func ParseEnv(list []string) ([]string, error) {
 	return parseEnv(list, os.LookupEnv)
 }
 
+// ParseEnvLookup is ParseEnv with lookup as the client's environment: the daemon parses a
+// front's command line with the environment the front sent, never its own.
+func ParseEnvLookup(list []string, lookup func(string) (string, bool)) ([]string, error) {
+	return parseEnv(list, lookup)
+}
+
 func parseEnv(list []string, lookup func(string) (string, bool)) ([]string, error) {
 	out := make([]string, 0, len(list))
 	for _, e := range list {

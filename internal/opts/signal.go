@@ -2,9 +2,6 @@ package opts
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -125,36 +122,4 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-// ProxySignals forwards the termination signals a client proxies to its container (docker's
-// --sig-proxy: INT, TERM, HUP, QUIT, USR1, USR2) to send until the returned func is called.
-// The full client and the front both use it, so both proxy the same signals.
-func ProxySignals(send func(sig syscall.Signal)) (stop func()) {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-ch:
-				send(s.(syscall.Signal))
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { signal.Stop(ch); close(done) }
-}
-
-// DieBySignal ends the process by sig as if no handler had caught it: the Go runtime's own
-// handling of sig (its default action) is restored and sig is raised.
-func DieBySignal(sig syscall.Signal) {
-	signal.Reset(sig)
-	// To this thread (a signal to the process may go to another thread, after this one has
-	// gone on): the runtime's handler runs here before tgkill returns, and ends the process
-	// by sig.
-	runtime.LockOSThread()
-	syscall.Tgkill(os.Getpid(), syscall.Gettid(), sig)
-	os.Exit(128 + int(sig)) // not reached unless sig is blocked on this thread
 }

@@ -309,19 +309,7 @@ func ParseEnvWith(list []string, lookup func(string) (string, bool)) ([]string, 
 	if lookup == nil {
 		return opts.ParseEnv(list)
 	}
-	// opts.ParseEnv reads the process environment; apply the lookup for bare keys here and
-	// let opts check the result.
-	resolved := make([]string, 0, len(list))
-	for _, e := range list {
-		if !strings.Contains(e, "=") && e != "" && !strings.ContainsAny(e, " \t\x00") {
-			if v, ok := lookup(e); ok {
-				resolved = append(resolved, e+"="+v)
-			}
-			continue
-		}
-		resolved = append(resolved, e)
-	}
-	return opts.ParseEnv(resolved)
+	return opts.ParseEnvLookup(list, lookup)
 }
 
 func invalid(format string, args ...any) error {
