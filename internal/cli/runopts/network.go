@@ -18,13 +18,13 @@ type netOptions struct {
 
 func (o *netOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ip, "ip", "", "the container's IPv4 address on its network")
-	fs.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ranges too")
+	stringArrayVarP(fs, &o.publish, "publish", "p", "publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ranges too")
 	fs.BoolVarP(&o.publishAll, "publish-all", "P", false, "publish every exposed port on a free host port")
-	fs.StringArrayVar(&o.expose, "expose", nil, "expose a port or a range: PORT[-PORT][/tcp|udp]")
-	fs.StringArrayVar(&o.dns, "dns", nil, "a nameserver for /etc/resolv.conf")
-	fs.StringArrayVar(&o.dnsSearch, "dns-search", nil, "a search domain for /etc/resolv.conf")
-	fs.StringArrayVar(&o.dnsOpt, "dns-opt", nil, "an option for /etc/resolv.conf")
-	fs.StringArrayVar(&o.addHost, "add-host", nil, "add NAME:IP to /etc/hosts")
+	stringArrayVarP(fs, &o.expose, "expose", "", "expose a port or a range: PORT[-PORT][/tcp|udp]")
+	stringArrayVarP(fs, &o.dns, "dns", "", "a nameserver for /etc/resolv.conf")
+	stringArrayVarP(fs, &o.dnsSearch, "dns-search", "", "a search domain for /etc/resolv.conf")
+	stringArrayVarP(fs, &o.dnsOpt, "dns-opt", "", "an option for /etc/resolv.conf")
+	stringArrayVarP(fs, &o.addHost, "add-host", "", "add NAME:IP to /etc/hosts")
 }
 
 // apply parses the flags into the request; every value is checked again by ValidateCreate.
