@@ -39,15 +39,28 @@ func Gather() {
 	set.Set(int(cpu))
 	// Our own thread first: if it moved since getcpu, it goes back to where the others go.
 	_ = unix.SchedSetaffinity(0, &set)
-	d, err := os.Open("/proc/self/task")
-	if err != nil {
-		return
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
-	for _, n := range names {
-		if tid, err := strconv.Atoi(n); err == nil {
+	// Again until a pass finds no thread it has not pinned: a thread that another, not yet
+	// pinned, made while the list was read has that one's CPUs.
+	pinned := map[int]bool{}
+	for pass := 0; pass < 5; pass++ {
+		d, err := os.Open("/proc/self/task")
+		if err != nil {
+			return
+		}
+		names, _ := d.Readdirnames(-1)
+		d.Close()
+		fresh := false
+		for _, n := range names {
+			tid, err := strconv.Atoi(n)
+			if err != nil || pinned[tid] {
+				continue
+			}
+			pinned[tid] = true
+			fresh = true
 			_ = unix.SchedSetaffinity(tid, &set)
+		}
+		if !fresh {
+			return
 		}
 	}
 }
