@@ -165,9 +165,14 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 			stopProxy()
 		}
 	}()
+	startProxy := func() {
+		if p.Hello.SigProxy && !p.Hello.Detach { // the daemon proxies nothing for -d
+			stopProxy = proxySignals(conn, &ready)
+		}
+	}
 	planned := len(p.Hello.Argv) == 0 // a hello with a create request needs no plan
-	if planned && p.Hello.SigProxy {
-		stopProxy = proxySignals(conn, &ready)
+	if planned {
+		startProxy()
 	}
 	r := bufio.NewReaderSize(conn, 64<<10)
 	created, first := false, true
@@ -184,9 +189,7 @@ func Run(p Plan, stdout, stderr io.Writer) (code int, full bool) {
 			}
 			planned = true
 			p.Hello.SigProxy, p.Hello.Detach, p.Fallback = plan.SigProxy, plan.Detach, plan.Fallback
-			if plan.SigProxy && !plan.Detach {
-				stopProxy = proxySignals(conn, &ready)
-			}
+			startProxy()
 			continue
 		}
 		if err != nil {

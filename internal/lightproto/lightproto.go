@@ -156,11 +156,12 @@ func ReadHello(r *bufio.Reader) (Hello, error) {
 	if err := json.Unmarshal(line, &h); err != nil {
 		return h, fmt.Errorf("light protocol: bad hello: %v", err)
 	}
-	if (len(h.Create) == 0 || string(h.Create) == "null") && len(h.Argv) == 0 {
+	hasCreate := len(h.Create) > 0 && string(h.Create) != "null"
+	if hasCreate == (len(h.Argv) > 0) {
+		if hasCreate {
+			return h, errors.New("light protocol: the hello has both a create request and a command line")
+		}
 		return h, errors.New("light protocol: the hello has neither a create request nor a command line")
-	}
-	if len(h.Create) > 0 && string(h.Create) != "null" && len(h.Argv) > 0 {
-		return h, errors.New("light protocol: the hello has both a create request and a command line")
 	}
 	return h, nil
 }

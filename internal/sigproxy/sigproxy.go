@@ -11,17 +11,13 @@ import (
 )
 
 // Proxied are the signals a client forwards (docker's --sig-proxy).
-var Proxied = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+var Proxied = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
 
 // Start forwards the Proxied signals the process receives to send until the returned func
 // is called.
 func Start(send func(sig syscall.Signal)) (stop func()) {
 	ch := make(chan os.Signal, 8)
-	sigs := make([]os.Signal, len(Proxied))
-	for i, s := range Proxied {
-		sigs[i] = s
-	}
-	signal.Notify(ch, sigs...)
+	signal.Notify(ch, Proxied...)
 	done := make(chan struct{})
 	go func() {
 		for {

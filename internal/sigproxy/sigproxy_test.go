@@ -23,7 +23,7 @@ func TestStartForwards(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	for _, s := range Proxied {
-		if n := Name(s); len(n) < 6 || n[:3] != "SIG" {
+		if n := Name(s.(syscall.Signal)); len(n) < 6 || n[:3] != "SIG" {
 			t.Fatalf("Name(%v) = %q", s, n)
 		}
 	}
