@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isulad-go/isulad/internal/daemon"
+	"github.com/isulad-go/isulad/internal/procs"
 )
 
 func main() {
@@ -101,6 +102,8 @@ func run(cfg daemon.Config) error {
 		return err
 	}
 	defer lock.Close()
+	// One P, but for an image's or an archive's work (internal/procs).
+	procs.Narrow()
 	d, err := daemon.New(cfg, log)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/isulad-go/isulad/internal/image/registry"
 	"github.com/isulad-go/isulad/internal/image/store"
 	"github.com/isulad-go/isulad/internal/opts"
+	"github.com/isulad-go/isulad/internal/procs"
 	"github.com/isulad-go/isulad/internal/spec"
 )
 
@@ -125,6 +126,7 @@ func (d *Daemon) PullImage(ctx context.Context, name string, progress func(store
 
 // pullImage is PullImage with a login for this pull only (the CRI's; nil: the stored ones).
 func (d *Daemon) pullImage(ctx context.Context, name string, login *registry.Login, progress func(store.Progress)) (store.Image, error) {
+	defer procs.Wide()() // digests, gzip, tar: the machine's CPUs (internal/procs)
 	r, err := reference.Parse(name)
 	if err != nil {
 		return store.Image{}, err
@@ -151,6 +153,7 @@ func (d *Daemon) pullImage(ctx context.Context, name string, login *registry.Log
 
 // PushImage sends a stored image to the registry its name says.
 func (d *Daemon) PushImage(ctx context.Context, name string, updates chan<- v1.Update) (store.Image, error) {
+	defer procs.Wide()() // digests, gzip, tar: the machine's CPUs (internal/procs)
 	im, err := d.images.store.Lookup(name)
 	if err != nil {
 		return store.Image{}, err

@@ -16,6 +16,7 @@ import (
 	"github.com/isulad-go/isulad/internal/image/layer"
 	"github.com/isulad-go/isulad/internal/image/reference"
 	"github.com/isulad-go/isulad/internal/image/store"
+	"github.com/isulad-go/isulad/internal/procs"
 )
 
 // spool copies an archive stream into a temporary file of the store (decompressing a
@@ -41,6 +42,7 @@ func (d *Daemon) spool(r io.Reader) (*os.File, error) {
 // LoadImages stores every image of a docker-archive or OCI archive. tag names the
 // archive's image when it has exactly one.
 func (d *Daemon) LoadImages(ctx context.Context, r io.Reader, tag string, progress func(store.Progress)) ([]store.Image, error) {
+	defer procs.Wide()() // digests, gzip, tar: the machine's CPUs (internal/procs)
 	if tag != "" {
 		if _, err := reference.Parse(tag); err != nil {
 			return nil, fmt.Errorf("--tag: %w", err)
@@ -95,6 +97,7 @@ func (d *Daemon) LoadImages(ctx context.Context, r io.Reader, tag string, progre
 
 // SaveImages writes images as a docker-archive or (format oci) an OCI archive.
 func (d *Daemon) SaveImages(w io.Writer, names []string, format string) error {
+	defer procs.Wide()() // digests, gzip, tar: the machine's CPUs (internal/procs)
 	if format != "" && format != "docker-archive" && format != "oci" && format != "oci-archive" {
 		return errdefs.Errorf(errdefs.ErrInvalidArgument, "--format %q: want docker-archive or oci", format)
 	}
@@ -129,6 +132,7 @@ func (d *Daemon) SaveImages(w io.Writer, names []string, format string) error {
 
 // ImportImage makes a one-layer image of a rootfs tarball.
 func (d *Daemon) ImportImage(ctx context.Context, r io.Reader, ref, message string) (store.Image, error) {
+	defer procs.Wide()() // digests, gzip, tar: the machine's CPUs (internal/procs)
 	var names []string
 	if ref != "" {
 		rr, err := reference.Parse(ref)
@@ -175,6 +179,7 @@ func (d *Daemon) ImportImage(ctx context.Context, r io.Reader, ref, message stri
 // change its files under the walk (a directory swapped for a symlink to the host's): it
 // must be stopped.
 func (d *Daemon) ExportContainer(ctx context.Context, c *container.Container, w io.Writer) error {
+	defer procs.Wide()() // digests, gzip, tar: the machine's CPUs (internal/procs)
 	c.Op.Lock()
 	defer c.Op.Unlock()
 	if st := c.Status(); st == container.Running || st == container.Paused || st == container.Restarting {
