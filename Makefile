@@ -1,6 +1,7 @@
 # isulad-go: build, install, test, demo.
 #
-#   make build     binaries into bin/ (static: CGO_ENABLED=0)
+#   make build     binaries into bin/ (static: CGO_ENABLED=0; the isula front is C, built static
+#                  with cc by scripts/build-front.sh)
 #   make install   binaries, systemd unit and bash completion onto this host (root)
 #   make test      go vet, staticcheck, unit tests with -race, integration tests, short fuzz runs
 #                  (root; see .ci/run)
@@ -54,6 +55,7 @@ all: build
 build:
 	@mkdir -p bin
 	$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	scripts/build-front.sh bin/isula
 	@ls -1 bin/
 
 install: build

@@ -91,7 +91,8 @@ ic() { "$CRICTL" --config "$W/crictl.yaml" -r "unix://$ISOCK" -i "unix://$ISOCK"
 cc() { "$CRICTL" --config "$W/crictl.yaml" -r "unix://$CSOCK" -i "unix://$CSOCK" --timeout 600s "$@"; }
 
 log "building"
-(cd "$REPO" && CGO_ENABLED=0 go build -o "$B/" ./cmd/isula ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim)
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$B/" ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim)
+"$REPO/scripts/build-front.sh" "$B/isula"
 # The pause process of containerd's sandboxes: a static C program as Kubernetes' own (sleep in
 # pause(2), reap children, exit on INT/TERM), so its memory is a real pause's.
 cat >"$W/pause.c" <<'EOC'

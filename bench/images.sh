@@ -53,7 +53,8 @@ now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 log "building"
-(cd "$REPO" && CGO_ENABLED=0 go build -o "$B/" ./cmd/isula ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim)
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$B/" ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim)
+"$REPO/scripts/build-front.sh" "$B/isula"
 log "making the image (debian systemd rootfs, three gzip layers)"
 "$REPO/scripts/mkrootfs.sh" debian "$W/debian" >/dev/null
 "$REPO/scripts/mkimage-debian.sh" "$W/debian.tar" --rootfs "$W/debian" >/dev/null

@@ -100,7 +100,8 @@ PMRUN="--network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
 
 log "building"
 mkdir -p "$B"
-(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$B/" ./cmd/isula ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim ./bench/tool)
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$B/" ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim ./bench/tool)
+"$REPO/scripts/build-front.sh" "$B/isula"
 T="$B/tool"
 R=$W/rootfs
 "$REPO/scripts/mkrootfs.sh" busybox "$R" >/dev/null

@@ -17,11 +17,13 @@ LOG=${ISULAD_LOG:-/var/log/isulad-demo.log}
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root" >&2; exit 1; }
 
-step "packages (runc, crun, busybox-static) if missing"
+step "packages (runc, crun, busybox-static, gcc) if missing"
 need=()
 command -v runc >/dev/null || need+=(runc)
 command -v crun >/dev/null || need+=(crun)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# the isula front is C, linked static (scripts/build-front.sh)
+command -v cc >/dev/null && [ -n "$(find /usr/lib -name libc.a -print -quit 2>/dev/null)" ] || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 else

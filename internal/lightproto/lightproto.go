@@ -1,4 +1,4 @@
-// Package lightproto is the light protocol between the front client (cmd/isula) and the
+// Package lightproto is the light protocol between the front client (cmd/isula/isula.c, C) and the
 // daemon, spoken on the daemon's API socket beside gRPC. It serves one case: an attached,
 // non-interactive `isula run`, without the cost of linking gRPC and protobuf into every
 // client start (docs/ARCHITECTURE.md, "Front and full client").
@@ -14,7 +14,8 @@
 // Exit or Error is the daemon's last frame; it closes the connection after it. The client
 // closing the connection means it is gone, as a gRPC stream's cancel.
 //
-// The package links no gRPC: the front imports it.
+// The front is C and speaks it on its own; internal/front's tests run it against this
+// package's frames.
 package lightproto
 
 import (

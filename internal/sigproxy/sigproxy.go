@@ -1,6 +1,6 @@
 // Package sigproxy is a client's --sig-proxy: the termination signals docker's clients
-// forward to their container. The full client and the front both use it, so both proxy the
-// same signals. It imports nothing of the engine: the front links it (internal/front).
+// forward to their container. The full client uses it; the front (cmd/isula/isula.c)
+// proxies the same list and names (its `proxied`: keep the two in step).
 package sigproxy
 
 import (

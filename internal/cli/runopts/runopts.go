@@ -1,6 +1,6 @@
 // Package runopts holds the flags of create and run and turns them into a create request:
-// one definition for the full client (internal/cli) and the light front (cmd/isula), which
-// must parse a command line the same way. It links no gRPC.
+// one definition for the full client (internal/cli) and the daemon, which parses the command
+// lines the light front (cmd/isula/isula.c) sends (PlanRun) the same way. It links no gRPC.
 package runopts
 
 import (

@@ -1,9 +1,9 @@
 // Package refcheck checks image references without a regular expression and without
 // distribution/reference, whose package initialisation (its grammar's regexps, and
-// go-digest's) is ~1.5 ms of every process that links it: the isula front (cmd/isula) links
-// this instead. Full decides: internal/image/reference sets it to its parser (distribution's
+// go-digest's) is ~1.5 ms of every process that links it: internal/opts links this instead
+// (it was for the Go front; the front is C now, cmd/isula/isula.c). Full decides: internal/image/reference sets it to its parser (distribution's
 // grammar) in the daemon and the full client. Without it only the references Plain accepts
-// pass, and the others are undecided (ErrUndecided): the front hands those to the full client.
+// pass, and the others are undecided (ErrUndecided).
 package refcheck
 
 import (
