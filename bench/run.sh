@@ -20,7 +20,7 @@
 # Needs root.
 set -euo pipefail
 
-N=30
+N=60
 QUICK=0
 PODMAN=1
 SYSTEMD=1
@@ -189,9 +189,12 @@ par() { # name cmd-with-{} : start P in parallel, print wall ms
 # Each contender starts P containers at once, then they are all removed; PR rounds, the order
 # rotating each round, so that the load of a shared machine hits them alike; medians of the
 # rounds, and per-round (paired) ratios of the engine to the raw runtime.
-# Five rounds: with three, the paired ratio of one run moved from 1.11x to 1.27x between two
-# runs of one tree, with the raw contender's own spread (docs/PERFORMANCE.md, fifth round).
-PR=5
+# Nine rounds: with three, the paired ratio of one run moved from 1.11x to 1.27x between two
+# runs of one tree, with the raw contender's own spread (docs/PERFORMANCE.md, fifth round);
+# with five, from 1.15x to 1.24x, and single rounds ranged 0.94x-1.23x in one series of eight;
+# two runs of nine gave 1.06x and 1.16x (eighth round). Fifteen, and the per-round ratios are
+# printed, so that runs can be pooled.
+PR=15
 [ "$QUICK" = 1 ] && PR=1
 for rt in runc crun; do
 	for i in $(seq 1 $P); do mkdir -p "$W/b/par-$rt/$i"; "$T" spec "$W/b/$rt-loop/config.json" "$W/b/par-$rt/$i/config.json" "$RAWCG/par$rt$i"; done
@@ -255,6 +258,17 @@ for name in "${PARN[@]}"; do
 	*) vs="1 | 1" ;;
 	esac
 	echo "| $name | $t | $(echo "scale=1; $t/$P" | bc) | $td | $vs |"
+done
+echo
+for name in "${PARN[@]}"; do
+	case $name in
+	isula-*) raw=raw-${name#isula-} ;;
+	podman) raw=raw-runc ;;
+	*) continue ;;
+	esac
+	echo "per-round ratios, $name / $raw: total $(paste <(echo "${PTOT[$name]}" | tr ' ' '\n' | grep .) <(echo "${PTOT[$raw]}" | tr ' ' '\n' | grep .) | awk '{printf "%.2f ", $1/$2}')" \
+		"; teardown $(paste <(echo "${PTD[$name]}" | tr ' ' '\n' | grep .) <(echo "${PTD[$raw]}" | tr ' ' '\n' | grep .) | awk '{printf "%.2f ", $1/$2}')"
+	echo
 done
 sleep 1
 RSS_AFTER=$("$T" rss "$DPID" | awk '{print $2}')

@@ -453,6 +453,8 @@ static int jint(struct jr *r, int *v)
 static int jstrval(struct jr *r, struct buf *out)
 {
 	out->n = 0;
+	if (out->p)
+		out->p[0] = 0;
 	if (jlit(r, "null"))
 		return 1;
 	return jstr(r, out);

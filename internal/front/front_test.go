@@ -326,6 +326,8 @@ func TestRun(t *testing.T) {
 		{"canceled", lightproto.Plan{}, []func(io.Writer){fail("canceled", "context canceled")}, 125, false, "", "Error: canceled\n"},
 		{"lines", lightproto.Plan{}, []func(io.Writer){fail("internal error", "  line one \n\n  line  two\u00a0 \r\n")},
 			125, false, "", "Error response from daemon: line one; line two\n"},
+		{"repeated keys", lightproto.Plan{}, []func(io.Writer){raw('!', `{"kind":"canceled","message":"first","kind":"","message":""}`)},
+			125, false, "", "Error response from daemon: unknown error\n"},
 		{"no message", lightproto.Plan{}, []func(io.Writer){fail("no such kind", "")}, 125, false, "", "Error response from daemon: unknown error\n"},
 		{"no image, pull", lightproto.Plan{Fallback: true}, []func(io.Writer){fail("not found", "image x: not found on this host")}, fullCode, true, "", ""},
 		{"no image, never", lightproto.Plan{}, []func(io.Writer){fail("not found", "image x: not found on this host")},
