@@ -321,6 +321,32 @@ bad:
 
 static int jskip(struct jr *r, int depth);
 
+/* Calls elem for each element of an array; elem must consume the value. */
+static int jarray(struct jr *r, int (*elem)(struct jr *, void *), void *ctx)
+{
+	if (r->p >= r->end || *r->p != '[')
+		return r->bad = 1, 0;
+	r->p++;
+	jws(r);
+	if (r->p < r->end && *r->p == ']')
+		return r->p++, 1;
+	for (;;) {
+		jws(r);
+		if (!elem(r, ctx))
+			return r->bad = 1, 0;
+		jws(r);
+		if (r->p < r->end && *r->p == ',') {
+			r->p++;
+			continue;
+		}
+		if (r->p < r->end && *r->p == ']')
+			return r->p++, 1;
+		return r->bad = 1, 0;
+	}
+}
+
+static int jskip_elem(struct jr *r, void *depth) { return jskip(r, *(int *)depth); }
+
 /* Calls field for each member of an object; field must consume the value. */
 static int jobject(struct jr *r, int (*field)(struct jr *, const char *key, void *), void *ctx, int depth)
 {
@@ -372,23 +398,10 @@ static int jskip(struct jr *r, int depth)
 		return jstr(r, NULL);
 	case '{':
 		return jobject(r, NULL, NULL, depth);
-	case '[':
-		r->p++;
-		jws(r);
-		if (r->p < r->end && *r->p == ']')
-			return r->p++, 1;
-		for (;;) {
-			if (!jskip(r, depth + 1))
-				return 0;
-			jws(r);
-			if (r->p < r->end && *r->p == ',') {
-				r->p++;
-				continue;
-			}
-			if (r->p < r->end && *r->p == ']')
-				return r->p++, 1;
-			return r->bad = 1, 0;
-		}
+	case '[': {
+		int d = depth + 1;
+		return jarray(r, jskip_elem, &d);
+	}
 	case 't':
 		if (jlit(r, "true"))
 			return 1;
@@ -483,6 +496,20 @@ struct created {
 	struct buf warnings; /* each "WARNING: w\n" */
 };
 
+/* One warning: "WARNING: w\n" appended to the buf at ctx. */
+static int warning_elem(struct jr *r, void *ctx)
+{
+	struct buf w = {0};
+	int ok = jstrval(r, &w);
+	if (ok) {
+		bputs(ctx, "WARNING: ");
+		bput(ctx, w.p ? w.p : "", w.n);
+		bputc(ctx, '\n');
+	}
+	free(w.p);
+	return ok;
+}
+
 static int created_field(struct jr *r, const char *k, void *ctx)
 {
 	struct created *c = ctx;
@@ -492,30 +519,7 @@ static int created_field(struct jr *r, const char *k, void *ctx)
 		c->warnings.n = 0;
 		if (jlit(r, "null"))
 			return 1;
-		if (r->p >= r->end || *r->p != '[')
-			return r->bad = 1, 0;
-		r->p++;
-		jws(r);
-		if (r->p < r->end && *r->p == ']')
-			return r->p++, 1;
-		for (;;) {
-			jws(r);
-			struct buf w = {0};
-			if (!jstrval(r, &w))
-				return free(w.p), 0;
-			bputs(&c->warnings, "WARNING: ");
-			bput(&c->warnings, w.p ? w.p : "", w.n);
-			bputc(&c->warnings, '\n');
-			free(w.p);
-			jws(r);
-			if (r->p < r->end && *r->p == ',') {
-				r->p++;
-				continue;
-			}
-			if (r->p < r->end && *r->p == ']')
-				return r->p++, 1;
-			return r->bad = 1, 0;
-		}
+		return jarray(r, warning_elem, &c->warnings);
 	}
 	return jskip(r, 1);
 }

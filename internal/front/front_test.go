@@ -347,6 +347,8 @@ func TestRun(t *testing.T) {
 		{"escapes", lightproto.Plan{}, []func(io.Writer){
 			raw('C', `{"extra":{"a":[1,-2.5e3,{"b":null}],"t":true},"id":"i\u0064","warnings":["caf\u00e9 \ud83d\ude00 lone \ud800 x","b\"q\\\/\u00e9"]}`),
 			raw('X', ` { "code" : 5 , "error" : null } `)}, 5, false, "", "WARNING: café 😀 lone \ufffd x\nWARNING: b\"q\\/é\n"},
+		{"too deep", lightproto.Plan{}, []func(io.Writer){raw('C', `{"extra":`+strings.Repeat("[", 100)+strings.Repeat("]", 100)+`,"id":"x","warnings":["w"]}`),
+			raw('C', `{"extra":`+strings.Repeat("[", 60)+strings.Repeat("]", 60)+`,"id":"y","warnings":["deep enough"]}`), exit(0, "")}, 0, false, "", "WARNING: deep enough\n"},
 		{"warnings null", lightproto.Plan{Detach: true}, []func(io.Writer){raw('C', `{"id":"x1","warnings":null}`), exit(0, "")}, 0, false, "x1\n", ""},
 		{"bad exit", lightproto.Plan{}, []func(io.Writer){raw('X', `{"code":1.5}`)}, 125, false, "", "Error: bad exit message from the daemon: {\"code\":1.5}\n"},
 		{"bad exit, huge", lightproto.Plan{}, []func(io.Writer){raw('X', `{"code":99999999999}`)}, 125, false, "", "Error: bad exit message from the daemon: {\"code\":99999999999}\n"},
