@@ -189,11 +189,10 @@ par() { # name cmd-with-{} : start P in parallel, print wall ms
 # Each contender starts P containers at once, then they are all removed; PR rounds, the order
 # rotating each round, so that the load of a shared machine hits them alike; medians of the
 # rounds, and per-round (paired) ratios of the engine to the raw runtime.
-# Nine rounds: with three, the paired ratio of one run moved from 1.11x to 1.27x between two
-# runs of one tree, with the raw contender's own spread (docs/PERFORMANCE.md, fifth round);
-# with five, from 1.15x to 1.24x, and single rounds ranged 0.94x-1.23x in one series of eight;
-# two runs of nine gave 1.06x and 1.16x (eighth round). Fifteen, and the per-round ratios are
-# printed, so that runs can be pooled.
+# Fifteen rounds, and the per-round ratios printed so that runs can be pooled: with three, the
+# paired ratio moved from 1.11x to 1.27x between two runs of one tree (docs/PERFORMANCE.md,
+# fifth round); with five, from 1.15x to 1.24x, and with nine from 1.06x to 1.16x, single
+# rounds ranging 0.94x-1.23x in one series of eight (eighth round).
 PR=15
 [ "$QUICK" = 1 ] && PR=1
 for rt in runc crun; do
@@ -240,9 +239,11 @@ for r in $(seq $PR); do
 	done
 done
 pmed() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rounds() { # a-list b-list: the per-round a/b, one a line
+	paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) | awk '{printf "%.3f\n", $1/$2}'
+}
 pratio() { # a-list b-list: median of per-round a/b
-	paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) |
-		awk '{printf "%.3f\n", $1/$2}' | sort -n | awk '{a[NR]=$1} END {printf "%.2fx", a[int((NR+1)/2)]}'
+	rounds "$1" "$2" | sort -n | awk '{a[NR]=$1} END {printf "%.2fx", a[int((NR+1)/2)]}'
 }
 echo
 echo "**2. $P containers started in parallel** (run -d of the loop script, all at once, then all removed: engine \`rm -f\` 20 clients of 5, raw \`delete -f\` 20 at a time; $PR rounds, order rotating; median wall ms, and the median of the per-round ratios to the raw runtime)"
@@ -266,8 +267,8 @@ for name in "${PARN[@]}"; do
 	podman) raw=raw-runc ;;
 	*) continue ;;
 	esac
-	echo "per-round ratios, $name / $raw: total $(paste <(echo "${PTOT[$name]}" | tr ' ' '\n' | grep .) <(echo "${PTOT[$raw]}" | tr ' ' '\n' | grep .) | awk '{printf "%.2f ", $1/$2}')" \
-		"; teardown $(paste <(echo "${PTD[$name]}" | tr ' ' '\n' | grep .) <(echo "${PTD[$raw]}" | tr ' ' '\n' | grep .) | awk '{printf "%.2f ", $1/$2}')"
+	echo "per-round ratios, $name / $raw: total $(rounds "${PTOT[$name]}" "${PTOT[$raw]}" | awk '{printf "%.2f ", $1}')" \
+		"; teardown $(rounds "${PTD[$name]}" "${PTD[$raw]}" | awk '{printf "%.2f ", $1}')"
 	echo
 done
 sleep 1

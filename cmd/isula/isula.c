@@ -784,10 +784,33 @@ fail:
 
 static volatile sig_atomic_t g_ready;
 static int g_sock = -1;
-static const int proxied[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-static const char *const proxied_names[] = {"SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"};
-static char sig_frames[6][40];
-static size_t sig_frame_len[6];
+
+/* internal/sigproxy's list, each with its signal frame's payload. */
+static const struct {
+	int sig;
+	const char *frame; /* {"name": ...} */
+} proxied[] = {
+	{SIGINT, "{\"name\":\"SIGINT\"}"},	{SIGTERM, "{\"name\":\"SIGTERM\"}"},
+	{SIGHUP, "{\"name\":\"SIGHUP\"}"},	{SIGQUIT, "{\"name\":\"SIGQUIT\"}"},
+	{SIGUSR1, "{\"name\":\"SIGUSR1\"}"}, {SIGUSR2, "{\"name\":\"SIGUSR2\"}"},
+};
+#define NPROXIED (sizeof proxied / sizeof proxied[0])
+
+/* Writes all of p to the socket fd, without SIGPIPE; async-signal-safe. */
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
 
 /* Before the container's start (FrameReady) a signal ends the front by that signal, as with
  * no handler (the daemon sees the connection end); after it, it goes to the daemon as a
@@ -796,8 +819,8 @@ static size_t sig_frame_len[6];
 static void on_signal(int sig)
 {
 	int saved = errno;
-	for (int i = 0; i < 6; i++) {
-		if (proxied[i] != sig)
+	for (size_t i = 0; i < NPROXIED; i++) {
+		if (proxied[i].sig != sig)
 			continue;
 		if (!g_ready) {
 			signal(sig, SIG_DFL);
@@ -808,18 +831,11 @@ static void on_signal(int sig)
 			raise(sig);
 			_exit(128 + sig);
 		}
-		const char *p = sig_frames[i];
-		size_t n = sig_frame_len[i];
-		while (n > 0) {
-			ssize_t w = send(g_sock, p, n, MSG_NOSIGNAL);
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				break;
-			}
-			p += w;
-			n -= (size_t)w;
-		}
+		char f[40] = {'S', 0, 0, 0};
+		size_t n = strlen(proxied[i].frame);
+		f[4] = (char)n;
+		memcpy(f + 5, proxied[i].frame, n);
+		send_all(g_sock, f, 5 + n);
 	}
 	errno = saved;
 }
@@ -832,20 +848,10 @@ static void start_proxy(int fd)
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	for (int i = 0; i < 6; i++)
-		sigaddset(&sa.sa_mask, proxied[i]);
-	for (int i = 0; i < 6; i++) {
-		char body[32];
-		int bl = snprintf(body, sizeof body, "{\"name\":\"%s\"}", proxied_names[i]);
-		char *f = sig_frames[i];
-		f[0] = 'S';
-		f[1] = f[2] = f[3] = 0;
-		f[4] = (char)bl;
-		memcpy(f + 5, body, (size_t)bl);
-		sig_frame_len[i] = 5 + (size_t)bl;
-	}
-	for (int i = 0; i < 6; i++)
-		sigaction(proxied[i], &sa, NULL);
+	for (size_t i = 0; i < NPROXIED; i++)
+		sigaddset(&sa.sa_mask, proxied[i].sig);
+	for (size_t i = 0; i < NPROXIED; i++)
+		sigaction(proxied[i].sig, &sa, NULL);
 }
 
 /* ------------------------------------------------------------------ run */
@@ -862,21 +868,6 @@ static const char *socket_path(const char *h)
 	if (p[0] != '/' || strlen(p) > 107)
 		return NULL;
 	return p;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* FULL: serve's answer when the full client must run the command line instead (nothing was
