@@ -3,6 +3,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -76,5 +78,50 @@ func write(path string, data []byte, perm os.FileMode, durable bool) error {
 		return err
 	}
 	ok = true
+	return nil
+}
+
+// WriteNew writes data to path in place when no file is there yet: created exclusively,
+// written, its mode set, fsync'd if durable. It is for the files of a new directory that
+// nothing reads until a later step publishes them (a container's commit mark, its first
+// start): a new file needs no second name, no rename and no rename's flush (ext4 writes
+// back a file renamed over another at once). A crash in the middle leaves a short or empty
+// file, which is why nothing may read it before that step. A file already at path (a
+// second write, or anything left there) is replaced as Replace or WriteSynced does, never
+// written through: a symlink there is replaced, not followed.
+func WriteNew(path string, data []byte, perm os.FileMode, durable bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, fs.ErrExist) {
+		return write(path, data, perm, durable)
+	}
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	if len(data) > 0 {
+		if _, err := f.Write(data); err != nil {
+			return err
+		}
+	}
+	// The umask may have taken bits of perm.
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	ok = true
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return err
+	}
 	return nil
 }

@@ -198,16 +198,27 @@ func (s *Store) Add(c *Container) {
 // the create) is linked in it after a power loss: without that, a committed container could
 // vanish whole.
 func (s *Store) Commit(c *Container) error {
-	if err := s.save(c, atomicfile.WriteSynced); err != nil {
+	if err := s.save(c, writeNewSynced); err != nil {
 		return err
 	}
 	dir := s.Dir(c.ID)
-	atomicfile.SyncDir(dir) // the spec's and the record's renames, before the mark
-	if err := atomicfile.Write(filepath.Join(dir, commitFile), nil, 0o600); err != nil {
+	atomicfile.SyncDir(dir) // the spec's and the record's entries, before the mark
+	// New files of a new directory, written in place (atomicfile.WriteNew): nothing reads the
+	// record before the mark exists, and a record without a mark is an unfinished create.
+	if err := writeNewSynced(filepath.Join(dir, commitFile), nil, 0o600); err != nil {
 		return err
 	}
+	atomicfile.SyncDir(dir)
 	atomicfile.SyncDir(s.Root)
 	return nil
+}
+
+func writeNewSynced(path string, data []byte, perm os.FileMode) error {
+	return atomicfile.WriteNew(path, data, perm, true)
+}
+
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	return atomicfile.WriteNew(path, data, perm, false)
 }
 
 // CommitTransient writes the record of a new --rm container without fsync and without a
@@ -215,7 +226,7 @@ func (s *Store) Commit(c *Container) error {
 // --rm container that is not running, and after a power loss none is), so durability buys
 // nothing: a process crash still finds the record whole (rename), and a power loss may leave
 // no record or a torn one, which Load then takes for an unfinished create.
-func (s *Store) CommitTransient(c *Container) error { return s.save(c, atomicfile.Replace) }
+func (s *Store) CommitTransient(c *Container) error { return s.save(c, writeNew) }
 
 // Save writes a state change of the record atomically. It does not fsync: after a power
 // loss every container is stopped anyway, and restore works from whichever record is found.

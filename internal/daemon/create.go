@@ -314,16 +314,18 @@ func (d *Daemon) create(ctx context.Context, req *types.CreateRequest, x createE
 	// A --rm container does not outlive a crash (restore removes it unless it runs): none
 	// of its files needs to survive a power loss, so none is fsync'd.
 	// Durably: fsync'd here, its rename made durable by the commit's sync of the directory.
-	write, commit := atomicfile.WriteSynced, d.store.Commit
+	// The directory is new and nothing reads it before the commit: its files are written in
+	// place (atomicfile.WriteNew).
+	durable, commit := true, d.store.Commit
 	if hc.AutoRemove {
-		write, commit = atomicfile.Replace, d.store.CommitTransient
+		durable, commit = false, d.store.CommitTransient
 	}
-	if err := write(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(dir, "config.json"), data, 0o600, durable); err != nil {
 		return fail(err)
 	}
 	hcData, _ := json.Marshal(c.HostConfig)
 	// A copy for readers of the directory; the record below holds the same, durably.
-	if err := atomicfile.Replace(filepath.Join(dir, "hostconfig.json"), hcData, 0o600); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(dir, "hostconfig.json"), hcData, 0o600, false); err != nil {
 		return fail(err)
 	}
 	releaseVolumes, err := d.volumes.Acquire(p.volumes)

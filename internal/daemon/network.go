@@ -264,8 +264,10 @@ func (d *Daemon) writeHostFiles(c *container.Container, ip, networkDNS string) e
 		"resolv.conf": network.ResolvConf(hostResolv, hc.DNS, hc.DNSSearch, hc.DNSOptions, networkDNS),
 		"hostname":    []byte(c.Config.Hostname + "\n"),
 	}
+	// In place on a first start (atomicfile.WriteNew: the runtime, which mounts them, comes
+	// later), by rename after that: a running container may be reading them.
 	for name, data := range files {
-		if err := atomicfile.Replace(filepath.Join(d.store.Dir(c.ID), name), data, 0o644); err != nil {
+		if err := atomicfile.WriteNew(filepath.Join(d.store.Dir(c.ID), name), data, 0o644, false); err != nil {
 			return fmt.Errorf("writing the container's /etc/%s: %w", name, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -205,15 +206,18 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		}
 	})
 	sd := d.stateDir(c.ID)
-	if err := os.MkdirAll(sd, 0o700); err != nil {
+	freshState, err := makeStateDir(sd)
+	if err != nil {
 		return err
 	}
-	os.Remove(filepath.Join(sd, "exit.json"))
+	if !freshState {
+		os.Remove(filepath.Join(sd, "exit.json"))
+	}
 	client, err := d.shims.Launch(ctx, shim.Config{
 		ID: c.ID, Bundle: d.store.Dir(c.ID), Runtime: rt.Binary(), RuntimeRoot: rt.Root(),
 		StateDir: sd, Socket: shim.SocketPath(d.cfg.State, c.ID),
 		LogPath: d.logPath(c), LogMaxSize: size, LogMaxFile: files, LogFormat: logFormat(c),
-		Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
+		Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin, FreshState: freshState,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the shim: %w", err)
@@ -575,4 +579,24 @@ func (d *Daemon) setConsoleSize(c *container.Container, w, h uint16) error {
 		return err
 	}
 	return atomicfile.Replace(filepath.Join(d.store.Dir(c.ID), "config.json"), data, 0o600)
+}
+
+// makeStateDir makes a container's state directory (and its parents). fresh: this call made
+// it, so nothing of an earlier run of the container is in it.
+func makeStateDir(dir string) (fresh bool, err error) {
+	err = os.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(dir), 0o700); err == nil {
+			err = os.Mkdir(dir, 0o700)
+		}
+	}
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		if fi, serr := os.Lstat(dir); serr == nil && fi.IsDir() {
+			return false, nil
+		}
+	}
+	return false, err
 }

@@ -14,9 +14,8 @@ import (
 	"github.com/moby/sys/mountinfo"
 )
 
-// bundleInfo is what the exit path needs from the bundle's config.json. It is
-// read while the runtime starts the container, so the exit does not parse the
-// spec.
+// bundleInfo is what the exit path and a kill of all need from the bundle's
+// config.json (server.facts).
 type bundleInfo struct {
 	cgroupsPath string // linux.cgroupsPath
 	ownPidNS    bool   // a new pid namespace (no path): nothing outlives init
@@ -109,12 +108,9 @@ func removeDeletedRuntimeState(stateDir string) {
 	os.RemoveAll(filepath.Join(stateDir, deletedRuntimeState))
 }
 
-// cachedCgroupMounts is cgroupMounts read once: a spare shim reads it before it is adopted
-// (warmCgroupMounts), so the exit path does not parse the mount table.
+// cachedCgroupMounts is cgroupMounts read once: during an attached start (server.start), so
+// that a short run's exit does not parse the mount table, else at the first fast delete.
 var cachedCgroupMounts = sync.OnceValues(cgroupMounts)
-
-// warmCgroupMounts reads the cgroup mounts ahead, in the background.
-func warmCgroupMounts() { go cachedCgroupMounts() }
 
 // cgroupMounts lists the mount points of every cgroup (v1) and cgroup2
 // hierarchy visible to the shim.

@@ -140,6 +140,9 @@ func (cfg Config) args() []string {
 	if cfg.Stdin {
 		a = append(a, "--stdin")
 	}
+	if cfg.FreshState {
+		a = append(a, "--fresh-state")
+	}
 	return a
 }
 

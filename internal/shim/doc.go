@@ -85,6 +85,9 @@ type Config struct {
 	LogFormat   string // "" (json-file) or LogFormatCRI (crilog.go)
 	Terminal    bool   // allocate a pty (runtime --console-socket)
 	Stdin       bool   // keep the container's stdin open (docker OpenStdin)
+	// FreshState: StateDir was made for this shim, so nothing of an earlier run of the
+	// container (exit.json, init.pid, a deleted runtime state) is in it to remove.
+	FreshState bool
 }
 
 // ExitStatus is how a container's init ended.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,9 +82,17 @@ func (s *server) start(announce func(pid int)) (pid int, err error) {
 		s.stdio.pumpPipes(&s.out)
 	}
 	args = append(args, cfg.ID)
-	// The exit path needs a few fields of the spec: read them while the runtime works.
-	bundleC := make(chan bundleInfo, 1)
-	go func() { bundleC <- readBundleInfo(cfg.Bundle) }()
+	if announce != nil {
+		// An attached start is a short run's, whose exit is on its client's path: what the
+		// exit needs (the spec's few fields, the cgroup mounts) is read while the runtime
+		// works. A detached start leaves it to the first need (a kill of all, the exit):
+		// in a burst of detached starts that CPU is the engine's, per container, while it
+		// starts containers (docs/PERFORMANCE.md, issue 14's ninth round).
+		go func() {
+			s.facts()
+			cachedCgroupMounts()
+		}()
+	}
 	if splitStart {
 		err = s.rt.run("create", s.stdio.child, args...)
 		if err == nil {
@@ -98,7 +105,6 @@ func (s *server) start(announce func(pid int)) (pid int, err error) {
 		err = s.rt.run("run", s.stdio.child, args...)
 	}
 	s.stdio.closeChild()
-	s.bundle = <-bundleC
 	if err == nil {
 		pid, err = readPidFile(pidFile)
 	}
@@ -116,7 +122,7 @@ func (s *server) start(announce func(pid int)) (pid int, err error) {
 	if console != nil {
 		s.stdio.pumpConsole(console, &s.out, s.initDone)
 	}
-	if err := writeFileAtomic(filepath.Join(cfg.StateDir, InitPidFile), []byte(strconv.Itoa(pid))); err != nil {
+	if err := writePidFile(filepath.Join(cfg.StateDir, InitPidFile), pid); err != nil {
 		logf("write %s: %v", InitPidFile, err)
 	}
 	// A pidfd of init (our child now: the runtime has exited), taken before anything can
@@ -177,13 +183,13 @@ func (s *server) waitInit(pid int, opened <-chan struct{}) {
 	}
 	s.mu.Unlock()
 	close(s.initDone)
-	st := &ExitStatus{Code: e.Status, Signal: e.Signal, ExitedAt: e.At.UTC(), OOMKilled: oomKilled(s.bundle.cgroupsPath)}
+	st := &ExitStatus{Code: e.Status, Signal: e.Signal, ExitedAt: e.At.UTC(), OOMKilled: oomKilled(s.facts().cgroupsPath)}
 	b, _ := json.Marshal(st)
 	if err := writeFileAtomic(filepath.Join(s.cfg.StateDir, ExitFile), b); err != nil {
 		logf("write %s: %v", ExitFile, err)
 	}
 	cleaned := true
-	if err := s.rt.fastDelete(s.cfg.ID, s.bundle); err != nil {
+	if err := s.rt.fastDelete(s.cfg.ID, s.facts()); err != nil {
 		if !errors.Is(err, errNoFastDelete) {
 			logf("fast delete: %v; running the runtime's delete", err)
 		}

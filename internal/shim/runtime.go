@@ -289,6 +289,31 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
+// writePidFile writes pid to path. A new file is written in place: one write(2) of a few
+// bytes, so a reader sees all of it or an empty file, never a part (the engine reads
+// neither pid file; they are for tools and operators, as containerd's shim's are). One
+// already there (from an earlier shim of the container) is replaced atomically, as
+// writeFileAtomic does. In place, a first start's pid files cost no second name and no
+// rename.
+func writePidFile(path string, pid int) error {
+	data := []byte(strconv.Itoa(pid))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return writeFileAtomic(path, data)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
 // oomKilled reports whether the OOM killer struck in the container's memory
 // cgroup (cgroup v1 memory.oom_control or v2 memory.events). Read it before
 // the runtime deletes the cgroup.

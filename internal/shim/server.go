@@ -69,6 +69,7 @@ func Main(args []string) int {
 	fs.StringVar(&cfg.LogFormat, "log-format", "", "log format: json-file (default) or cri")
 	fs.BoolVar(&cfg.Terminal, "terminal", false, "allocate a pty")
 	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep stdin open")
+	fs.BoolVar(&cfg.FreshState, "fresh-state", false, "the state directory was made for this shim")
 	spare := fs.Bool("spare", false, "wait on fd 3 for the config (JSON line) instead of flags; exit at its EOF")
 	// Fd 3 non-blocking, so that its reads and writes go through Go's poller: a spare's fd 3
 	// becomes the connection of the daemon's first request (serveAdopter), with deadlines
@@ -83,7 +84,6 @@ func Main(args []string) int {
 	}
 	var adopter *bufio.Reader
 	if *spare {
-		warmCgroupMounts() // for the exit's fast delete, while the spare waits
 		c, br, err := awaitAdoption(ready)
 		if c == nil && err == nil {
 			return 0 // let go before any container
@@ -119,9 +119,11 @@ type server struct {
 	rt     *runtime
 	l      *unixsock.Listener
 
-	out    broadcaster // the container's output: log and attached clients
-	stdio  *stdio      // the container's streams; the console is set during the start
-	bundle bundleInfo  // from config.json, read during the start
+	out   broadcaster // the container's output: log and attached clients
+	stdio *stdio      // the container's streams; the console is set during the start
+	// facts are config.json's fields the exit and a kill need, read once (readBundleInfo):
+	// during an attached start, else at the first need.
+	facts func() bundleInfo
 
 	started chan struct{} // closed after a start (successful or not)
 	done    chan struct{} // closed when the shim should exit
@@ -162,6 +164,7 @@ func newServer(cfg Config) (*server, error) {
 		initFD:   -1,
 		initDone: make(chan struct{}),
 	}
+	s.facts = sync.OnceValue(func() bundleInfo { return readBundleInfo(cfg.Bundle) })
 	s.rt = &runtime{bin: cfg.Runtime, root: cfg.RuntimeRoot, stateDir: cfg.StateDir, reaper: s.reaper}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
@@ -181,25 +184,36 @@ func newServer(cfg Config) (*server, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o700); err != nil {
 		return nil, err
 	}
-	// Never steal the socket of a live shim; a stale socket file is replaced.
-	if c, err := unixsock.Dial(context.Background(), cfg.Socket); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("a shim already listens on %s", cfg.Socket)
+	if !cfg.FreshState {
+		// Files of a previous run of the container would mislead the daemon.
+		os.Remove(filepath.Join(cfg.StateDir, ExitFile))
+		os.Remove(filepath.Join(cfg.StateDir, InitPidFile))
+		go removeDeletedRuntimeState(cfg.StateDir) // nothing reads it: off the start's path
 	}
-	// Files of a previous run of the container would mislead the daemon.
-	os.Remove(filepath.Join(cfg.StateDir, ExitFile))
-	os.Remove(filepath.Join(cfg.StateDir, InitPidFile))
-	go removeDeletedRuntimeState(cfg.StateDir) // nothing reads it: off the start's path
-	s.l, err = unixsock.Listen(cfg.Socket)
-	if err != nil {
+	if s.l, err = listen(cfg.Socket); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(cfg.StateDir, ShimPidFile), []byte(strconv.Itoa(os.Getpid()))); err != nil {
+	if err := writePidFile(filepath.Join(cfg.StateDir, ShimPidFile), os.Getpid()); err != nil {
 		s.l.Close()
 		os.Remove(cfg.Socket)
 		return nil, err
 	}
 	return s, nil
+}
+
+// listen listens on the shim's socket. A socket file already there is a live shim's (an
+// error: never steal its socket) or a stale one, which is replaced. The bind comes first: a
+// first start finds no file, and pays no probe for one.
+func listen(path string) (*unixsock.Listener, error) {
+	l, err := unixsock.ListenNew(path)
+	if !errors.Is(err, unix.EADDRINUSE) {
+		return l, err
+	}
+	if c, err := unixsock.Dial(context.Background(), path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("a shim already listens on %s", path)
+	}
+	return unixsock.Listen(path)
 }
 
 func (s *server) serve() int {
@@ -378,7 +392,7 @@ func (s *server) kill(sig int, all bool) result {
 	// signal to init alone, or SIGKILL to all when init is the container's own pid
 	// namespace's init (the kernel then kills every process of the namespace). Through
 	// init's pidfd, so never to a process that took a reused pid.
-	if !all || (sig == int(syscall.SIGKILL) && s.bundle.ownPidNS) {
+	if !all || (sig == int(syscall.SIGKILL) && s.facts().ownPidNS) {
 		s.mu.Lock()
 		var err error = errNoPidFD
 		if s.initFD >= 0 {

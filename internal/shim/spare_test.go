@@ -27,6 +27,9 @@ func waitSpareExit(t *testing.T, sp *spare) {
 func adoptSpare(t *testing.T, rt string, args ...string) (*env, *spare, *Client) {
 	t.Helper()
 	e := newEnv(t, rt, opts{args: args})
+	// As the daemon does for a state directory it has just made: the spare skips the
+	// removals of an earlier run's files (and writes its pid files in place).
+	e.cfg.FreshState = true
 	sp, err := startSpare(shimBin)
 	if err != nil {
 		t.Fatal(err)

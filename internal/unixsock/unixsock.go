@@ -37,6 +37,12 @@ func Listen(path string) (*Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	return ListenNew(path)
+}
+
+// ListenNew is Listen where no file may be at path: a file there is an error wrapping
+// unix.EADDRINUSE (the bind's), and it is left alone.
+func ListenNew(path string) (*Listener, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)

@@ -2,11 +2,14 @@ package unixsock
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestLongPath(t *testing.T) {
@@ -61,4 +64,31 @@ func TestDialMissing(t *testing.T) {
 	if err == nil {
 		t.Fatal("expected error")
 	}
+}
+
+func TestListenNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := ListenNew(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %v, %v", st, err)
+	}
+	// a file there: EADDRINUSE, and the file (the first listener's) left alone
+	if _, err := ListenNew(path); !errors.Is(err, unix.EADDRINUSE) {
+		t.Fatalf("second ListenNew: %v, want EADDRINUSE", err)
+	}
+	c, err := Dial(context.Background(), path)
+	if err != nil {
+		t.Fatalf("the first listener lost its socket: %v", err)
+	}
+	c.Close()
+	// Listen replaces it
+	l2, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Close()
 }
