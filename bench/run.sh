@@ -189,12 +189,13 @@ par() { # name cmd-with-{} : start P in parallel, print wall ms
 # Each contender starts P containers at once, then they are all removed; PR rounds, the order
 # rotating each round, so that the load of a shared machine hits them alike; medians of the
 # rounds, and per-round (paired) ratios of the engine to the raw runtime.
-# Fifteen rounds, and the per-round ratios printed so that runs can be pooled: with three, the
-# paired ratio moved from 1.11x to 1.27x between two runs of one tree (docs/PERFORMANCE.md,
-# fifth round); with five, from 1.15x to 1.24x, and with nine from 1.06x to 1.16x, single
-# rounds ranging 0.94x-1.23x in one series of eight (eighth round).
-PR=15
-[ "$QUICK" = 1 ] && PR=1
+# The pair the target names (the engine with runc against raw runc) runs 30 rounds, the
+# others (crun, podman) the first 6: single rounds range 0.85x-1.32x on this machine
+# (docs/PERFORMANCE.md, eighth round), so the median of 15 moved by +-0.05 between runs of one
+# tree; of 30 by about 0.03. The per-round ratios are printed so that runs can be pooled.
+PR=30
+PRX=6
+[ "$QUICK" = 1 ] && PR=1 && PRX=1
 for rt in runc crun; do
 	for i in $(seq 1 $P); do mkdir -p "$W/b/par-$rt/$i"; "$T" spec "$W/b/$rt-loop/config.json" "$W/b/par-$rt/$i/config.json" "$RAWCG/par$rt$i"; done
 done
@@ -203,8 +204,10 @@ PARN=(isula-runc raw-runc isula-crun raw-crun)
 declare -A PTOT PTD
 NRUN=0
 for r in $(seq $PR); do
-	for k in $(seq 0 $((${#PARN[@]} - 1))); do
-		name=${PARN[$(((k + r) % ${#PARN[@]}))]}
+	names=("${PARN[@]}")
+	[ "$r" -gt "$PRX" ] && names=(isula-runc raw-runc)
+	for k in $(seq 0 $((${#names[@]} - 1))); do
+		name=${names[$(((k + r) % ${#names[@]}))]}
 		case $name in
 		isula-*)
 			rt=${name#isula-}
@@ -239,14 +242,14 @@ for r in $(seq $PR); do
 	done
 done
 pmed() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rounds() { # a-list b-list: the per-round a/b, one a line
-	paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) | awk '{printf "%.3f\n", $1/$2}'
+rounds() { # a-list b-list: the per-round a/b, one a line, as many as the shorter list has
+	paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) | awk 'NF == 2 {printf "%.3f\n", $1/$2}'
 }
 pratio() { # a-list b-list: median of per-round a/b
 	rounds "$1" "$2" | sort -n | awk '{a[NR]=$1} END {printf "%.2fx", a[int((NR+1)/2)]}'
 }
 echo
-echo "**2. $P containers started in parallel** (run -d of the loop script, all at once, then all removed: engine \`rm -f\` 20 clients of 5, raw \`delete -f\` 20 at a time; $PR rounds, order rotating; median wall ms, and the median of the per-round ratios to the raw runtime)"
+echo "**2. $P containers started in parallel** (run -d of the loop script, all at once, then all removed: engine \`rm -f\` 20 clients of 5, raw \`delete -f\` 20 at a time; $PR rounds of the engine with runc and raw runc, $PRX of the others (podman against the first $PRX of raw runc), order rotating; median wall ms, and the median of the per-round ratios to the raw runtime)"
 echo
 echo "| contender | total ms | per container ms | teardown ms | total vs raw | teardown vs raw |"
 echo "|---|---:|---:|---:|---:|---:|"
