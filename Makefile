@@ -1,7 +1,8 @@
 # isulad-go: build, install, test, demo.
 #
-#   make build     binaries into bin/ (static: CGO_ENABLED=0; the isula front is C, built static
-#                  with cc by scripts/build-front.sh)
+#   make build     binaries into bin/ (static: CGO_ENABLED=0; the isula front and the light
+#                  shim are C, built static with cc by scripts/build-front.sh and
+#                  scripts/build-shim-lite.sh)
 #   make install   binaries, systemd unit and bash completion onto this host (root)
 #   make test      go vet, staticcheck, unit tests with -race, integration tests, short fuzz runs
 #                  (root; see .ci/run)
@@ -56,6 +57,7 @@ build:
 	@mkdir -p bin
 	$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 	scripts/build-front.sh bin/isula
+	scripts/build-shim-lite.sh bin/isulad-shim-lite
 	@ls -1 bin/
 
 install: build

@@ -93,6 +93,7 @@ cc() { "$CRICTL" --config "$W/crictl.yaml" -r "unix://$CSOCK" -i "unix://$CSOCK"
 log "building"
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$B/" ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim)
 "$REPO/scripts/build-front.sh" "$B/isula"
+"$REPO/scripts/build-shim-lite.sh" "$B/isulad-shim-lite"
 # The pause process of containerd's sandboxes: a static C program as Kubernetes' own (sleep in
 # pause(2), reap children, exit on INT/TERM), so its memory is a real pause's.
 cat >"$W/pause.c" <<'EOC'

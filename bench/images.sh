@@ -55,6 +55,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 log "building"
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$B/" ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim)
 "$REPO/scripts/build-front.sh" "$B/isula"
+"$REPO/scripts/build-shim-lite.sh" "$B/isulad-shim-lite"
 log "making the image (debian systemd rootfs, three gzip layers)"
 "$REPO/scripts/mkrootfs.sh" debian "$W/debian" >/dev/null
 "$REPO/scripts/mkimage-debian.sh" "$W/debian.tar" --rootfs "$W/debian" >/dev/null

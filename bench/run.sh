@@ -102,6 +102,7 @@ log "building"
 mkdir -p "$B"
 (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$B/" ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim ./bench/tool)
 "$REPO/scripts/build-front.sh" "$B/isula"
+"$REPO/scripts/build-shim-lite.sh" "$B/isulad-shim-lite"
 T="$B/tool"
 R=$W/rootfs
 "$REPO/scripts/mkrootfs.sh" busybox "$R" >/dev/null

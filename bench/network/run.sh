@@ -71,6 +71,7 @@ free_subnet() {
 echo "building into $T/bin" >&2
 (cd "$repo" && CGO_ENABLED=0 go build -o "$T/bin/" ./cmd/isula-full ./cmd/isulad ./cmd/isulad-shim)
 "$repo/scripts/build-front.sh" "$T/bin/isula"
+"$repo/scripts/build-shim-lite.sh" "$T/bin/isulad-shim-lite"
 "$repo/scripts/mkrootfs.sh" busybox "$T/rootfs" >/dev/null
 mkdir -p "$T/cni" "$T/podman/cni" "$T/podman/tmp"
 echo "{\"cni-conf-dir\": \"$T/cni\"}" >"$T/daemon.json"

@@ -218,6 +218,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container, st *St
 		StateDir: sd, Socket: shim.SocketPath(d.cfg.State, c.ID),
 		LogPath: d.logPath(c), LogMaxSize: size, LogMaxFile: files, LogFormat: logFormat(c),
 		Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin, FreshState: freshState,
+		Detached: st == nil,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the shim: %w", err)

@@ -88,6 +88,9 @@ type Config struct {
 	// FreshState: StateDir was made for this shim, so nothing of an earlier run of the
 	// container (exit.json, init.pid, a deleted runtime state) is in it to remove.
 	FreshState bool
+	// Detached: the start will be a start request, not an attach with start (Spares then
+	// adopts the light shim's spare). The shim itself does not use it.
+	Detached bool
 }
 
 // ExitStatus is how a container's init ended.

@@ -41,6 +41,11 @@ func (s *server) handleStart(c *os.File, br *bufio.Reader) {
 		s.reply(c, result{Pid: pid})
 		return
 	}
+	s.failedStartReply(c, br, err)
+}
+
+// failedStartReply answers a failed start on its connection c (read through br).
+func (s *server) failedStartReply(c *os.File, br *bufio.Reader, err error) {
 	logf("start: %v", err)
 	c.Write(resultFrame(errResult(err)))
 	// A failed shim lingers until its client has read the error (closed

@@ -88,6 +88,7 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "build shim: %v\n%s", err, out)
 		return 1
 	}
+	buildLite(tmp)
 	rootfs = filepath.Join(tmp, "rootfs")
 	if err := makeRootfs(rootfs); err != nil {
 		skipReason = "no busybox rootfs: " + err.Error()

@@ -84,9 +84,15 @@ func (r *runtime) run(name string, stdio [3]*os.File, args ...string) error {
 	if e.Status == 0 {
 		return nil
 	}
-	msg := runtimeErrors(io.NewSectionReader(logFile, 0, 1<<20))
+	return r.failure(name, logFile, e.Status)
+}
+
+// failure is the error of a runtime call that exited with status, its messages read from
+// its JSON log.
+func (r *runtime) failure(name string, log io.ReaderAt, status int) error {
+	msg := runtimeErrors(io.NewSectionReader(log, 0, 1<<20))
 	if msg == "" {
-		msg = fmt.Sprintf("exit status %d", e.Status)
+		msg = fmt.Sprintf("exit status %d", status)
 	}
 	// runc says "runc run failed: ..." itself; crun does not name itself.
 	if base := filepath.Base(r.bin); !strings.HasPrefix(msg, base+" ") {

@@ -3,6 +3,7 @@ package shim
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -54,6 +55,11 @@ func Main(args []string) int {
 	goruntime.GOMAXPROCS(1) // at once when the daemon's GOMAXPROCS=1 made it one already (shimEnv)
 	// The shim has its own session; these come only from mistakes.
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+	if len(args) == 2 && args[0] == "--takeover" {
+		// From isulad-shim-lite, which exec'd this program: fd 3 is not the ready pipe
+		// then, and every descriptor taken over is named in the state.
+		return takeover(args[1])
+	}
 
 	var cfg Config
 	fs := flag.NewFlagSet("isulad-shim", flag.ContinueOnError)
@@ -71,6 +77,7 @@ func Main(args []string) int {
 	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep stdin open")
 	fs.BoolVar(&cfg.FreshState, "fresh-state", false, "the state directory was made for this shim")
 	spare := fs.Bool("spare", false, "wait on fd 3 for the config (JSON line) instead of flags; exit at its EOF")
+	adopted := fs.String("adopted", "", "the config (JSON) a spare took on fd 3 (isulad-shim-lite hands such a spare over)")
 	// Fd 3 non-blocking, so that its reads and writes go through Go's poller: a spare's fd 3
 	// becomes the connection of the daemon's first request (serveAdopter), with deadlines
 	// and a close that ends a read in progress.
@@ -93,6 +100,15 @@ func Main(args []string) int {
 			return 2
 		}
 		cfg, adopter = *c, br
+	}
+	if *adopted != "" {
+		// A light spare took the Config and made nothing: the rest is this program's, as
+		// for a spare of its own (stderr is the container's shim.log already).
+		if err := json.Unmarshal([]byte(*adopted), &cfg); err != nil {
+			fmt.Fprintf(ready, "spare: bad config: %v\n", err)
+			return 2
+		}
+		adopter = bufio.NewReaderSize(ready, 64<<10)
 	}
 	s, err := newServer(cfg)
 	if err != nil {

@@ -28,15 +28,29 @@ import (
 // directory and no child until it is adopted.
 
 // Spares launches shims, handing each a spare started ahead when there is one, and
-// starts the next spare in the background. The zero value is not usable: NewSpares.
+// starts the next spare in the background. It keeps two: an isulad-shim, and for detached
+// starts (Config.Detached) an isulad-shim-lite when that program is beside the shim
+// (cmd/isulad-shim-lite: the C start of a shim, which execs the Go shim at the first thing
+// it does not serve). The zero value is not usable: NewSpares.
 type Spares struct {
 	bin string
 
-	mu      sync.Mutex
+	mu     sync.Mutex
+	pools  [2]pool // goPool, litePool
+	closed bool
+}
+
+const (
+	goPool = iota
+	litePool
+)
+
+// pool is the spare of one program.
+type pool struct {
+	bin     string // "": none (no light shim installed)
 	spare   *spare
 	filling bool
 	filled  chan struct{} // closed when the fill under way ends
-	closed  bool
 }
 
 type spare struct {
@@ -45,18 +59,35 @@ type spare struct {
 	exited chan struct{}
 }
 
-// NewSpares returns a launcher of shimBinary. No spare runs until the first Launch.
-func NewSpares(shimBinary string) *Spares { return &Spares{bin: shimBinary} }
+// LiteShim is the light shim's file name, beside the shim's.
+const LiteShim = "isulad-shim-lite"
 
-// Launch starts a shim for cfg (as the package's Launch does), through the spare if one
-// is ready. The next spare is started by Refill, which the caller calls once the
-// container's start is done: a spare's fork, exec and Go start (2-3 ms of CPU) would
+// NewSpares returns a launcher of shimBinary (and of the light shim beside it, if it is
+// there). No spare runs until the first Launch.
+func NewSpares(shimBinary string) *Spares {
+	s := &Spares{bin: shimBinary}
+	s.pools[goPool].bin = shimBinary
+	lite := filepath.Join(filepath.Dir(shimBinary), LiteShim)
+	if fi, err := os.Stat(lite); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		s.pools[litePool].bin = lite
+	}
+	return s
+}
+
+// Launch starts a shim for cfg (as the package's Launch does), through a spare if one is
+// ready: the light one for a detached start. The next spare is started by Refill, which the
+// caller calls once the container's start is done: a spare's fork, exec and start would
 // otherwise compete with that start.
 func (s *Spares) Launch(ctx context.Context, cfg Config) (*Client, error) {
+	k := goPool
+	if cfg.Detached && s.pools[litePool].bin != "" {
+		k = litePool
+	}
 	s.mu.Lock()
-	if s.spare == nil && s.filling {
+	p := &s.pools[k]
+	if p.spare == nil && p.filling {
 		// A spare on its way is nearer than a new shim: its fork and exec are under way.
-		filled := s.filled
+		filled := p.filled
 		s.mu.Unlock()
 		select {
 		case <-filled:
@@ -64,9 +95,14 @@ func (s *Spares) Launch(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		s.mu.Lock()
 	}
-	sp := s.spare
-	s.spare = nil
+	sp := p.spare
+	p.spare = nil
 	s.mu.Unlock()
+	if sp == nil && k == litePool {
+		// No light spare (a burst of starts takes them faster than they come): a new one,
+		// adopted at once. Its fork and exec are a C program's, not a Go shim's start.
+		sp, _ = startSpare(p.bin)
+	}
 	if sp != nil {
 		c, err := sp.adopt(ctx, cfg)
 		if !errors.Is(err, errSpareGone) {
@@ -76,46 +112,55 @@ func (s *Spares) Launch(ctx context.Context, cfg Config) (*Client, error) {
 	return Launch(ctx, s.bin, cfg)
 }
 
-// Close ends the spare (it exits at the EOF); Launch then starts no more.
+// Close ends the spares (they exit at the EOF); Launch then starts no more.
 func (s *Spares) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	if s.spare != nil {
-		s.spare.conn.Close()
-		s.spare = nil
+	for k := range s.pools {
+		if p := &s.pools[k]; p.spare != nil {
+			p.spare.conn.Close()
+			p.spare = nil
+		}
 	}
 }
 
-// Refill starts a spare in the background unless one is there or on its way.
+// Refill starts, in the background, each spare that is neither there nor on its way.
 func (s *Spares) Refill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.spare != nil || s.filling || s.closed {
+	for k := range s.pools {
+		s.refill(k)
+	}
+}
+
+func (s *Spares) refill(k int) {
+	p := &s.pools[k]
+	if p.bin == "" || p.spare != nil || p.filling || s.closed {
 		return
 	}
-	s.filling = true
+	p.filling = true
 	filled := make(chan struct{})
-	s.filled = filled
+	p.filled = filled
 	go func() {
-		sp, err := startSpare(s.bin)
+		sp, err := startSpare(p.bin)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		defer close(filled)
-		s.filling = false
+		p.filling = false
 		if err != nil {
 			return // the next Launch launches as without spares, and tries again
 		}
-		if s.closed || s.spare != nil {
+		if s.closed || p.spare != nil {
 			sp.conn.Close()
 			return
 		}
-		s.spare = sp
+		p.spare = sp
 		go func() {
 			<-sp.exited
 			s.mu.Lock()
-			if s.spare == sp {
-				s.spare = nil
+			if p.spare == sp {
+				p.spare = nil
 			}
 			s.mu.Unlock()
 		}()

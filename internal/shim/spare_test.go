@@ -186,10 +186,15 @@ func TestSparesLaunch(t *testing.T) {
 			c.Close()
 		}
 		s.mu.Lock()
-		sp := s.spare
+		var sps []*spare
+		for _, p := range s.pools {
+			if p.spare != nil {
+				sps = append(sps, p.spare)
+			}
+		}
 		s.mu.Unlock()
 		s.Close()
-		if sp != nil {
+		for _, sp := range sps {
 			waitSpareExit(t, sp)
 		}
 	})

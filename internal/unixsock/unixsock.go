@@ -67,6 +67,10 @@ func ListenNew(path string) (*Listener, error) {
 	return &Listener{f: os.NewFile(uintptr(fd), path)}, nil
 }
 
+// FileListener is a Listener of f, a listening unix stream socket (one inherited across an
+// exec). f must be non-blocking, so that Accept goes through Go's poller.
+func FileListener(f *os.File) *Listener { return &Listener{f: f} }
+
 // Accept waits for a connection.
 func (l *Listener) Accept() (*os.File, error) {
 	rc, err := l.f.SyscallConn()

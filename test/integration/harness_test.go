@@ -63,6 +63,12 @@ func TestMain(m *testing.M) {
 		fmt.Printf("build of the front failed: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// The light shim, beside isulad-shim as make build puts it: the daemon adopts it for
+	// detached starts (internal/shim.Spares).
+	if out, err := exec.Command(filepath.Join(repoRoot, "scripts", "build-shim-lite.sh"), filepath.Join(binDir, "isulad-shim-lite")).CombinedOutput(); err != nil {
+		fmt.Printf("build of the light shim failed: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	busyboxRoot = filepath.Join(tmp, "busybox")
 	if out, err := exec.Command(filepath.Join(repoRoot, "scripts", "mkrootfs.sh"), "busybox", busyboxRoot).CombinedOutput(); err != nil {
 		fmt.Printf("mkrootfs busybox failed: %v\n%s", err, out)
