@@ -8,7 +8,7 @@
  * runtime's `run --detach`, writes init.pid, takes init's pidfd and answers the start. Then it
  * holds what it made and waits. It serves one request itself, `wait` (the daemon sends one to
  * every container right after its start): it keeps the connection. On anything else (any
- * other request, the container's first output, a child's exit: init's) it execs the Go shim,
+ * other request, the container's first output, init's exit) it execs the Go shim,
  * isulad-shim in its own directory, with `--takeover` and a JSON description of its state and
  * of the file descriptors it passes on (internal/shim/takeover.go): the same process, the
  * same pid, the same children, the connections it held. The Go shim then goes on exactly as
@@ -20,10 +20,10 @@
  * on two CPUs is CPU-bound (docs/PERFORMANCE.md, issue 14's ninth round). A container that
  * runs quietly until it is stopped never needs the Go shim until its exit.
  *
- * What it does not do, it hands over before doing anything: a terminal, stdin, the CRI log
- * format, a state directory that is not fresh, a socket path over 107 bytes, a socket file
- * already there, fault points (ISULAD_FAULTS) all go to the Go shim right after the adoption
- * (`--adopted`), which sets everything up itself.
+ * What it does not do, it hands over before doing anything: a terminal, stdin, a log format
+ * other than json-file and CRI's, a state directory that is not fresh, a socket path over 107
+ * bytes, a socket file already there, fault points (ISULAD_FAULTS) all go to the Go shim right
+ * after the adoption (`--adopted`), which sets everything up itself.
  *
  * Only the daemon talks to it: fd 3 is the daemon's, connections on its socket from any uid
  * but 0 are closed unread (SO_PEERCRED). Requests are still read with bounds.
@@ -308,6 +308,8 @@ static void handover(const struct takeover *t)
 	FIELD("listener", g_listener);
 	FIELD("stdout", g_out_r);
 	FIELD("stderr", g_err_r);
+	FIELD("stdout_w", g_out_w); /* created: the process's ends, for the Go shim's start */
+	FIELD("stderr_w", g_err_w);
 	FIELD("adopter", g_adopter);
 	FIELD("conn", t->conn);
 	FIELD("init_fd", t->init_fd);
@@ -362,7 +364,7 @@ static int setup(void)
 {
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		return logf_("set child subreaper: %s", strerror(errno)), -1;
-	/* The json-file log, as logfile.NewWriter makes it; the Go shim writes it. */
+	/* The log (json-file or CRI), as logfile.NewWriter makes it; the Go shim writes it. */
 	int lf = open(s(&g_cfg.log_path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (lf < 0)
 		return logf_("open %s: %s", s(&g_cfg.log_path), strerror(errno)), -1;
@@ -411,7 +413,7 @@ static int supported(void)
 	const char *lf = s(&g_cfg.log_format);
 	return g_cfg.id.n && g_cfg.bundle.n && g_cfg.runtime.n && g_cfg.state_dir.n && g_cfg.socket.n &&
 	       g_cfg.log_path.n && !strchr(s(&g_cfg.id), '/') && g_cfg.fresh && !g_cfg.terminal &&
-	       !g_cfg.stdin_ && (!*lf || !strcmp(lf, "json-file")) && !(faults && *faults) &&
+	       !g_cfg.stdin_ && (!*lf || !strcmp(lf, "json-file") || !strcmp(lf, "cri")) && !(faults && *faults) &&
 	       g_cfg.socket.n < sizeof(((struct sockaddr_un *)0)->sun_path) &&
 	       strlen(s(&g_cfg.state_dir)) < PATH_MAX - 64;
 }

@@ -315,6 +315,37 @@ func TestLiteWaitersAndState(t *testing.T) {
 	})
 }
 
+// A request before the start hands the shim over with nothing started: the Go shim then
+// starts the container itself, through the pipes the light shim made.
+func TestLiteHandoverBeforeStart(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := liteEnv(t, rt, opts{args: []string{"sh", "-c", "echo hi; echo ho >&2; exit 6"}})
+		sp, c := adoptLite(t, e, liteSanBin)
+		if status, _, _, err := c.State(ctx); err != nil || status != statusCreated {
+			t.Fatalf("state %q, %v", status, err)
+		}
+		if exe := exeOf(sp.cmd.Process.Pid); exe != "isulad-shim" {
+			t.Errorf("after a state request the shim runs %q", exe)
+		}
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Wait(ctx)
+		if err == nil && st.Code != 6 {
+			t.Errorf("exit %+v", st)
+		}
+		waitSpareExit(t, sp)
+		got := map[string]string{}
+		for _, en := range e.logEntries() {
+			got[en.Stream] += en.Log
+		}
+		if got["stdout"] != "hi\n" || got["stderr"] != "ho\n" {
+			t.Errorf("log %q", got)
+		}
+	})
+}
+
 // A light spare the daemon lets go (EOF before a config) exits and leaves nothing.
 func TestLiteLetGo(t *testing.T) {
 	if liteSkip != "" {

@@ -33,6 +33,9 @@ type takeoverState struct {
 	Listener int    `json:"listener"`
 	Stdout   int    `json:"stdout"` // the shim's ends of the container's output pipes
 	Stderr   int    `json:"stderr"`
+	// StdoutW, StderrW (created): the process's ends of the pipes, for the start.
+	StdoutW int `json:"stdout_w"`
+	StderrW int `json:"stderr_w"`
 	Pid      int    `json:"pid"`     // running: init's
 	InitFD   int    `json:"init_fd"` // running: a pidfd of init, or -1
 	LogFD    int    `json:"log_fd"`  // failed: the runtime's JSON log (a memfd)
@@ -96,6 +99,14 @@ func serverFrom(st *takeoverState) (*server, error) {
 		}
 		files[name] = f
 	}
+	// The process's ends stay as they are (blocking): they go to the runtime, and on to the
+	// container's processes, whose writes must not fail with EAGAIN.
+	for name, fd := range map[string]int{"stdout_w": st.StdoutW, "stderr_w": st.StderrW} {
+		if fd > 2 {
+			unix.CloseOnExec(fd)
+			files[name] = os.NewFile(uintptr(fd), name)
+		}
+	}
 	if files["listener"] == nil || files["stdout"] == nil || files["stderr"] == nil {
 		return nil, errors.New("no socket or no output pipes in the state")
 	}
@@ -116,6 +127,7 @@ func serverFrom(st *takeoverState) (*server, error) {
 	s.rt = &runtime{bin: cfg.Runtime, root: cfg.RuntimeRoot, stateDir: cfg.StateDir, reaper: s.reaper}
 	s.l = unixsock.FileListener(files["listener"])
 	s.stdio = &stdio{outputs: []*os.File{files["stdout"], files["stderr"]}}
+	s.stdio.child[1], s.stdio.child[2] = files["stdout_w"], files["stderr_w"]
 	lw, err := openLog(cfg)
 	if err != nil {
 		return nil, err
@@ -125,6 +137,9 @@ func serverFrom(st *takeoverState) (*server, error) {
 	adopter := files["adopter"]
 	switch st.Phase {
 	case "created":
+		if s.stdio.child[1] == nil || s.stdio.child[2] == nil {
+			return nil, errors.New("created without the process's ends of the pipes")
+		}
 	case "running":
 		if st.Pid <= 0 {
 			return nil, errors.New("running without a pid")
