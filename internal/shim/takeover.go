@@ -36,9 +36,9 @@ type takeoverState struct {
 	// StdoutW, StderrW (created): the process's ends of the pipes, for the start.
 	StdoutW int `json:"stdout_w"`
 	StderrW int `json:"stderr_w"`
-	Pid      int    `json:"pid"`     // running: init's
-	InitFD   int    `json:"init_fd"` // running: a pidfd of init, or -1
-	LogFD    int    `json:"log_fd"`  // failed: the runtime's JSON log (a memfd)
+	Pid     int `json:"pid"`     // running: init's
+	InitFD  int `json:"init_fd"` // running: a pidfd of init, or -1
+	LogFD   int `json:"log_fd"`  // failed: the runtime's JSON log (a memfd)
 	// RuntimeStatus (failed): the runtime's exit status.
 	RuntimeStatus int    `json:"rt_status"`
 	Error         string `json:"error"` // failed: an error that is not the runtime's
