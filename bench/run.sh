@@ -277,9 +277,12 @@ for name in "${PARN[@]}"; do
 done
 sleep 1
 RSS_AFTER=$("$T" rss "$DPID" | awk '{print $2}')
-# no container left: the only shim is the daemon's spare (started ahead for the next start)
-SPARE=$(pgrep -f "^$B/isulad-shim" | tr '\n' ' ')
+# no container left: the only shims are the daemon's spares (started ahead for the next start):
+# the Go shim's (attached starts) and the light shim's (detached starts)
+SPARE=$(pgrep -f "^$B/isulad-shim --spare" | tr '\n' ' ')
 SPARE_RSS=$([ -n "$SPARE" ] && "$T" rss $SPARE | awk '{print $3}' || echo none)
+LSPARE=$(pgrep -f "^$B/isulad-shim-lite --spare" | tr '\n' ' ')
+LSPARE_RSS=$([ -n "$LSPARE" ] && "$T" rss $LSPARE | awk '{print $3}' || echo none)
 echo
 echo "**4. footprint** (VmRSS from /proc)"
 echo
@@ -289,10 +292,11 @@ echo "| daemon idle (after start) | $RSS_IDLE |"
 echo "| daemon with $NRUN running containers | $RSS100 |"
 echo "| daemon idle again (after the runs) | $RSS_AFTER |"
 read -r n sum mean max <<<"$SHIM"
-echo "| shim, mean of $n ($NRUN running containers and the spare) | $mean |"
+echo "| shim, mean of $n ($NRUN running containers, light shims unless handed over, and the spares) | $mean |"
 echo "| shim, max | $max |"
 echo "| shims, total | $sum |"
-echo "| spare shim, idle (no container) | $SPARE_RSS |"
+echo "| spare shim (Go), idle (no container) | $SPARE_RSS |"
+echo "| spare light shim, idle (no container) | $LSPARE_RSS |"
 
 # ---------------------------------------------------------------- 3. systemd system container
 echo

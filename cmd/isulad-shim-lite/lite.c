@@ -167,20 +167,32 @@ static int request_field(struct jr *r, const char *k, void *ctx)
 }
 
 /*
- * Reads one line (up to and with its '\n') from socket fd into line, consuming nothing
- * after it: the bytes are peeked first, then exactly the line's are read. Returns 1 with a
- * line, 0 at EOF before any byte, -1 on an error, an EOF inside the line or a line longer
- * than MAX_LINE (-2: too long, nothing consumed). The socket must be blocking (or have a
- * receive timeout: then -1 when it expires).
+ * Reads one line (up to and with its '\n') from socket fd into line, consuming nothing after
+ * it: the bytes are peeked first, then exactly the line's are read. Between the arrivals of
+ * its parts it waits timeout_ms at most (-1: for ever). Returns 1 with a whole line; 0 at EOF
+ * before any byte; -1 on an error or an EOF inside the line; -2 when the line is longer than
+ * MAX_LINE, -3 when the wait timed out: then line holds what was consumed (for the Go shim to
+ * go on from).
  */
-static int read_line(int fd, struct buf *line)
+static int read_line(int fd, struct buf *line, int timeout_ms)
 {
 	static char tmp[MAX_LINE];
 	line->n = 0;
 	for (;;) {
-		ssize_t n = recv(fd, tmp, sizeof tmp, MSG_PEEK);
+		ssize_t n = recv(fd, tmp, sizeof tmp, MSG_PEEK | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pf = {.fd = fd, .events = POLLIN};
+			int r = poll(&pf, 1, timeout_ms);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				return -3;
+			continue;
+		}
 		if (n < 0)
 			return -1;
 		if (n == 0)
@@ -189,13 +201,27 @@ static int read_line(int fd, struct buf *line)
 		size_t take = nl ? (size_t)(nl - tmp) + 1 : (size_t)n;
 		if (line->n + take > MAX_LINE)
 			return -2;
-		ssize_t got = recv(fd, tmp, take, 0);
+		ssize_t got = recv(fd, tmp, take, MSG_DONTWAIT);
 		if (got != (ssize_t)take)
 			return -1;
 		bput(line, tmp, take);
 		if (nl)
 			return 1;
 	}
+}
+
+/* base64 (standard, padded) of p, as Go's encoding/json reads a []byte. */
+static void bput_base64(struct buf *b, const char *p, size_t n)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *u = (const unsigned char *)p;
+	bputc(b, '"');
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)u[i] << 16 | (i + 1 < n ? (unsigned)u[i + 1] << 8 : 0) | (i + 2 < n ? u[i + 2] : 0);
+		char q[4] = {t[v >> 18 & 63], t[v >> 12 & 63], i + 1 < n ? t[v >> 6 & 63] : '=', i + 2 < n ? t[v & 63] : '='};
+		bput(b, q, 4);
+	}
+	bputc(b, '"');
 }
 
 /* ------------------------------------------------------------------ state */
@@ -285,9 +311,9 @@ struct takeover {
 	int pid, init_fd;
 	int log_fd, rt_status; /* failed: the runtime's log (memfd) and exit status */
 	const char *error;     /* failed: the error, when it is not the runtime's */
-	int conn;              /* a connection whose request line (line) is not served */
+	int conn;              /* a connection whose request (what was read of it: line) is not served */
 	struct buf *line;
-	struct buf *adopter_line; /* a request read on the adopter, not served */
+	struct buf *adopter_line; /* what was read on the adopter of a request not served */
 };
 
 /* Execs the Go shim with the state and every descriptor it takes over. Does not return. */
@@ -323,11 +349,11 @@ static void handover(const struct takeover *t)
 	}
 	if (t->line && t->line->n) {
 		bputs(&j, ",\"line\":");
-		bput_json(&j, t->line->p);
+		bput_base64(&j, t->line->p, t->line->n);
 	}
 	if (t->adopter_line && t->adopter_line->n) {
 		bputs(&j, ",\"adopter_line\":");
-		bput_json(&j, t->adopter_line->p);
+		bput_base64(&j, t->adopter_line->p, t->adopter_line->n);
 	}
 	bputs(&j, ",\"waiters\":[");
 	for (int i = 0; i < g_nwaiters; i++) {
@@ -555,12 +581,10 @@ static void accept_one(const char *phase, int pid, int init_fd)
 		close(c);
 		return;
 	}
-	struct timeval tv = {30, 0};
-	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	/* The client writes its request at once; one that is slow (100 ms) is the Go shim's,
+	 * which gives it 30 s, so that it holds nothing up here. */
 	struct buf line = {0};
-	int r = read_line(c, &line);
-	tv.tv_sec = 0;
-	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	int r = read_line(c, &line, 100);
 	if (r == 0 || r == -1) {
 		free(line.p);
 		close(c);
@@ -574,12 +598,8 @@ static void accept_one(const char *phase, int pid, int init_fd)
 		free(q.op.p);
 		return;
 	}
-	/* Anything else, a request the Go shim rejects included, is the Go shim's. A line too
-	 * long for us is still unread: the Go shim reads it. */
-	if (r == -2)
-		line.n = 0;
-	else if (line.n && line.p[line.n - 1] == '\n')
-		line.p[--line.n] = 0;
+	/* Anything else, a request the Go shim rejects included, is the Go shim's, with what was
+	 * read of it. */
 	struct takeover t = {.phase = phase, .pid = pid, .init_fd = init_fd, .log_fd = -1, .conn = c, .line = &line};
 	handover(&t);
 }
@@ -648,7 +668,7 @@ static void serve(void)
 				poll_waiter(i - w0);
 		if (pf[1].revents) {
 			struct buf line = {0};
-			int r = read_line(g_adopter, &line);
+			int r = read_line(g_adopter, &line, 1000);
 			struct request q = {0};
 			if (r == 1 && !pid && parse(line.p, line.n - 1, request_field, &q) && !strcmp(s(&q.op), "start")) {
 				pid = start();
@@ -676,10 +696,6 @@ static void serve(void)
 				close(g_adopter);
 				g_adopter = -1;
 			} else {
-				if (r == -2)
-					line.n = 0;
-				else if (line.n && line.p[line.n - 1] == '\n')
-					line.p[--line.n] = 0;
 				struct takeover t = {.phase = phase, .pid = pid, .init_fd = init_fd, .log_fd = -1,
 						     .conn = -1, .adopter_line = &line};
 				handover(&t);
@@ -707,7 +723,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* The Config, or EOF: the daemon let the spare go before any container. */
-	int r = read_line(3, &g_cfg_line);
+	int r = read_line(3, &g_cfg_line, -1);
 	if (r == 0)
 		return 0;
 	if (r < 0) {

@@ -1,7 +1,9 @@
 package shim
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/isulad-go/isulad/internal/testenv"
+	"github.com/isulad-go/isulad/internal/unixsock"
 )
 
 // The light shim (cmd/isulad-shim-lite) against the real runtimes: the starts it serves, the
@@ -343,6 +346,55 @@ func TestLiteHandoverBeforeStart(t *testing.T) {
 		if got["stdout"] != "hi\n" || got["stderr"] != "ho\n" {
 			t.Errorf("log %q", got)
 		}
+	})
+}
+
+// A request that comes slowly (its line in parts) is handed over with what was read of it:
+// the Go shim reads the rest and answers, nothing lost; a line of invalid UTF-8 and quotes
+// too (the state passes it as bytes).
+func TestLiteSlowRequest(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		ctx := testCtx(t)
+		e := liteEnv(t, rt, opts{args: []string{"sh", "-c", loopScript}})
+		sp, c := adoptLite(t, e, liteSanBin)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ask := func(parts ...string) result {
+			t.Helper()
+			nc, err := unixsock.Dial(ctx, e.cfg.Socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			for i, p := range parts {
+				if i > 0 {
+					time.Sleep(300 * time.Millisecond)
+				}
+				nc.Write([]byte(p))
+			}
+			typ, b, err := readFrame(bufio.NewReader(nc), nil)
+			if err != nil || typ != frameResult {
+				t.Fatalf("frame %q %q: %v", typ, b, err)
+			}
+			var r result
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := ask(`{"op":"sta`, "te\"}\n"); r.Status != statusRunning {
+			t.Errorf("state in two parts: %+v", r)
+		}
+		if exe := exeOf(sp.cmd.Process.Pid); exe != "isulad-shim" {
+			t.Errorf("after a slow request the shim runs %q", exe)
+		}
+		if r := ask("{\"op\":\"\xff\\\"x\"}\n"); !strings.Contains(r.Error, "unknown operation") {
+			t.Errorf("a bad operation: %+v", r)
+		}
+		c.Kill(ctx, int(syscall.SIGKILL), true)
+		c.Wait(ctx)
+		waitSpareExit(t, sp)
 	})
 }
 

@@ -2,12 +2,12 @@ package shim
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -43,15 +43,16 @@ type takeoverState struct {
 	RuntimeStatus int    `json:"rt_status"`
 	Error         string `json:"error"` // failed: an error that is not the runtime's
 	// Adopter: the daemon's socket pair, still open: created, or the start's connection not
-	// yet answered (failed). AdopterLine: a request read on it and not served.
+	// yet answered (failed). AdopterLine: what was read on it of a request not served (a whole
+	// line, or its start).
 	Adopter     int    `json:"adopter"`
-	AdopterLine string `json:"adopter_line"`
+	AdopterLine []byte `json:"adopter_line"`
 	Waiters     []struct {
 		FD    int  `json:"fd"`
 		Final bool `json:"final"`
 	} `json:"waiters"`
-	Conn int    `json:"conn"` // a connection whose request (Line) was read and not served
-	Line string `json:"line"`
+	Conn int    `json:"conn"` // a connection whose request was read (Line: all or part) and not served
+	Line []byte `json:"line"`
 }
 
 // takeover runs the shim from the light shim's state.
@@ -194,7 +195,7 @@ func serverFrom(st *takeoverState) (*server, error) {
 		go s.serveLine(c, st.Line)
 	}
 	if adopter != nil {
-		if st.AdopterLine != "" {
+		if len(st.AdopterLine) > 0 {
 			go s.serveLine(adopter, st.AdopterLine)
 		} else {
 			go s.serveAdopter(adopter, bufio.NewReaderSize(adopter, 64<<10))
@@ -203,12 +204,12 @@ func serverFrom(st *takeoverState) (*server, error) {
 	return s, nil
 }
 
-// serveLine serves a connection whose request line the light shim read. An empty line: it
-// read none (the line was too long for it), and the request is read here.
-func (s *server) serveLine(c *os.File, line string) {
+// serveLine serves a connection the light shim read the start of, line: the whole request
+// line with its newline, or its part (the rest comes from c).
+func (s *server) serveLine(c *os.File, line []byte) {
 	var r io.Reader = c
-	if line != "" {
-		r = io.MultiReader(strings.NewReader(line+"\n"), c)
+	if len(line) > 0 {
+		r = io.MultiReader(bytes.NewReader(line), c)
 	}
 	br := bufio.NewReaderSize(r, 4096)
 	req, err := readRequest(br)
