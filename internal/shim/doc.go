@@ -23,6 +23,14 @@
 // remaining output, ends the attached streams, answers the waiters and exits,
 // whether or not a daemon is connected.
 //
+// # The light shim
+//
+// For a detached start the daemon adopts isulad-shim-lite (cmd/isulad-shim-lite, C) instead:
+// it sets up and starts the container as this package's shim does, holds the daemon's wait
+// requests, and at anything else execs this program with --takeover and a description of
+// its state (takeover.go), in the same process. A config it does not serve it hands over
+// at once with --adopted. Spares keeps a spare of each.
+//
 // # Protocol
 //
 // The shim listens on a unix socket (mode 0600; peers other than uid 0 are
