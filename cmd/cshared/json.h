@@ -1,7 +1,7 @@
 /*
  * json.h: what the engine's C programs (the isula front, cmd/isula; the light shim,
- * cmd/isulad-shim-lite) share: a growing buffer, a JSON string writer, and a small strict JSON
- * reader that never reads past its input (strings with every escape, a lone surrogate as
+ * cmd/isulad-shim-lite) share: a growing buffer, a whole write to a descriptor, a JSON string
+ * writer, and a small strict JSON reader that never reads past its input (strings with every escape, a lone surrogate as
  * U+FFFD as in Go, nesting at most 64, integers bounded as Go's decoder bounds them).
  * Static functions, included once by each program; CSHARED_OOM_EXIT is the exit status when
  * memory runs out.
@@ -9,7 +9,9 @@
 #ifndef CSHARED_JSON_H
 #define CSHARED_JSON_H
 
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,29 @@ CS_STATIC void bput(struct buf *b, const void *s, size_t n)
 	memcpy(b->p + b->n, s, n);
 	b->n += n;
 	b->p[b->n] = 0;
+}
+
+/* Writes all of p to fd: EINTR retried, a non-blocking fd waited for (timeout_ms at most each
+ * time, -1: for ever). 0, or -1 on another error or the timeout. */
+CS_STATIC int write_full(int fd, const char *p, size_t n, int timeout_ms)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd pf = {.fd = fd, .events = POLLOUT};
+				if (poll(&pf, 1, timeout_ms) == 0)
+					return -1;
+				continue;
+			}
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }
 
 CS_STATIC void bputs(struct buf *b, const char *s) { bput(b, s, strlen(s)); }

@@ -56,26 +56,9 @@ static const char *errtext(int e)
 	return t;
 }
 
-/* Writes all of p to fd (stdout, stderr): EINTR retried, a non-blocking fd waited for. Other
- * errors end the write, as the Go clients ignore theirs (a closed pipe raises SIGPIPE). */
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pf = {.fd = fd, .events = POLLOUT};
-				poll(&pf, 1, -1);
-				continue;
-			}
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
+/* Writes all of p to fd (stdout, stderr), waiting for a non-blocking fd as long as it takes.
+ * Other errors end the write, as the Go clients ignore theirs (a closed pipe raises SIGPIPE). */
+static void write_all(int fd, const char *p, size_t n) { (void)write_full(fd, p, n, -1); }
 
 static void eprintf(const char *fmt, ...)
 {

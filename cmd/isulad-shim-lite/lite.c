@@ -88,26 +88,8 @@ static void logf_(const char *fmt, ...)
 	(void)!write(2, m, (size_t)n);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pf = {.fd = fd, .events = POLLOUT};
-				if (poll(&pf, 1, 5000) <= 0)
-					return -1;
-				continue;
-			}
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
+/* A write to the daemon's connections: 5 s at most for room. */
+static int write_all(int fd, const char *p, size_t n) { return write_full(fd, p, n, 5000); }
 
 /* ------------------------------------------------------------------ config and requests */
 

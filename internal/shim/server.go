@@ -167,21 +167,10 @@ func newServer(cfg Config) (*server, error) {
 	if cfg.ID == "" || cfg.Bundle == "" || cfg.Runtime == "" || cfg.StateDir == "" || cfg.Socket == "" || cfg.LogPath == "" {
 		return nil, errors.New("missing flags: need --id, --bundle, --runtime, --state-dir, --socket, --log-path")
 	}
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("set child subreaper: %w", err)
+	s, err := newServerState(cfg)
+	if err != nil {
+		return nil, err
 	}
-	s := &server{
-		cfg:      cfg,
-		reaper:   reaper.New(),
-		started:  make(chan struct{}),
-		done:     make(chan struct{}),
-		exited:   make(chan struct{}),
-		status:   statusCreated,
-		initFD:   -1,
-		initDone: make(chan struct{}),
-	}
-	s.facts = sync.OnceValue(func() bundleInfo { return readBundleInfo(cfg.Bundle) })
-	s.rt = &runtime{bin: cfg.Runtime, root: cfg.RuntimeRoot, stateDir: cfg.StateDir, reaper: s.reaper}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -230,6 +219,27 @@ func listen(path string) (*unixsock.Listener, error) {
 		return nil, fmt.Errorf("a shim already listens on %s", path)
 	}
 	return unixsock.Listen(path)
+}
+
+// newServerState is a server of cfg with nothing open yet (the shim a subreaper): what
+// newServer and a takeover from the light shim (serverFrom) both start from.
+func newServerState(cfg Config) (*server, error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("set child subreaper: %w", err)
+	}
+	s := &server{
+		cfg:      cfg,
+		reaper:   reaper.New(),
+		started:  make(chan struct{}),
+		done:     make(chan struct{}),
+		exited:   make(chan struct{}),
+		status:   statusCreated,
+		initFD:   -1,
+		initDone: make(chan struct{}),
+	}
+	s.facts = sync.OnceValue(func() bundleInfo { return readBundleInfo(cfg.Bundle) })
+	s.rt = &runtime{bin: cfg.Runtime, root: cfg.RuntimeRoot, stateDir: cfg.StateDir, reaper: s.reaper}
+	return s, nil
 }
 
 func (s *server) serve() int {

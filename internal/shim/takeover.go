@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/isulad-go/isulad/internal/reaper"
 	"github.com/isulad-go/isulad/internal/unixsock"
 )
 
@@ -88,8 +86,9 @@ func inherited(fd int, name string) (*os.File, error) {
 
 func serverFrom(st *takeoverState) (*server, error) {
 	cfg := st.Config
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("set child subreaper: %w", err)
+	s, err := newServerState(cfg)
+	if err != nil {
+		return nil, err
 	}
 	files := map[string]*os.File{}
 	for name, fd := range map[string]int{"listener": st.Listener, "stdout": st.Stdout, "stderr": st.Stderr,
@@ -114,18 +113,6 @@ func serverFrom(st *takeoverState) (*server, error) {
 	if st.InitFD >= 0 {
 		unix.CloseOnExec(st.InitFD)
 	}
-	s := &server{
-		cfg:      cfg,
-		reaper:   reaper.New(),
-		started:  make(chan struct{}),
-		done:     make(chan struct{}),
-		exited:   make(chan struct{}),
-		status:   statusCreated,
-		initFD:   -1,
-		initDone: make(chan struct{}),
-	}
-	s.facts = sync.OnceValue(func() bundleInfo { return readBundleInfo(cfg.Bundle) })
-	s.rt = &runtime{bin: cfg.Runtime, root: cfg.RuntimeRoot, stateDir: cfg.StateDir, reaper: s.reaper}
 	s.l = unixsock.FileListener(files["listener"])
 	s.stdio = &stdio{outputs: []*os.File{files["stdout"], files["stderr"]}}
 	s.stdio.child[1], s.stdio.child[2] = files["stdout_w"], files["stderr_w"]
