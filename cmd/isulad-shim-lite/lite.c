@@ -9,8 +9,8 @@
  * holds what it made and waits. It serves one request itself, `wait` (the daemon sends one to
  * every container right after its start): it keeps the connection. On anything else (any
  * other request, the container's first output, init's exit) it execs the Go shim,
- * isulad-shim in its own directory, with `--takeover` and a JSON description of its state and
- * of the file descriptors it passes on (internal/shim/takeover.go): the same process, the
+ * isulad-shim in its own directory, with `--takeover-fd` and a JSON description (in a memfd)
+ * of its state and of the file descriptors it passes on (internal/shim/takeover.go): the same process, the
  * same pid, the same children, the connections it held. The Go shim then goes on exactly as
  * if it had made the start itself. A failed start is handed over the same way, with the
  * runtime's log.
@@ -347,7 +347,16 @@ static void handover(const struct takeover *t)
 	bputs(&j, "]}");
 	if (g_sigfd >= 0)
 		close(g_sigfd);
-	exec_go("--takeover", j.p);
+	/* The state goes in a memfd, not in argv: a request line in it (an exec's environment)
+	 * must not be in /proc/<pid>/cmdline, which every user can read. */
+	int sfd = (int)syscall(SYS_memfd_create, "takeover-state", 0);
+	if (sfd < 0 || write_all(sfd, j.p, j.n) < 0 || lseek(sfd, 0, SEEK_SET) < 0) {
+		logf_("the takeover state: %s", strerror(errno));
+		_exit(1);
+	}
+	char arg[16];
+	snprintf(arg, sizeof arg, "%d", sfd);
+	exec_go("--takeover-fd", arg);
 }
 
 /* ------------------------------------------------------------------ setup */

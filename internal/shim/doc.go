@@ -27,7 +27,7 @@
 //
 // For a detached start the daemon adopts isulad-shim-lite (cmd/isulad-shim-lite, C) instead:
 // it sets up and starts the container as this package's shim does, holds the daemon's wait
-// requests, and at anything else execs this program with --takeover and a description of
+// requests, and at anything else execs this program with --takeover-fd and a description of
 // its state (takeover.go), in the same process. A config it does not serve it hands over
 // at once with --adopted. Spares keeps a spare of each.
 //

@@ -389,6 +389,11 @@ func TestLiteSlowRequest(t *testing.T) {
 		if exe := exeOf(sp.cmd.Process.Pid); exe != "isulad-shim" {
 			t.Errorf("after a slow request the shim runs %q", exe)
 		}
+		// The request (an exec's would carry its environment) is not in the command line,
+		// which every user can read.
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", sp.cmd.Process.Pid)); strings.Contains(string(b), "op") || strings.Contains(string(b), "{") {
+			t.Errorf("the Go shim's command line holds the state: %q", b)
+		}
 		if r := ask("{\"op\":\"\xff\\\"x\"}\n"); !strings.Contains(r.Error, "unknown operation") {
 			t.Errorf("a bad operation: %+v", r)
 		}

@@ -55,9 +55,10 @@ func Main(args []string) int {
 	goruntime.GOMAXPROCS(1) // at once when the daemon's GOMAXPROCS=1 made it one already (shimEnv)
 	// The shim has its own session; these come only from mistakes.
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
-	if len(args) == 2 && args[0] == "--takeover" {
+	if len(args) == 2 && args[0] == "--takeover-fd" {
 		// From isulad-shim-lite, which exec'd this program: fd 3 is not the ready pipe
-		// then, and every descriptor taken over is named in the state.
+		// then, and every descriptor taken over is named in the state, which the memfd
+		// args[1] holds (not argv, which every user can read in /proc).
 		return takeover(args[1])
 	}
 

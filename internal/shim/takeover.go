@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -17,7 +18,7 @@ import (
 // The Go shim's side of a handover from isulad-shim-lite (cmd/isulad-shim-lite), the C shim
 // the daemon adopts for a detached start. The light shim set the container's shim up and
 // may have started it; at the first thing it does not serve (a request other than wait, the
-// container's output, init's exit, a failed start) it execs this program with --takeover and
+// container's output, init's exit, a failed start) it execs this program with --takeover-fd and
 // this state: the same process (its pid is the one in shim.pid, its children are ours), the
 // descriptors named here inherited. From then on the shim is as if this program had done
 // everything itself.
@@ -53,10 +54,22 @@ type takeoverState struct {
 	Line []byte `json:"line"`
 }
 
-// takeover runs the shim from the light shim's state.
-func takeover(arg string) int {
+// takeover runs the shim from the light shim's state, read from the descriptor fdArg.
+func takeover(fdArg string) int {
+	fd, err := strconv.Atoi(fdArg)
+	if err != nil || fd <= 2 {
+		logf("takeover: state descriptor %q", fdArg)
+		return 1
+	}
+	f := os.NewFile(uintptr(fd), "takeover-state")
+	b, err := io.ReadAll(io.LimitReader(f, 4<<20))
+	f.Close()
+	if err != nil {
+		logf("takeover: %v", err)
+		return 1
+	}
 	var st takeoverState
-	if err := json.Unmarshal([]byte(arg), &st); err != nil {
+	if err := json.Unmarshal(b, &st); err != nil {
 		logf("takeover: %v", err)
 		return 1
 	}
