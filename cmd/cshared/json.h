@@ -359,34 +359,6 @@ CS_STATIC int jbool(struct jr *r, int *v)
 	return r->bad = 1, 0;
 }
 
-/* An integer that fits an int (Go's json into an int: no fraction, no exponent). */
-CS_STATIC int jint(struct jr *r, int *v)
-{
-	if (jlit(r, "null"))
-		return 1;
-	const char *s = r->p;
-	int neg = 0;
-	if (s < r->end && *s == '-')
-		neg = 1, s++;
-	if (s >= r->end || *s < '0' || *s > '9')
-		return r->bad = 1, 0;
-	long long x = 0;
-	while (s < r->end && *s >= '0' && *s <= '9') {
-		x = x * 10 + (*s++ - '0');
-		if (x > (long long)INT_MAX + 1)
-			return r->bad = 1, 0;
-	}
-	if (s < r->end && (*s == '.' || *s == 'e' || *s == 'E'))
-		return r->bad = 1, 0;
-	if (neg)
-		x = -x;
-	if (x > INT_MAX || x < INT_MIN)
-		return r->bad = 1, 0;
-	r->p = s;
-	*v = (int)x;
-	return 1;
-}
-
 /* A string or null into out (replaced). */
 CS_STATIC int jstrval(struct jr *r, struct buf *out)
 {
@@ -422,6 +394,21 @@ CS_STATIC int jint64(struct jr *r, long long *v)
 		return r->bad = 1, 0;
 	r->p = s;
 	*v = neg ? (long long)(0 - x) : (long long)x;
+	return 1;
+}
+
+/* An integer that fits an int (Go's json into an int: no fraction, no exponent). */
+CS_STATIC int jint(struct jr *r, int *v)
+{
+	const char *start = r->p;
+	long long x = *v;
+	if (!jint64(r, &x))
+		return 0;
+	if (x > INT_MAX || x < INT_MIN) {
+		r->p = start;
+		return r->bad = 1, 0;
+	}
+	*v = (int)x;
 	return 1;
 }
 
